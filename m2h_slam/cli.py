@@ -1,0 +1,148 @@
+"""The ``m2h-slam`` command line: thin wrappers over the library.
+
+User mistakes end with one line on stderr (``m2h-slam: error: FILE: problem``)
+and exit status 2; warnings print as ``m2h-slam: warning: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence as Seq
+
+from m2h_slam import __version__
+from m2h_slam.core.errors import InputError
+
+log = logging.getLogger("m2h_slam")
+
+
+class _Formatter(logging.Formatter):
+    """Info as plain lines; warnings and errors prefixed like the CLI's own errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return f"m2h-slam: {record.levelname.lower()}: {message}"
+        return message
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x240, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def _fov(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 180:
+        raise argparse.ArgumentTypeError(f"field of view must be in (0, 180) degrees, got {text}")
+    return value
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every command that reads a sequence shares."""
+    group = parser.add_argument_group("input")
+    group.add_argument("--stride", type=_positive_int, default=1, help="use every N-th frame (default 1)")
+    group.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
+    group.add_argument("--resize", type=_size, metavar="WxH", help="resize frames (and intrinsics) to WxH")
+    group.add_argument("--fov-deg", type=_fov, help="horizontal field of view for sources without intrinsics")
+    group.add_argument("--intrinsics", metavar="FILE", help="intrinsics YAML/JSON (fx, fy, cx, cy, width, height)")
+    group.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
+
+
+def open_from_args(args: argparse.Namespace):
+    """Open the sequence named by ``args.path`` with the shared input flags."""
+    from m2h_slam.core.config import load_config
+    from m2h_slam.data import ReadOptions, open_sequence
+
+    config = load_config(args.config)
+    options = ReadOptions(args.stride, args.max_frames, args.resize, args.fov_deg, args.intrinsics)
+    return open_sequence(args.path, options, config.input)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    info = open_from_args(args).info()
+    if args.json:
+        record = dataclasses.asdict(info)
+        print(json.dumps(record, indent=2))
+        return 0
+    K = info.intrinsics
+    fps = f"{info.fps:.3f}" if info.fps else "unknown"
+    rows = [
+        ("path", info.path),
+        ("format", info.format),
+        ("frames", str(info.num_frames)),
+        ("size", f"{info.width}x{info.height}"),
+        ("fps", fps),
+        ("intrinsics", f"fx={K.fx:.2f} fy={K.fy:.2f} cx={K.cx:.2f} cy={K.cy:.2f} (hfov {K.hfov_deg:.1f} deg)"),
+        ("  from", info.intrinsics_source),
+        ("ground truth", ", ".join(info.ground_truth) or "none"),
+    ]
+    for key, value in rows:
+        print(f"{key + ':':<14}{value}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from m2h_slam.data.samples import write_sample
+
+    out = write_sample(args.name, args.out)
+    print(f"wrote sample '{args.name}' to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from m2h_slam.data.samples import SAMPLES
+
+    parser = argparse.ArgumentParser(prog="m2h-slam", description="Monocular spatial perception: M2H + SLAM + scene graph.")
+    parser.add_argument("--version", action="version", version=f"m2h-slam {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = commands.add_parser("info", help="describe a sequence, video, image folder or TUM RGB-D folder")
+    info.add_argument("path", help="sequence folder, TUM RGB-D folder, image folder or video file")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    add_input_arguments(info)
+    info.set_defaults(func=cmd_info)
+
+    sample = commands.add_parser("sample", help="write a small real sample sequence (no download)")
+    sample.add_argument("name", choices=sorted(SAMPLES), help="; ".join(f"{k}: {v}" for k, v in SAMPLES.items()))
+    sample.add_argument("out", help="output folder")
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Seq[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.ERROR if args.quiet else logging.INFO)
+    log.propagate = False
+    try:
+        return args.func(args)
+    except InputError as error:
+        print(f"m2h-slam: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("m2h-slam: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Configuration: frozen dataclasses filled from YAML, strictly.
+
+A YAML file may set any subset of keys; the rest keep their defaults. An unknown
+key or a value of the wrong type is an ``InputError`` naming the key and the file.
+Every stage's settings live in this one file; ``configs/default.yaml`` mirrors the
+defaults (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from m2h_slam.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How sequences are read."""
+
+    default_fov_deg: float = 60.0  # horizontal FOV assumed when a video or image folder has no intrinsics
+    image_fps: float = 30.0  # frame rate given to image folders (timestamps = index / fps)
+    tum_max_time_diff_s: float = 0.02  # TUM rgb/depth/pose association window
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of a run."""
+
+    input: InputConfig = field(default_factory=InputConfig)
+
+
+class _ConfigTypeError(Exception):
+    pass
+
+
+def _describe(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it (lists to tuples, dicts to dataclasses)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _ConfigTypeError(f"expected a mapping for section '{key}', got {type(value).__name__}")
+        return _build(tp, value, source, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, key, source)
+            except _ConfigTypeError:
+                pass
+        raise _ConfigTypeError(f"expected {_describe(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise _ConfigTypeError(f"expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _ConfigTypeError(f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, key, source) for v in value)
+        if len(value) != len(args):
+            raise _ConfigTypeError(f"expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(a, v, key, source) for a, v in zip(args, value))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _ConfigTypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _ConfigTypeError(f"expected an integer, got {value!r}")
+        return value
+    if tp in (bool, str):
+        if not isinstance(value, tp):
+            raise _ConfigTypeError(f"expected {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} for '{key}'")
+
+
+def _build(schema: type, data: dict, source: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(schema)
+    names = [f.name for f in dataclasses.fields(schema)]
+    values = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise InputError(source, f"unknown config key '{dotted}'{hint}")
+        try:
+            values[key] = _convert(hints[key], value, dotted, source)
+        except _ConfigTypeError as error:
+            raise InputError(source, f"config key '{dotted}': {error}") from None
+    return schema(**values)
+
+
+def config_from_dict(data: dict | None, schema: type = Config, source: str = "<config>") -> Any:
+    """Build ``schema`` from a (possibly partial) nested dict; missing keys keep their defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(source, "a config file must hold a mapping of sections")
+    return _build(schema, data, source)
+
+
+def load_config(path: str | os.PathLike | None = None, schema: type = Config) -> Any:
+    """Load a YAML config into ``schema`` (defaults when ``path`` is None)."""
+    if path is None:
+        return schema()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(path, f"invalid YAML{where}") from None
+    return config_from_dict(data, schema, str(path))
+
+
+def config_to_dict(config: Any) -> dict:
+    """Plain nested dict (tuples as lists) of a config dataclass, for run.json and YAML."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config)

@@ -1,0 +1,96 @@
+"""Camera maths: back-projection, projection, rigid transforms, quaternions, depth kinds.
+
+Poses are 4x4 float64 ``a_T_b`` mapping points in frame b to frame a; cameras use
+OpenCV axes (x right, y down, z forward). Quaternions are (qx, qy, qz, qw), as TUM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from m2h_slam.core.intrinsics import Intrinsics
+
+
+def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) float64 arrays of shape (height, width) holding pixel-centre coordinates."""
+    return np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+
+
+def backproject_pixels(u: np.ndarray, v: np.ndarray, depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Points (..., 3) in the camera frame for pixels (u, v) with planar depth in metres."""
+    z = np.asarray(depth_m, dtype=np.float64)
+    x = (np.asarray(u, dtype=np.float64) - K.cx) / K.fx * z
+    y = (np.asarray(v, dtype=np.float64) - K.cy) / K.fy * z
+    return np.stack([x, y, z], axis=-1)
+
+
+def backproject(depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """(H, W, 3) float64 camera-frame points of a (H, W) planar depth map (0 depth gives the origin)."""
+    if depth_m.shape != (K.height, K.width):
+        raise ValueError(f"depth shape {depth_m.shape} does not match intrinsics {K.width}x{K.height}")
+    u, v = pixel_grid(K.width, K.height)
+    return backproject_pixels(u, v, depth_m, K)
+
+
+def project(points_camera: np.ndarray, K: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Project (..., 3) camera-frame points; returns pixel coordinates (..., 2) and depth z (...).
+
+    Points with z <= 0 get NaN pixel coordinates.
+    """
+    p = np.asarray(points_camera, dtype=np.float64)
+    z = p[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe_z = np.where(z > 0, z, np.nan)
+        u = K.fx * p[..., 0] / safe_z + K.cx
+        v = K.fy * p[..., 1] / safe_z + K.cy
+    return np.stack([u, v], axis=-1), z
+
+
+def transform_points(a_T_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
+    """Map (..., 3) points from frame b to frame a."""
+    points_b = np.asarray(points_b, dtype=np.float64)
+    return points_b @ a_T_b[:3, :3].T + a_T_b[:3, 3]
+
+
+def invert_transform(a_T_b: np.ndarray) -> np.ndarray:
+    """``b_T_a`` from ``a_T_b`` (rigid, exact inverse)."""
+    R, t = a_T_b[:3, :3], a_T_b[:3, 3]
+    b_T_a = np.eye(4)
+    b_T_a[:3, :3] = R.T
+    b_T_a[:3, 3] = -R.T @ t
+    return b_T_a
+
+
+def transform_from_quaternion(translation: np.ndarray, quaternion_xyzw: np.ndarray) -> np.ndarray:
+    """4x4 transform from a translation (3,) and a quaternion (qx, qy, qz, qw); the quaternion is normalised."""
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(np.asarray(quaternion_xyzw, dtype=np.float64)).as_matrix()
+    T[:3, 3] = translation
+    return T
+
+
+def quaternion_from_transform(a_T_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(translation (3,), quaternion (qx, qy, qz, qw) with qw >= 0) of a 4x4 rigid transform."""
+    q = Rotation.from_matrix(a_T_b[:3, :3]).as_quat()
+    if q[3] < 0:
+        q = -q
+    return a_T_b[:3, 3].copy(), q
+
+
+def ray_directions(K: Intrinsics) -> np.ndarray:
+    """(H, W, 3) float64 camera-frame rays through each pixel centre, scaled to z = 1."""
+    u, v = pixel_grid(K.width, K.height)
+    return backproject_pixels(u, v, np.ones_like(u), K)
+
+
+def ray_distance_to_planar_depth(distance_m: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Planar z-depth (H, W) float32 from Euclidean distance along each pixel's ray."""
+    norm = np.linalg.norm(ray_directions(K), axis=-1)
+    return (np.asarray(distance_m, dtype=np.float64) / norm).astype(np.float32)
+
+
+def planar_depth_to_ray_distance(depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Euclidean distance along each pixel's ray (H, W) float32 from planar z-depth."""
+    norm = np.linalg.norm(ray_directions(K), axis=-1)
+    return (np.asarray(depth_m, dtype=np.float64) * norm).astype(np.float32)

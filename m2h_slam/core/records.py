@@ -1,0 +1,97 @@
+"""Typed records passed between stages: ``Frame`` (what a source gives) and ``Prediction``
+(what perception gives). Arrays are numpy; shapes are checked on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from m2h_slam.core.intrinsics import Intrinsics
+
+GROUND_TRUTH_FIELDS = ("depth_m", "world_T_camera", "semantics", "instances", "normals")
+
+
+def _check(name: str, array: np.ndarray | None, shape: tuple[int | None, ...], dtypes: tuple[type, ...]) -> None:
+    if array is None:
+        return
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if not any(np.issubdtype(array.dtype, d) for d in dtypes):
+        raise TypeError(f"{name} must have dtype {' or '.join(d.__name__ for d in dtypes)}, got {array.dtype}")
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One camera frame with optional ground truth.
+
+    rgb: (H, W, 3) uint8. depth_m: (H, W) float32 planar depth in metres, 0 = invalid.
+    world_T_camera: (4, 4) float64 camera pose (OpenCV axes). semantics: (H, W) uint8
+    NYU40 ids, 0 = unknown. instances: (H, W) integer ids, 0 = none. normals: (H, W, 3)
+    float32 unit vectors in the camera frame, zero where invalid.
+    """
+
+    index: int
+    timestamp_s: float
+    rgb: np.ndarray
+    intrinsics: Intrinsics
+    depth_m: np.ndarray | None = None
+    world_T_camera: np.ndarray | None = None
+    semantics: np.ndarray | None = None
+    instances: np.ndarray | None = None
+    normals: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        h, w = self.intrinsics.height, self.intrinsics.width
+        _check("rgb", self.rgb, (h, w, 3), (np.uint8,))
+        _check("depth_m", self.depth_m, (h, w), (np.float32,))
+        _check("world_T_camera", self.world_T_camera, (4, 4), (np.float64,))
+        _check("semantics", self.semantics, (h, w), (np.uint8,))
+        _check("instances", self.instances, (h, w), (np.integer,))
+        _check("normals", self.normals, (h, w, 3), (np.float32,))
+
+    @property
+    def ground_truth(self) -> tuple[str, ...]:
+        """Names of the ground-truth fields present."""
+        return tuple(name for name in GROUND_TRUTH_FIELDS if getattr(self, name) is not None)
+
+    def replace(self, **changes) -> Frame:
+        """A copy with some fields changed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Frame(**values)
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Perception output at the frame's resolution.
+
+    depth_m: (H, W) float32 metres, 0 = invalid. semantics: (H, W) uint8 NYU40 ids.
+    confidence: (H, W) float32 in [0, 1], probability of the chosen class.
+    normals: (H, W, 3) float32 unit vectors, camera frame. edges: (H, W) float32
+    edge probability in [0, 1]. probabilities: optional (H, W, 41) float32 class
+    probabilities.
+    """
+
+    depth_m: np.ndarray
+    semantics: np.ndarray
+    confidence: np.ndarray
+    normals: np.ndarray
+    edges: np.ndarray
+    probabilities: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _check("depth_m", self.depth_m, (None, None), (np.float32,))
+        h, w = self.depth_m.shape
+        _check("semantics", self.semantics, (h, w), (np.uint8,))
+        _check("confidence", self.confidence, (h, w), (np.float32,))
+        _check("normals", self.normals, (h, w, 3), (np.float32,))
+        _check("edges", self.edges, (h, w), (np.float32,))
+        _check("probabilities", self.probabilities, (h, w, None), (np.floating,))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.depth_m.shape[1], self.depth_m.shape[0]

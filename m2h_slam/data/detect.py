@@ -1,0 +1,46 @@
+"""``open_sequence``: one entry point that recognises every supported source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from m2h_slam.core.config import InputConfig
+from m2h_slam.core.errors import InputError
+from m2h_slam.data.image_folder import ImageFolderSequence, list_images
+from m2h_slam.data.sequence import ReadOptions, Sequence
+from m2h_slam.data.sequence_folder import MANIFEST, FolderSequence
+from m2h_slam.data.tum import TumSequence
+from m2h_slam.data.video import VIDEO_SUFFIXES, VideoSequence
+
+
+def detect_format(path: Path) -> type[Sequence]:
+    """The reader class for ``path``; ``InputError`` if missing, empty or unknown."""
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_dir():
+        if (path / MANIFEST).is_file():
+            return FolderSequence
+        if (path / "rgb.txt").is_file():
+            return TumSequence
+        if not any(path.iterdir()):
+            raise InputError(path, "folder is empty")
+        if list_images(path):
+            return ImageFolderSequence
+        raise InputError(
+            path, f"unknown format: no {MANIFEST} (m2h sequence), rgb.txt (TUM RGB-D) or images in the folder"
+        )
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSequence
+    raise InputError(path, f"unknown format: '{path.suffix}' is not a video suffix ({', '.join(VIDEO_SUFFIXES)})")
+
+
+def open_sequence(
+    path: str | os.PathLike, options: ReadOptions | None = None, config: InputConfig | None = None
+) -> Sequence:
+    """Open any supported source: m2h sequence folder, TUM RGB-D folder, image folder or video file."""
+    path = Path(path)
+    reader = detect_format(path)
+    return reader(path, options or ReadOptions(), config or InputConfig())

@@ -1,0 +1,109 @@
+"""Property tests of the camera maths."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from m2h_slam.core import geometry as g
+from m2h_slam.core.intrinsics import Intrinsics
+
+finite = dict(allow_nan=False, allow_infinity=False)
+intrinsics = st.builds(
+    Intrinsics,
+    fx=st.floats(50, 2000, **finite),
+    fy=st.floats(50, 2000, **finite),
+    cx=st.floats(0, 640, **finite),
+    cy=st.floats(0, 480, **finite),
+    width=st.integers(8, 1280),
+    height=st.integers(8, 960),
+)
+quaternions = arrays(np.float64, 4, elements=st.floats(-1, 1, **finite)).filter(lambda q: np.linalg.norm(q) > 0.1)
+translations = arrays(np.float64, 3, elements=st.floats(-100, 100, **finite))
+points = arrays(np.float64, (7, 3), elements=st.floats(-50, 50, **finite))
+
+
+@given(K=intrinsics, u=st.floats(-100, 1400, **finite), v=st.floats(-100, 1000, **finite), z=st.floats(0.01, 100, **finite))
+def test_project_inverts_backproject(K, u, v, z):
+    point = g.backproject_pixels(np.array([u]), np.array([v]), np.array([z]), K)
+    uv, depth = g.project(point, K)
+    np.testing.assert_allclose(uv[0], [u, v], atol=1e-6 * max(1.0, abs(u), abs(v)))
+    np.testing.assert_allclose(depth, [z], rtol=1e-12)
+
+
+@given(t=translations, q=quaternions, p=points)
+def test_transform_round_trip(t, q, p):
+    a_T_b = g.transform_from_quaternion(t, q)
+    np.testing.assert_allclose(a_T_b[:3, :3] @ a_T_b[:3, :3].T, np.eye(3), atol=1e-9)
+    back = g.transform_points(g.invert_transform(a_T_b), g.transform_points(a_T_b, p))
+    np.testing.assert_allclose(back, p, atol=1e-9)
+    np.testing.assert_allclose(g.invert_transform(a_T_b) @ a_T_b, np.eye(4), atol=1e-9)
+
+
+@given(t=translations, q=quaternions)
+def test_quaternion_round_trip(t, q):
+    a_T_b = g.transform_from_quaternion(t, q)
+    t2, q2 = g.quaternion_from_transform(a_T_b)
+    expected = q / np.linalg.norm(q) * (1 if q[3] >= 0 else -1)
+    assert q2[3] >= 0
+    np.testing.assert_allclose(t2, t)
+    np.testing.assert_allclose(g.transform_from_quaternion(t2, q2), a_T_b, atol=1e-9)
+    if abs(expected[3]) > 1e-6:
+        np.testing.assert_allclose(q2, expected, atol=1e-9)
+
+
+@settings(max_examples=25)
+@given(K=intrinsics.filter(lambda K: K.width * K.height < 200_000), scale=st.floats(0.1, 20, **finite))
+def test_ray_distance_planar_depth_round_trip(K, scale):
+    depth = np.full((K.height, K.width), scale, np.float32)
+    distance = g.planar_depth_to_ray_distance(depth, K)
+    assert np.all(distance >= depth * (1 - 1e-6))
+    np.testing.assert_allclose(g.ray_distance_to_planar_depth(distance, K), depth, rtol=1e-5)
+
+
+def test_ray_distance_at_principal_point_equals_depth():
+    K = Intrinsics(100, 100, 10, 10, 21, 21)
+    distance = g.planar_depth_to_ray_distance(np.full((21, 21), 2.0, np.float32), K)
+    assert distance[10, 10] == pytest.approx(2.0)
+    assert distance[0, 0] == pytest.approx(2.0 * math.sqrt(1 + 0.01 + 0.01), rel=1e-6)
+
+
+@given(K=intrinsics, w=st.integers(8, 1280), h=st.integers(8, 960))
+def test_rescale_round_trip_and_fov(K, w, h):
+    back = K.rescaled(w, h).rescaled(K.width, K.height)
+    np.testing.assert_allclose([back.fx, back.fy, back.cx, back.cy], [K.fx, K.fy, K.cx, K.cy], rtol=1e-9, atol=1e-9)
+    # The field of view is a property of the camera, not of the image size.
+    assert K.rescaled(w, K.height * w // K.width or 1).hfov_deg == pytest.approx(K.hfov_deg, rel=1e-9)
+
+
+def test_from_fov_and_matrix():
+    K = Intrinsics.from_fov(1024, 768, 60.0)
+    assert K.fx == pytest.approx(886.81, abs=0.01)  # Hypersim's default focal length
+    assert (K.cx, K.cy) == (511.5, 383.5)
+    assert K.hfov_deg == pytest.approx(60.0)
+    assert Intrinsics.from_matrix(K.matrix, 1024, 768) == K
+
+
+def test_rescale_matches_cv2_resize_pixel_alignment():
+    import cv2
+
+    K = Intrinsics(100.0, 100.0, 63.5, 47.5, 128, 96)
+    image = np.zeros((96, 128), np.float32)
+    image[47, 63] = image[48, 64] = image[47, 64] = image[48, 63] = 1.0  # a blob around the principal point
+    small = cv2.resize(image, (64, 48), interpolation=cv2.INTER_AREA)
+    half = K.rescaled(64, 48)
+    ys, xs = np.nonzero(small)
+    assert (xs.mean(), ys.mean()) == pytest.approx((half.cx, half.cy))
+
+
+def test_backproject_requires_matching_size():
+    with pytest.raises(ValueError, match="does not match"):
+        g.backproject(np.ones((10, 10), np.float32), Intrinsics(10, 10, 5, 5, 12, 10))
+
+
+def test_project_behind_camera_is_nan():
+    uv, z = g.project(np.array([[0.0, 0.0, -1.0]]), Intrinsics(10, 10, 5, 5, 10, 10))
+    assert np.isnan(uv).all() and z[0] == -1.0
