@@ -21,7 +21,7 @@ from m2h_slam.data.sequence import ReadOptions, Sequence
 log = logging.getLogger("m2h_slam")
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
-MAX_CONSECUTIVE_FAILURES = 30  # failed decodes in a row taken as the end of readable data
+MAX_CONSECUTIVE_FAILURES = 64  # failed decodes in a row taken as the end of readable data
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own messages: quiet; we report damage ourselves
 
@@ -51,8 +51,7 @@ class VideoSequence(Sequence):
             raise InputError(self.path, "video has no readable frames")
         height, width = first.shape[:2]
         self._resolve_intrinsics(width, height)
-        self.frames_read = 0
-        self.frames_corrupt = 0
+        self.frames_corrupt = 0  # frames lost to damage in the last read
 
     @property
     def raw_length(self) -> int:
@@ -60,51 +59,52 @@ class VideoSequence(Sequence):
         return max(self._frame_count, 1)
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
+        """Decode the video once, yielding the wanted frames.
+
+        A frame's index comes from its container timestamp (index = (t - t0) * fps), so
+        frames lost to corruption leave gaps instead of shifting later indices; frames whose
+        timestamp does not advance (decoder output right after damage) are dropped. Failed
+        decodes are retried; ``MAX_CONSECUTIVE_FAILURES`` in a row end the read.
+        """
         if not indices:
             return
-        wanted = set(indices)
-        last_wanted = indices[-1]
         K = self.native_intrinsics
         capture = _open(self.path)
-        position, failures_in_row, corrupt, last_time = 0, 0, 0, None
+        failures, first_time, last_time, last_index, skipped = 0, None, None, -1, 0
         try:
-            while position <= last_wanted:
-                want = position in wanted
-                ok = capture.grab()
-                image = None
-                if ok and want:
-                    ok, image = capture.retrieve()
-                if not ok:
-                    corrupt += 1
-                    failures_in_row += 1
-                    if failures_in_row >= MAX_CONSECUTIVE_FAILURES:
-                        corrupt -= failures_in_row
+            while last_index < indices[-1]:
+                if not capture.grab():
+                    failures += 1
+                    if failures >= MAX_CONSECUTIVE_FAILURES:
                         break
-                    position += 1
                     continue
-                failures_in_row = 0
+                failures = 0
                 timestamp_s = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if want:
-                    if last_time is not None and timestamp_s <= last_time:
-                        raise InputError(
-                            self.path, f"timestamps do not increase: {last_time:.3f} s then {timestamp_s:.3f} s"
-                        )
-                    last_time = timestamp_s
-                    self.frames_read += 1
-                    yield Frame(position, timestamp_s, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), K)
-                position += 1
+                if last_time is not None and timestamp_s <= last_time:
+                    continue  # a stale or reordered frame from a damaged stretch: not new data
+                first_time = timestamp_s if first_time is None else first_time
+                index = last_index + 1
+                if self.fps:
+                    index = max(index, round((timestamp_s - first_time) * self.fps))
+                skipped += index - last_index - 1
+                last_index, last_time = index, timestamp_s
+                if index in indices:
+                    ok, image = capture.retrieve()
+                    if not ok:
+                        skipped += 1
+                        continue
+                    yield Frame(index, timestamp_s, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), K)
         finally:
             capture.release()
-        self.frames_corrupt = corrupt
-        self._report(position, last_wanted)
+        self.frames_corrupt = skipped
+        self._report(last_index, indices[-1])
 
-    def _report(self, position: int, last_wanted: int) -> None:
+    def _report(self, last_index: int, last_wanted: int) -> None:
         """One warning for the whole read: corrupt frames skipped, data ending before the container's count."""
-        truncated = position <= last_wanted and position < self._frame_count - 1
-        if self.frames_corrupt or truncated:
-            parts = []
-            if self.frames_corrupt:
-                parts.append(f"skipped {self.frames_corrupt} corrupt frame(s)")
-            if truncated:
-                parts.append(f"no readable data after frame {position} of {self._frame_count} (file truncated?)")
+        parts = []
+        if self.frames_corrupt:
+            parts.append(f"skipped {self.frames_corrupt} corrupt frame(s)")
+        if last_index < min(last_wanted, self._frame_count - 2):
+            parts.append(f"no readable data after frame {last_index} of {self._frame_count} (file truncated?)")
+        if parts:
             log.warning("%s: %s", self.path, "; ".join(parts))

@@ -1,0 +1,79 @@
+"""Strict YAML configs."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from m2h_slam.core.config import Config, config_from_dict, config_to_dict, load_config
+from m2h_slam.core.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_yaml_equals_dataclass_defaults():
+    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+
+
+def test_every_preset_loads():
+    presets = sorted((ROOT / "configs").glob("*.yaml"))
+    assert presets
+    for path in presets:
+        assert isinstance(load_config(path), Config)
+
+
+def test_partial_file_overrides_one_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  default_fov_deg: 75\n")
+    config = load_config(path)
+    assert config.input.default_fov_deg == 75.0 and isinstance(config.input.default_fov_deg, float)
+    assert config.input.image_fps == Config().input.image_fps
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  default_fov: 75\n")
+    with pytest.raises(InputError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: unknown config key 'input.default_fov' (did you mean 'default_fov_deg'?)"
+
+
+def test_wrong_type_names_key_and_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  image_fps: fast\n")
+    with pytest.raises(InputError, match=r"c.yaml: config key 'input.image_fps': expected a number, got 'fast'"):
+        load_config(path)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: [unclosed\n")
+    with pytest.raises(InputError, match="invalid YAML at line"):
+        load_config(path)
+    with pytest.raises(InputError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@dataclass(frozen=True)
+class _Inner:
+    size: tuple[int, int] = (1, 2)
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Outer:
+    inner: _Inner = field(default_factory=_Inner)
+    flag: bool = False
+    values: tuple[float, ...] = ()
+
+
+def test_nested_tuples_optionals_and_bools():
+    config = config_from_dict({"inner": {"size": [3, 4], "name": None}, "flag": True, "values": [1, 2.5]}, _Outer)
+    assert config == _Outer(_Inner((3, 4), None), True, (1.0, 2.5))
+    assert config_to_dict(config) == {"inner": {"size": [3, 4], "name": None}, "flag": True, "values": [1.0, 2.5]}
+    with pytest.raises(InputError, match="'inner.size': expected a list of 2 values"):
+        config_from_dict({"inner": {"size": [3]}}, _Outer)
+    with pytest.raises(InputError, match="'flag': expected bool, got 1"):
+        config_from_dict({"flag": 1}, _Outer)
+    with pytest.raises(InputError, match="'inner.size': expected an integer, got 2.5"):
+        config_from_dict({"inner": {"size": [1, 2.5]}}, _Outer)
