@@ -67,6 +67,8 @@ def make_frames(n: int = 5, width: int = 32, height: int = 24, seed: int = 0) ->
                 semantics=rng.integers(0, 41, (height, width), dtype=np.uint8),
                 instances=rng.integers(0, 3000, (height, width), dtype=np.uint16),
                 normals=normals,
+                edges=rng.integers(0, 2, (height, width), dtype=np.uint8),
+                rooms=rng.integers(0, 5, (height, width), dtype=np.uint8),
             )
         )
     return frames

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from m2h_slam.core.records import GROUND_TRUTH_FIELDS
+
 from m2h_slam.core.errors import InputError
 from m2h_slam.data import ReadOptions, SequenceWriter, open_sequence
 from m2h_slam.data import image_io
@@ -20,14 +22,15 @@ def _write(path, frames):
 def test_round_trip_every_ground_truth_kind(tmp_path):
     frames = make_frames(4)
     sequence = open_sequence(_write(tmp_path / "seq", frames))
-    assert sequence.ground_truth == ("depth_m", "world_T_camera", "semantics", "instances", "normals")
+    assert sequence.ground_truth == GROUND_TRUTH_FIELDS
     assert sequence.fps == 10.0 and sequence.intrinsics == frames[0].intrinsics
     for a, b in zip(frames, sequence):
         assert b.index == a.index and b.timestamp_s == pytest.approx(a.timestamp_s)
         assert np.array_equal(b.rgb, a.rgb)
         np.testing.assert_allclose(b.depth_m, a.depth_m, atol=5e-4)
         np.testing.assert_allclose(b.world_T_camera, a.world_T_camera, atol=1e-8)
-        assert np.array_equal(b.semantics, a.semantics) and np.array_equal(b.instances, a.instances)
+        for field in ("semantics", "instances", "edges", "rooms"):
+            assert np.array_equal(getattr(b, field), getattr(a, field)), field
         np.testing.assert_allclose(b.normals, a.normals, atol=2e-5)
 
 

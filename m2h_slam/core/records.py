@@ -9,7 +9,9 @@ import numpy as np
 
 from m2h_slam.core.intrinsics import Intrinsics
 
-GROUND_TRUTH_FIELDS = ("depth_m", "world_T_camera", "semantics", "instances", "normals")
+GROUND_TRUTH_FIELDS = ("depth_m", "world_T_camera", "semantics", "instances", "normals", "edges", "rooms")
+#: Per-pixel ground-truth fields (everything but the pose).
+IMAGE_FIELDS = tuple(f for f in GROUND_TRUTH_FIELDS if f != "world_T_camera")
 
 
 def _check(name: str, array: np.ndarray | None, shape: tuple[int | None, ...], dtypes: tuple[type, ...]) -> None:
@@ -30,7 +32,8 @@ class Frame:
     rgb: (H, W, 3) uint8. depth_m: (H, W) float32 planar depth in metres, 0 = invalid.
     world_T_camera: (4, 4) float64 camera pose (OpenCV axes). semantics: (H, W) uint8
     NYU40 ids, 0 = unknown. instances: (H, W) integer ids, 0 = none. normals: (H, W, 3)
-    float32 unit vectors in the camera frame, zero where invalid.
+    float32 unit vectors in the camera frame, zero where invalid. edges: (H, W) uint8,
+    1 on semantic/instance boundaries. rooms: (H, W) uint8 room id, 0 = none.
     """
 
     index: int
@@ -42,6 +45,8 @@ class Frame:
     semantics: np.ndarray | None = None
     instances: np.ndarray | None = None
     normals: np.ndarray | None = None
+    edges: np.ndarray | None = None
+    rooms: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         h, w = self.intrinsics.height, self.intrinsics.width
@@ -51,6 +56,8 @@ class Frame:
         _check("semantics", self.semantics, (h, w), (np.uint8,))
         _check("instances", self.instances, (h, w), (np.integer,))
         _check("normals", self.normals, (h, w, 3), (np.float32,))
+        _check("edges", self.edges, (h, w), (np.uint8,))
+        _check("rooms", self.rooms, (h, w), (np.uint8,))
 
     @property
     def ground_truth(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import numpy as np
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.core.records import Frame
+from m2h_slam.core.records import IMAGE_FIELDS, Frame
 from m2h_slam.data.intrinsics_io import load_intrinsics
 
 log = logging.getLogger("m2h_slam")
@@ -168,14 +168,8 @@ def resize_frame(frame: Frame, width: int, height: int) -> Frame:
     def nearest(array: np.ndarray | None) -> np.ndarray | None:
         return None if array is None else np.ascontiguousarray(array[rows][:, cols])
 
-    return frame.replace(
-        rgb=rgb,
-        intrinsics=frame.intrinsics.rescaled(width, height),
-        depth_m=nearest(frame.depth_m),
-        semantics=nearest(frame.semantics),
-        instances=nearest(frame.instances),
-        normals=nearest(frame.normals),
-    )
+    resized = {field: nearest(getattr(frame, field)) for field in IMAGE_FIELDS}
+    return frame.replace(rgb=rgb, intrinsics=frame.intrinsics.rescaled(width, height), **resized)
 
 
 def check_increasing(timestamps_s, source: str | os.PathLike) -> None:

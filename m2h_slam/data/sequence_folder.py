@@ -7,6 +7,8 @@
     SEQ/semantics/...png   uint8 NYU40 ids                        optional
     SEQ/instances/...png   uint16 instance ids                    optional
     SEQ/normals/...png     uint16 x3 camera-frame normals         optional
+    SEQ/edges/...png       uint8, 1 on label boundaries            optional
+    SEQ/rooms/...png       uint8 room ids, 0 = none                optional
     SEQ/groundtruth.txt    TUM world_T_camera, one line per frame optional
 
 The synthetic world and ``m2h-slam run`` write this format; ``SequenceWriter`` is the
@@ -16,7 +18,7 @@ one writer, and every file it writes is atomic.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.core.records import GROUND_TRUTH_FIELDS, Frame
+from m2h_slam.core.records import GROUND_TRUTH_FIELDS, IMAGE_FIELDS, Frame
 from m2h_slam.data import image_io
 from m2h_slam.data.intrinsics_io import intrinsics_from_mapping
 from m2h_slam.data.sequence import ReadOptions, Sequence, check_increasing
@@ -35,7 +37,10 @@ from m2h_slam.data.trajectory_io import format_tum_trajectory, read_tum_trajecto
 MANIFEST = "sequence.yaml"
 FORMAT_NAME = "m2h-sequence"
 FORMAT_VERSION = 1
-OPTIONAL_IMAGES = ("depth", "semantics", "instances", "normals")
+#: Frame field -> folder of its images.
+FOLDERS = {"depth_m": "depth", "semantics": "semantics", "instances": "instances", "normals": "normals",
+           "edges": "edges", "rooms": "rooms"}
+assert set(FOLDERS) == set(IMAGE_FIELDS)
 
 
 def _name(index: int) -> str:
@@ -66,8 +71,8 @@ class FolderSequence(Sequence):
 
         self.timestamps_s = self._read_frame_list(self.path / "frames.txt")
         self._rgb_files = self._index_images("rgb", required=True)
-        self._optional = {kind: self._index_images(kind) for kind in OPTIONAL_IMAGES}
-        self._optional = {kind: files for kind, files in self._optional.items() if files}
+        self._optional = {field: self._index_images(folder) for field, folder in FOLDERS.items()}
+        self._optional = {field: files for field, files in self._optional.items() if files}
         self.poses = None
         gt_path = self.path / "groundtruth.txt"
         if gt_path.is_file():
@@ -117,20 +122,17 @@ class FolderSequence(Sequence):
 
     @property
     def ground_truth(self) -> tuple[str, ...]:
-        present = {field for field, (folder, _) in self._readers.items() if folder in self._optional}
+        present = set(self._optional)
         if self.poses is not None:
             present.add("world_T_camera")
         return tuple(name for name in GROUND_TRUTH_FIELDS if name in present)
 
-    @property
-    def _readers(self) -> dict[str, tuple[str, Callable[[Path], np.ndarray]]]:
-        """Frame field -> (folder, reader)."""
-        return {
-            "depth_m": ("depth", lambda p: image_io.read_depth(p, self.depth_units_per_m)),
-            "semantics": ("semantics", lambda p: image_io.read_labels(p).astype(np.uint8)),
-            "instances": ("instances", lambda p: image_io.read_labels(p).astype(np.uint16)),
-            "normals": ("normals", image_io.read_normals),
-        }
+    def _read(self, field: str, path: Path) -> np.ndarray:
+        if field == "depth_m":
+            return image_io.read_depth(path, self.depth_units_per_m)
+        if field == "normals":
+            return image_io.read_normals(path)
+        return image_io.read_labels(path).astype(np.uint16 if field == "instances" else np.uint8)
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
@@ -138,11 +140,9 @@ class FolderSequence(Sequence):
             rgb = image_io.read_rgb(self._rgb_files[i])
             check_size(self._rgb_files[i], "image", rgb, K.width, K.height)
             extra = {}
-            for field, (folder, read) in self._readers.items():
-                if folder in self._optional:
-                    path = self._optional[folder][i]
-                    extra[field] = read(path)
-                    check_size(path, field, extra[field], K.width, K.height)
+            for field, files in self._optional.items():
+                extra[field] = self._read(field, files[i])
+                check_size(files[i], field, extra[field], K.width, K.height)
             if self.poses is not None:
                 extra["world_T_camera"] = self.poses[i]
             yield Frame(i, float(self.timestamps_s[i]), rgb, K, **extra)
@@ -192,16 +192,19 @@ class SequenceWriter:
             raise ValueError(f"timestamps must increase, got {frame.timestamp_s} after {self.timestamps_s[-1]}")
         name = _name(len(self.timestamps_s))
         image_io.write_rgb(self.path / "rgb" / f"{name}{self.rgb_suffix}", frame.rgb)
-        if frame.depth_m is not None:
-            image_io.write_depth(self.path / "depth" / f"{name}.png", frame.depth_m, self.depth_units_per_m)
-        if frame.semantics is not None:
-            image_io.write_labels(self.path / "semantics" / f"{name}.png", frame.semantics)
-        if frame.instances is not None:
-            if frame.instances.max(initial=0) > 65535:
-                raise ValueError("instance ids above 65535 cannot be stored")
-            image_io.write_labels(self.path / "instances" / f"{name}.png", frame.instances.astype(np.uint16))
-        if frame.normals is not None:
-            image_io.write_normals(self.path / "normals" / f"{name}.png", frame.normals)
+        for field in IMAGE_FIELDS:
+            array = getattr(frame, field)
+            if array is None:
+                continue
+            path = self.path / FOLDERS[field] / f"{name}.png"
+            if field == "depth_m":
+                image_io.write_depth(path, array, self.depth_units_per_m)
+            elif field == "normals":
+                image_io.write_normals(path, array)
+            else:
+                if array.max(initial=0) > 65535:
+                    raise ValueError(f"{field} ids above 65535 cannot be stored")
+                image_io.write_labels(path, array.astype(np.uint16 if field == "instances" else np.uint8))
         self.timestamps_s.append(frame.timestamp_s)
         if frame.world_T_camera is not None:
             self.poses.append(frame.world_T_camera)
