@@ -162,7 +162,8 @@ class SequenceWriter:
     """
 
     def __init__(self, path: str | os.PathLike, intrinsics: Intrinsics, fps: float | None = None,
-                 name: str | None = None, depth_units_per_m: float = 1000.0, rgb_suffix: str = ".png"):
+                 name: str | None = None, depth_units_per_m: float = 1000.0, rgb_suffix: str = ".png",
+                 source: dict | None = None):
         self.path = Path(path)
         self.intrinsics = intrinsics
         self.depth_units_per_m = depth_units_per_m
@@ -179,6 +180,8 @@ class SequenceWriter:
             "depth_units_per_m": depth_units_per_m,
             "intrinsics": intrinsics.to_dict(),
         }
+        if source:
+            manifest["source"] = source  # provenance, e.g. the synthetic world's settings
         atomic_write_text(self.path / MANIFEST, yaml.safe_dump(manifest, sort_keys=False))
 
     def write(self, frame: Frame) -> None:
