@@ -264,13 +264,26 @@ def _build_walls_and_doors(apartment: Apartment, rng: np.random.Generator) -> No
 
     H, half = apartment.height_m, WALL_THICKNESS_M / 2
     ids = iter(range(1001, 2000))  # structure instance ids: walls, doors, windows 1001..1999
+    # Corners: walls along x run through the corner squares, walls along y stop at them, and
+    # collinear neighbours abut exactly, so no two walls share a visible face (which would
+    # flicker between their labels).
+    x_vertices = {(v, at) for axis, at, lo, hi, _, _ in segments if axis == "x" for v in (lo, hi)}
+    starts = {(axis, at, lo) for axis, at, lo, _, _, _ in segments}
+    stops = {(axis, at, hi) for axis, at, _, hi, _, _ in segments}
+
+    def extent(axis: str, at: float, end: float, outward: float) -> float:
+        if axis == "x":
+            return end if (axis, at, end) in (starts if outward > 0 else stops) else end + outward * half
+        return end - outward * half if (at, end) in x_vertices else end
+
     for axis, at, lo, hi, a, b in segments:
         wall_id = next(ids)
         door_key = next((j for j in door_segments if shared[j][:4] == (axis, at, lo, hi)), None)
-        pieces = [(lo - half, hi + half, 0.0, H)]
+        lo_ext, hi_ext = extent(axis, at, lo, -1.0), extent(axis, at, hi, 1.0)
+        pieces = [(lo_ext, hi_ext, 0.0, H)]
         if door_key is not None:
             d0, d1 = door_segments[door_key] - DOOR_WIDTH_M / 2, door_segments[door_key] + DOOR_WIDTH_M / 2
-            pieces = [(lo - half, d0, 0.0, H), (d1, hi + half, 0.0, H), (d0, d1, DOOR_HEIGHT_M, H)]
+            pieces = [(lo_ext, d0, 0.0, H), (d1, hi_ext, 0.0, H), (d0, d1, DOOR_HEIGHT_M, H)]
             apartment.doors.append(Door((a, b), axis, float(at), float(d0), float(d1)))
             door_id, jamb = next(ids), 0.05
             frame_parts = [
