@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (Python 3.10+ and pip):
-#   make demo   set up .venv and run the main job on a built-in sample
+#   make demo   set up .venv and run the main job on a built-in default (a generated apartment)
 #   make test   set up .venv and run the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/m2h-slam sample motorcycle $(DEMO_OUT)/motorcycle
-	$(BIN)/m2h-slam info $(DEMO_OUT)/motorcycle
+	$(BIN)/m2h-slam synth $(DEMO_OUT)/apartment --seed 0 --frames 150 --force
+	$(BIN)/m2h-slam info $(DEMO_OUT)/apartment
 
 test: setup
 	$(BIN)/python -m pytest -q
