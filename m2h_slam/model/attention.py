@@ -1,0 +1,62 @@
+"""Window-based Multi-task Cross-Attention (WMCA) and its global counterpart.
+
+In each non-overlapping ``window`` x ``window`` window the tokens of all tasks attend
+jointly. Maps not divisible by the window are padded and the padded tokens masked.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CrossTaskAttentionLayer(nn.Module):
+    """One layer: per-task LayerNorm, joint multi-head attention, per-task LayerNorm, shared FFN.
+
+    ``window=None`` makes every token of every task attend to all others (global attention).
+    """
+
+    def __init__(self, dim: int, num_tasks: int, heads: int = 4, ffn_ratio: int = 4, window: int | None = 7):
+        super().__init__()
+        self.window = window
+        self.norm_layers = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_tasks))
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ffn_fc1 = nn.Linear(dim, dim * ffn_ratio)
+        self.ffn_fc2 = nn.Linear(dim * ffn_ratio, dim)
+        self.norm2_layers = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_tasks))
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """features: per task (B, C, H, W), same size; returns the same shapes."""
+        B, C, H, W = features[0].shape
+        T = len(features)
+        w = self.window
+        if w is None:
+            tokens = torch.stack([f.flatten(2).transpose(1, 2) for f in features], dim=1)  # (B, T, HW, C)
+            tokens = self._attend(tokens, None)
+            return [tokens[:, t].transpose(1, 2).reshape(B, C, H, W) for t in range(T)]
+        ph, pw = (-H) % w, (-W) % w
+        Hp, Wp = H + ph, W + pw
+        nh, nw = Hp // w, Wp // w
+        x = torch.stack(features, dim=1)  # (B, T, C, H, W)
+        x = F.pad(x, (0, pw, 0, ph))
+        # (B, T, C, nh, w, nw, w) -> (B * nh * nw, T, w * w, C)
+        x = x.reshape(B, T, C, nh, w, nw, w).permute(0, 3, 5, 1, 4, 6, 2).reshape(B * nh * nw, T, w * w, C)
+        mask = None
+        if ph or pw:
+            valid = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
+            valid[:H, :W] = True
+            valid = valid.reshape(nh, w, nw, w).permute(0, 2, 1, 3).reshape(nh * nw, 1, w * w).expand(-1, T, -1)
+            mask = ~valid.reshape(nh * nw, T * w * w).repeat(B, 1)  # True = ignore
+        x = self._attend(x, mask)
+        x = x.reshape(B, nh, nw, T, w, w, C).permute(0, 3, 6, 1, 4, 2, 5).reshape(B, T, C, Hp, Wp)
+        return [x[:, t, :, :H, :W] for t in range(T)]
+
+    def _attend(self, tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """tokens (N, T, L, C) -> same; attention over the T * L tokens of each of the N groups."""
+        N, T, L, C = tokens.shape
+        normed = torch.stack([self.norm_layers[t](tokens[:, t]) for t in range(T)], dim=1).reshape(N, T * L, C)
+        attended, _ = self.attn(normed, normed, normed, key_padding_mask=mask, need_weights=False)
+        x = tokens + attended.reshape(N, T, L, C)
+        normed = torch.stack([self.norm2_layers[t](x[:, t]) for t in range(T)], dim=1)
+        return x + self.ffn_fc2(F.gelu(self.ffn_fc1(normed)))
