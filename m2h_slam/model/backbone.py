@@ -41,7 +41,7 @@ class DinoBackbone(nn.Module):
 
     def forward(self, images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """images (B, 3, H, W) normalised -> per tap (map (B, E, H/14, W/14), class token (B, 1, E))."""
-        x = F.pad(images, self.padding(*images.shape[-2:]))
+        x = F.pad(images, self.padding(int(images.shape[-2]), int(images.shape[-1])))
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             layers = self.vit.forward_intermediates(x, indices=self.taps, norm=False, return_prefix_tokens=True,
                                                     intermediates_only=True)

@@ -23,13 +23,13 @@ class M2H(nn.Module):
         self.mlt_head = MultiTaskHead(config)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        B, _, H, W = images.shape
+        H, W = int(images.shape[-2]), int(images.shape[-1])  # ints also while tracing for ONNX
         left, right, top, bottom = self.backbone.padding(H, W)
         raw = self.mlt_head(self.backbone(images))
         out = {}
         for task, x in raw.items():
             # Drop the padded border (in output pixels), then resize to the input.
-            h, w = x.shape[-2:]
+            h, w = int(x.shape[-2]), int(x.shape[-1])  # ints also while tracing for ONNX
             sy, sx = h / (H + top + bottom), w / (W + left + right)
             y0, y1 = round(top * sy), h - round(bottom * sy)
             x0, x1 = round(left * sx), w - round(right * sx)
