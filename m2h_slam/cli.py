@@ -136,6 +136,62 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from m2h_slam.model import create_model
+    from m2h_slam.train import SequenceDataset, TrainConfig, train
+
+    model = create_model(args.model)
+    size = args.size or tuple(model.config.input_size)
+    dataset = SequenceDataset(args.sequences, size)
+    log.info("training %s on %d frames at %dx%d", args.model, len(dataset), *size)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr)
+    history = train(model, dataset, args.out, config, progress=not args.quiet)
+    log.info("wrote %s (%d epochs)", args.out, len(history))
+    return 0
+
+
+def _predictor(args: argparse.Namespace):
+    from m2h_slam.inference import Predictor
+
+    return Predictor.from_weights(args.weights, device=args.device, threads=args.threads,
+                                  **({"input_size": args.input_size} if args.input_size else {}))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from m2h_slam.data import image_io
+    from m2h_slam.data.image_folder import list_images
+    from m2h_slam.inference.outputs import write_prediction
+
+    source = Path(args.input)
+    if not source.exists():
+        raise InputError(source, "no such file or folder")
+    images = list_images(source) if source.is_dir() else [source]
+    if not images:
+        raise InputError(source, "folder holds no images")
+    predictor = _predictor(args)
+    out = Path(args.out)
+    for path in tqdm(images, desc="predicting", unit="image", disable=args.quiet or len(images) < 2):
+        rgb = image_io.read_rgb(path)
+        write_prediction(out, path.stem, rgb, predictor.predict(rgb))
+    log.info("wrote predictions of %d image(s) to %s", len(images), out)
+    return 0
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from m2h_slam.inference.onnx_export import export_onnx
+    from m2h_slam.model.weights import load_weights
+
+    model = load_weights(args.weights)
+    width, height = args.input_size or tuple(model.config.input_size)
+    export_onnx(model, args.out, height, width)
+    log.info("wrote %s (input 1x3x%dx%d)", args.out, height, width)
+    return 0
+
+
 def _count(low: int, high: int):
     def parse(text: str) -> int:
         value = int(text)
@@ -190,6 +246,33 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--exposure", type=_non_negative, default=0.0, help="exposure change amplitude (e.g. 0.2)")
     synth.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     synth.set_defaults(func=cmd_synth)
+
+    train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
+    train.add_argument("sequences", nargs="+", help="m2h sequence folders with depth, semantics, normals, edges")
+    train.add_argument("--model", default="m2h_tiny", help="registry entry (default m2h_tiny)")
+    train.add_argument("--out", required=True, help="checkpoint to write (.safetensors); resumes if its log exists")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--batch-size", type=_positive_int, default=8)
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    train.add_argument("--size", type=_size, metavar="WxH", help="training image size (default: the model's)")
+    train.set_defaults(func=cmd_train)
+
+    def add_model_arguments(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--weights", required=True, help="our .safetensors, an official .pt/.pth, or an .onnx")
+        sub.add_argument("--input-size", type=_size, metavar="WxH", help="network input size (default: the model's)")
+
+    predict = commands.add_parser("predict", parents=[common], help="depth, semantics, normals and edges for images")
+    predict.add_argument("input", help="image file or folder of images")
+    predict.add_argument("--out", required=True, help="output folder")
+    add_model_arguments(predict)
+    predict.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    predict.add_argument("--threads", type=_positive_int, help="CPU threads")
+    predict.set_defaults(func=cmd_predict)
+
+    export = commands.add_parser("export-onnx", parents=[common], help="export a model to ONNX (fixed input size)")
+    export.add_argument("out", help="output .onnx file")
+    add_model_arguments(export)
+    export.set_defaults(func=cmd_export_onnx)
     return parser
 
 

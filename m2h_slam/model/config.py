@@ -46,6 +46,7 @@ class M2HConfig:
     max_depth_m: float = 10.0
     official_decode: bool = False
     freeze_backbone: bool = True
+    input_size: tuple[int, int] = (224, 224)  # (W, H) the Predictor resizes images to by default
 
     @property
     def attention_dim(self) -> int:

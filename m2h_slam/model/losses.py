@@ -85,7 +85,11 @@ def edge_semantic_consistency(edge_logits: torch.Tensor, sem_logits: torch.Tenso
 
 def task_losses(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                 consistency_weight: float = 0.1) -> dict[str, torch.Tensor]:
-    """Every term that the targets allow; consistency terms need only predictions (and intrinsics)."""
+    """Every term that the targets allow; consistency terms need only predictions (and intrinsics).
+
+    The edge-semantic term is computed at half resolution (it is a smooth prior; full
+    resolution costs as much as the rest of the loss).
+    """
     losses = {}
     if target.get("semantics") is not None:
         losses["semantics"] = semantic_loss(out["sem_seg"], target["semantics"])
@@ -97,7 +101,8 @@ def task_losses(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
         losses["edges"] = edge_loss(out["edges"], target["edges"])
     if target.get("intrinsics") is not None:
         losses["depth_normal"] = consistency_weight * depth_normal_consistency(out["depth"], out["normals"], target["intrinsics"])
-    losses["edge_semantic"] = consistency_weight * edge_semantic_consistency(out["edges"], out["sem_seg"])
+    half = [F.avg_pool2d(out[k], 2) if min(out[k].shape[-2:]) >= 4 else out[k] for k in ("edges", "sem_seg")]
+    losses["edge_semantic"] = consistency_weight * edge_semantic_consistency(*half)
     return losses
 
 

@@ -42,4 +42,4 @@ register(M2HConfig("m2h_vitl14", backbone="vit_large_patch14_dinov2", embed_dim=
 # CPU-trainable model for the demo weights: a 4-block, 192-wide ViT and a lightweight decoder.
 register(M2HConfig("m2h_tiny", embed_dim=192, depth=4, num_heads=3, backbone_img_size=224, taps=(0, 1, 2, 3),
                    post_process_channels=(32, 48, 96, 192), flavour="lightweight", channels=48, attn_dim=24,
-                   head_channels=(32, 16), freeze_backbone=False))
+                   head_channels=(32, 16), freeze_backbone=False, input_size=(224, 168)))

@@ -1,0 +1,147 @@
+"""``Predictor``: numpy RGB images (any size) -> ``Prediction`` at the image's resolution.
+
+Official preprocessing by default: RGB / 255, bilinear resize to 224 x 224, normalise
+with the M2H mean and std. Outputs are resized back bilinearly: depth, normals
+(renormalised), class probabilities (argmax = semantics, max = confidence), edge
+probability. The network runs in PyTorch (``torch.inference_mode``) or ONNX Runtime
+behind the same interface.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from m2h_slam.core.errors import InputError
+from m2h_slam.core.records import Prediction
+from m2h_slam.model.config import IMAGE_MEAN, IMAGE_STD
+from m2h_slam.model.m2h import M2H
+
+OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
+OUTPUTS = ("depth", "sem_seg", "normals", "edges")
+
+
+class TorchBackend:
+    """Runs an ``M2H`` model on a device."""
+
+    def __init__(self, model: M2H, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.inference_mode():
+            out = self.model(images.to(self.device))
+        return {k: v.float().cpu() for k, v in out.items()}
+
+
+class OnnxBackend:
+    """Runs an exported ONNX model (fixed input size, batch 1) with ONNX Runtime."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "ONNX model not found")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ORT raises its own exception types
+            raise InputError(path, f"cannot load ONNX model ({str(error).splitlines()[0][:80]})") from None
+        shape = self.session.get_inputs()[0].shape
+        self.input_size = (int(shape[3]), int(shape[2]))
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        outs = [self.session.run(list(OUTPUTS), {"image": image[None].numpy()}) for image in images]
+        return {name: torch.from_numpy(np.concatenate([o[k] for o in outs])) for k, name in enumerate(OUTPUTS)}
+
+
+class Predictor:
+    """Perception for the mapping back end.
+
+    input_size: (W, H) network input; "model" = the model config's size (224 x 224 for the
+    official models); None = each image's own size. An ONNX model fixes its own size.
+    """
+
+    def __init__(self, backend, input_size: tuple[int, int] | None | str = "model", threads: int | None = None,
+                 batch_size: int = 1):
+        if threads:
+            torch.set_num_threads(threads)
+        self.backend = backend
+        if input_size == "model":  # the size the model was trained at (official: 224 x 224)
+            model = getattr(backend, "model", None)
+            input_size = tuple(model.config.input_size) if model is not None else OFFICIAL_INPUT_SIZE
+        fixed = getattr(backend, "input_size", None)
+        if fixed is not None and input_size is not None and tuple(input_size) != fixed:
+            input_size = fixed  # an ONNX model only takes the size it was exported at
+        self.input_size = fixed if fixed is not None else input_size
+        self.batch_size = batch_size
+        self.mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+
+    @classmethod
+    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", **kwargs) -> Predictor:
+        """From our checkpoint / an official checkpoint (torch) or an ``.onnx`` file (ONNX Runtime)."""
+        if Path(path).suffix == ".onnx":
+            return cls(OnnxBackend(path, kwargs.get("threads")), **kwargs)
+        from m2h_slam.model.weights import load_weights
+
+        return cls(TorchBackend(load_weights(path), device), **kwargs)
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> (3, h, w) normalised float at the network input size."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
+        if self.input_size is not None and (x.shape[-1], x.shape[-2]) != tuple(self.input_size):
+            x = F.interpolate(x, size=(self.input_size[1], self.input_size[0]), mode="bilinear", align_corners=False)
+        return ((x - self.mean) / self.std)[0]
+
+    def _postprocess(self, out: dict[str, torch.Tensor], index: int, size: tuple[int, int]) -> Prediction:
+        height, width = size
+
+        def resized(x: torch.Tensor) -> torch.Tensor:
+            x = x[index : index + 1]
+            if x.shape[-2:] == (height, width):
+                return x[0]
+            return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)[0]
+
+        depth = torch.nan_to_num(resized(out["depth"])[0], nan=0.0).clamp(min=0.0)
+        probabilities = resized(out["sem_seg"].softmax(dim=1))
+        confidence, semantics = probabilities.max(dim=0)
+        normals = F.normalize(torch.nan_to_num(resized(out["normals"]), nan=0.0), dim=0)
+        edges = resized(torch.sigmoid(out["edges"]))[0]
+        return Prediction(
+            depth_m=depth.numpy().astype(np.float32),
+            semantics=semantics.numpy().astype(np.uint8),
+            confidence=confidence.numpy().astype(np.float32),
+            normals=normals.permute(1, 2, 0).numpy().astype(np.float32),
+            edges=edges.numpy().astype(np.float32),
+        )
+
+    def predict_many(self, images: Iterable[np.ndarray]) -> Iterator[Prediction]:
+        """Predictions for a stream of images, run in batches of ``batch_size``."""
+        batch: list[np.ndarray] = []
+        for rgb in images:
+            batch.append(rgb)
+            if len(batch) == self.batch_size:
+                yield from self._run(batch)
+                batch = []
+        if batch:
+            yield from self._run(batch)
+
+    def _run(self, batch: list[np.ndarray]) -> list[Prediction]:
+        if self.input_size is None and len({im.shape for im in batch}) > 1:
+            return [p for im in batch for p in self._run([im])]
+        out = self.backend(torch.stack([self.preprocess(im) for im in batch]))
+        return [self._postprocess(out, i, im.shape[:2]) for i, im in enumerate(batch)]
+
+    def predict(self, rgb: np.ndarray) -> Prediction:
+        return self._run([rgb])[0]

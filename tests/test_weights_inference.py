@@ -1,0 +1,171 @@
+"""Weights I/O (ours, DINOv2, the authors' checkpoints), the Predictor, ONNX, and the CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from m2h_slam.core.errors import InputError
+from m2h_slam.inference import OnnxBackend, Predictor, TorchBackend
+from m2h_slam.inference.onnx_export import export_onnx
+from m2h_slam.model import create_model
+from m2h_slam.model.weights import (backbone_key_map, load_checkpoint, load_dinov2_backbone, load_official_checkpoint,
+                                    load_weights, official_key_map, save_checkpoint)
+
+DATA = Path(__file__).parent / "data"
+
+
+def _official_listing(flavour: str) -> dict[str, tuple]:
+    """The authors' head keys and shapes (shared/reference, copied as test data)."""
+    listing = {}
+    for line in (DATA / f"m2h_official_head_{flavour}.tsv").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, shape = line.split("\t")
+            listing[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+    return listing
+
+
+@pytest.mark.parametrize("name, flavour, count", [("m2h_vits14", "full", 452), ("m2h_small_vits14", "lightweight", 428)])
+def test_every_official_key_maps_to_one_parameter_of_the_same_shape(name, flavour, count):
+    listing = _official_listing(flavour)
+    assert len(listing) == count
+    ours = {k: tuple(v.shape) for k, v in create_model(name).state_dict().items()}
+    mapping = official_key_map(listing)
+    targets = [mapping[k] for k in listing]
+    assert None not in targets and len(set(targets)) == len(targets)  # one-to-one
+    assert all(ours[mapping[k]] == shape for k, shape in listing.items())
+    # ... and the head has no tensor the official checkpoint lacks.
+    assert {k for k in ours if k.startswith("mlt_head.")} == set(targets)
+
+
+def test_backbone_key_map_covers_the_hub_naming():
+    model = create_model("m2h_tiny")
+    hub_keys = [k.removeprefix("backbone.vit.") for k in model.state_dict() if k.startswith("backbone.vit.")]
+    mapping = backbone_key_map(hub_keys + ["mask_token"])
+    assert mapping["mask_token"] is None
+    assert {v for v in mapping.values() if v} == {k for k in model.state_dict() if k.startswith("backbone.")}
+
+
+def _as_official(model) -> dict[str, torch.Tensor]:
+    """A model's tensors under the authors' names (what their checkpoints hold)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        state[key.replace("backbone.vit.", "backbone.")] = value.clone()
+    state["backbone.mask_token"] = torch.zeros(1, model.config.embed_dim)
+    return state
+
+
+def test_official_checkpoint_loads_with_official_decode(tmp_path):
+    torch.manual_seed(1)
+    source = create_model("m2h_small_vits14")
+    path = tmp_path / "m2h_small.pt"
+    torch.save(_as_official(source), path)
+    model = load_official_checkpoint(path)
+    assert model.config.name == "m2h_small_vits14" and model.config.official_decode
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_our_checkpoint_round_trip_and_dinov2_backbone(tmp_path):
+    torch.manual_seed(2)
+    model = create_model("m2h_tiny").eval()
+    path = save_checkpoint(model, tmp_path / "tiny.safetensors")
+    loaded = load_weights(path).eval()
+    x = torch.randn(1, 3, 56, 84)
+    with torch.no_grad():
+        assert torch.equal(model(x)["depth"], loaded(x)["depth"])
+    hub = {k.removeprefix("backbone.vit."): v for k, v in model.state_dict().items() if k.startswith("backbone.vit.")}
+    torch.save({**hub, "mask_token": torch.zeros(1, 192)}, tmp_path / "dinov2.pth")
+    fresh = create_model("m2h_tiny")
+    load_dinov2_backbone(fresh, tmp_path / "dinov2.pth")
+    assert torch.equal(fresh.backbone.vit.pos_embed, model.backbone.vit.pos_embed)
+
+
+def test_bad_weights_give_short_errors(tmp_path):
+    good = save_checkpoint(create_model("m2h_tiny"), tmp_path / "good.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(InputError, match="cut.safetensors: not a readable safetensors"):
+        load_weights(cut)
+    with pytest.raises(InputError, match="not found"):
+        load_weights(tmp_path / "missing.safetensors")
+    # A checkpoint of another model: missing / unexpected keys are listed, briefly.
+    torch.save(_as_official(create_model("m2h_tiny")), tmp_path / "tiny.pt")
+    with pytest.raises(InputError, match="no model for a 192-wide backbone"):
+        load_official_checkpoint(tmp_path / "tiny.pt")
+    state = _as_official(create_model("m2h_small_vits14"))
+    for key in [k for k in state if k.startswith("mlt_head.seg_out.")]:
+        del state[key]
+    state["mlt_head.extra.weight"] = torch.zeros(3)
+    state["mlt_head.conv_depth.final_conv.bias"] = torch.zeros(2)
+    torch.save(state, tmp_path / "mismatched.pt")
+    with pytest.raises(InputError) as error:
+        load_official_checkpoint(tmp_path / "mismatched.pt")
+    message = str(error.value)
+    assert "weights do not fit the model" in message and "missing" in message and "1 unexpected" in message
+    assert "1 with other shapes (mlt_head.conv_depth.final_conv.bias)" in message and len(message) < 600
+    torch.save({"anything": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not an M2H checkpoint"):
+        load_weights(tmp_path / "other.pt")
+    # Arbitrary pickled objects are refused (weights_only=True).
+    torch.save({"model": {"w": torch.zeros(1)}, "evil": object()}, tmp_path / "pickle.pt")
+    with pytest.raises(InputError, match="cannot read as a PyTorch state dict"):
+        load_weights(tmp_path / "pickle.pt")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(3)
+    return create_model("m2h_tiny").eval()
+
+
+def test_predictor_returns_input_resolution(tiny):
+    predictor = Predictor(TorchBackend(tiny), input_size=(112, 84), batch_size=2)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (75, 101, 3), dtype=np.uint8), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)]
+    predictions = list(predictor.predict_many(images))
+    for image, p in zip(images, predictions):
+        assert p.depth_m.shape == image.shape[:2] and p.normals.shape == (*image.shape[:2], 3)
+        assert p.depth_m.min() >= 0 and np.all((p.confidence > 0) & (p.confidence <= 1))
+        assert np.allclose(np.linalg.norm(p.normals, axis=-1), 1, atol=1e-3)
+        assert p.semantics.max() <= 40 and 0 <= p.edges.min() and p.edges.max() <= 1
+    single = predictor.predict(images[0])
+    assert np.allclose(single.depth_m, predictions[0].depth_m, atol=1e-5)
+    assert Predictor(TorchBackend(tiny)).input_size == (224, 168)  # the model's own default
+
+
+def test_onnx_parity(tiny, tmp_path):
+    path = export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112)
+    image = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    torch_prediction = Predictor(TorchBackend(tiny), input_size=(112, 84)).predict(image)
+    onnx_predictor = Predictor(OnnxBackend(path))
+    assert onnx_predictor.input_size == (112, 84)
+    onnx_prediction = onnx_predictor.predict(image)
+    difference = np.abs(onnx_prediction.depth_m - torch_prediction.depth_m).max()
+    print(f"ONNX vs PyTorch max |depth difference|: {difference:.2e} m")
+    assert difference < 1e-3
+    assert np.abs(onnx_prediction.normals - torch_prediction.normals).max() < 1e-3
+    assert (onnx_prediction.semantics == torch_prediction.semantics).mean() > 0.999
+
+
+def test_cli_predict_and_export(tmp_path, tiny):
+    from m2h_slam.data.image_io import write_rgb
+
+    weights = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
+    images = tmp_path / "images"
+    for k in range(2):
+        write_rgb(images / f"im{k}.png", np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    result = run_cli("predict", str(images), "--weights", str(weights), "--out", str(tmp_path / "out"), "-q")
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    for kind in ("depth", "depth_color", "semantics", "overlay", "normals", "edges", "preview"):
+        assert f"im0_{kind}.png" in names and f"im1_{kind}.png" in names
+    result = run_cli("export-onnx", str(tmp_path / "tiny.onnx"), "--weights", str(weights), "--input-size", "112x84")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("predict", str(images / "im0.png"), "--weights", str(tmp_path / "tiny.onnx"), "--out",
+                     str(tmp_path / "onnx_out"), "-q")
+    assert result.returncode == 0 and (tmp_path / "onnx_out" / "im0_preview.png").is_file()
+    bad = run_cli("predict", str(images), "--weights", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "nope.safetensors: weights file not found" in bad.stderr and "Traceback" not in bad.stderr
