@@ -1,2 +1,5 @@
-"""The mapping back end and scene graph. Never imports torch, so it runs on any
-perception source (ground truth, another network, a CPU-only box)."""
+"""The mapping back end (torch-free): masks, odometry, semantic TSDF fusion, ``Mapper``."""
+
+from pipeline.mapper import MapResult, Mapper, StepResult
+
+__all__ = ["MapResult", "Mapper", "StepResult"]

@@ -32,10 +32,56 @@ class InputConfig:
 
 
 @dataclass(frozen=True)
+class PerceptionConfig:
+    """The network that gives depth, semantics, normals and edges."""
+
+    weights: str | None = None  # our .safetensors, an official .pt, or .onnx; None = the shipped demo weights
+    input_size: tuple[int, int] | None = None  # (W, H) network input; None = the model's own
+    device: str = "cpu"  # torch device, e.g. "cuda"
+    threads: int | None = None  # CPU threads for the network
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    """RGB-D odometry on predicted depth, frame to model (a raycast of the map)."""
+
+    method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
+    iterations: tuple[int, ...] = (10, 10, 5, 3)  # per pyramid level (one entry per level)
+    depth_max_m: float = 6.0
+    min_fitness: float = 0.25  # share of pixels with a correspondence
+    max_inlier_rmse_m: float = 0.05
+    max_translation_m: float = 0.3  # per frame; more is a tracking failure
+    max_rotation_deg: float = 20.0
+    keyframe_translation_m: float = 0.25
+    keyframe_rotation_deg: float = 15.0
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid)."""
+
+    voxel_size_m: float = 0.05
+    truncation_m: float = 0.15
+    block_resolution: int = 8  # voxels per block side
+    max_blocks: int = 40000  # memory budget (8^3 voxels each); new space is not mapped beyond it
+    depth_min_m: float = 0.2
+    depth_max_m: float = 5.0
+    min_view_cos: float = 0.17  # pixels seen at more than ~80 deg from their normal are not fused
+    edge_threshold: float = 0.5  # predicted edge probability above which pixels are not fused
+    discontinuity_ratio: float = 0.05  # relative depth jump to a neighbour that marks a flying pixel
+    dynamic_dilation_px: int = 5  # grow masks of dynamic classes (people) by this much
+    semantic_stride_px: int = 2  # fuse semantics and normals from every N-th pixel
+    mesh_weight_threshold: float = 1.0
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings of a run."""
 
     input: InputConfig = field(default_factory=InputConfig)
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    odometry: OdometryConfig = field(default_factory=OdometryConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
 class _ConfigTypeError(Exception):

@@ -26,4 +26,5 @@ def open3d() -> ModuleType:
         pass  # fall back to the system library
     import open3d as o3d
 
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)  # we report problems ourselves
     return o3d

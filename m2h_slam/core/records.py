@@ -102,3 +102,16 @@ class Prediction:
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
         return self.depth_m.shape[1], self.depth_m.shape[0]
+
+
+@dataclass(eq=False)
+class LabelledMesh:
+    """Triangle mesh with per-vertex labels. vertices: (N, 3) float64 m (world frame);
+    triangles: (M, 3) int; colours: (N, 3) uint8 RGB; labels: (N,) uint8 NYU40;
+    instances: (N,) uint16 (0 = none)."""
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    colours: np.ndarray
+    labels: np.ndarray
+    instances: np.ndarray

@@ -7,28 +7,17 @@ Open3D, MeshLab and CloudCompare read these files (the extra ``label`` and
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_bytes
 from m2h_slam.core.errors import InputError
+from m2h_slam.core.records import LabelledMesh
 
 _VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),
                     ("label", "u1"), ("instance", "<u2")])
 _FACE = np.dtype([("n", "u1"), ("v", "<i4", (3,))])
-
-
-@dataclass
-class LabelledMesh:
-    """vertices: (N, 3) float m; triangles: (M, 3) int; colours: (N, 3) uint8; labels: (N,) uint8 NYU40; instances: (N,) uint16."""
-
-    vertices: np.ndarray
-    triangles: np.ndarray
-    colours: np.ndarray
-    labels: np.ndarray
-    instances: np.ndarray
 
 
 def write_labelled_ply(path: str | os.PathLike, mesh: LabelledMesh) -> Path:

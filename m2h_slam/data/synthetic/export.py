@@ -21,7 +21,8 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import NYU40, PALETTE
 from m2h_slam.data.contact_sheet import contact_sheet
 from m2h_slam.data.image_io import write_rgb
-from m2h_slam.data.ply_io import LabelledMesh, write_labelled_ply
+from m2h_slam.core.records import LabelledMesh
+from m2h_slam.data.ply_io import write_labelled_ply
 from m2h_slam.data.sequence_folder import SequenceWriter
 from m2h_slam.data.synthetic.furniture import PlacedObject
 from m2h_slam.data.synthetic.meshes import merge

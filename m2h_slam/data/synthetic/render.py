@@ -82,7 +82,7 @@ class Renderer:
                                      np.ones_like(u)], axis=-1).reshape(-1, 3)
         rng = np.random.default_rng([world.spec.seed, 7919])
         # Per instance: albedo near its class colour; three texture waves (rad/m per axis) and phases.
-        wavelengths = np.stack([rng.uniform(lo, hi, MAX_INSTANCES) for lo, hi in ((0.05, 0.12), (0.15, 0.4), (0.5, 1.2))], 1)
+        wavelengths = np.stack([rng.uniform(lo, hi, MAX_INSTANCES) for lo, hi in ((0.15, 0.3), (0.3, 0.7), (0.7, 1.6))], 1)
         directions = rng.normal(size=(3, MAX_INSTANCES, 3))
         directions /= np.linalg.norm(directions, axis=0, keepdims=True)
         self.waves = (directions * (2 * np.pi / wavelengths)).astype(np.float32)  # (axis, instance, wave)

@@ -18,6 +18,7 @@ from m2h_slam.data.synthetic.paths import ClearanceMap, Planner, clearance_map, 
 PERSON = class_id("person")
 PERSON_RADIUS_M = 0.3
 CAMERA_RADIUS_M = 0.4
+MIN_CAMERA_DISTANCE_M = 0.8  # people keep at least this far from the camera when possible
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _camera_trajectory(spec: WorldSpec, apartment: Apartment, planner: Planner, 
 
 
 def _people(spec: WorldSpec, apartment: Apartment, planner: Planner, cmap: ClearanceMap,
-            rng: np.random.Generator, times_s: np.ndarray, first_id: int) -> list[Person]:
+            rng: np.random.Generator, times_s: np.ndarray, first_id: int, camera_xy: np.ndarray) -> list[Person]:
     people = []
     room_ids = [r.id for r in apartment.rooms]
     for k in range(spec.people):
@@ -175,9 +176,16 @@ def _people(spec: WorldSpec, apartment: Apartment, planner: Planner, cmap: Clear
                 waypoints.append(cmap.point(cells[rng.integers(len(cells))]))
         path = _route(planner, waypoints, cmap, PERSON_RADIUS_M)
         speed = float(np.clip(rng.normal(spec.person_speed_mps, 0.1), 0.6, 1.5))
-        offset = rng.uniform(0, 30.0)  # people start at different points of their walk
-        xy, heading = walk(path, speed, times_s + offset)
-        people.append(Person(first_id + k, xy, heading, float(rng.uniform(0.92, 1.08)), speed))
+        # People start at different points of their walk, chosen so that nobody walks into the camera.
+        best = None
+        for offset in rng.uniform(0, 60.0, 24):
+            xy, heading = walk(path, speed, times_s + offset)
+            clearance = float(np.min(np.linalg.norm(xy - camera_xy, axis=1)))
+            if best is None or clearance > best[0]:
+                best = (clearance, xy, heading)
+            if clearance >= MIN_CAMERA_DISTANCE_M:
+                break
+        people.append(Person(first_id + k, best[1], best[2], float(rng.uniform(0.92, 1.08)), speed))
     return people
 
 
@@ -213,6 +221,6 @@ def generate_world(spec: WorldSpec) -> World:
     camera_planner = Planner(cmap, CAMERA_RADIUS_M)
     person_planner = Planner(cmap, PERSON_RADIUS_M)
     poses = _camera_trajectory(spec, apartment, camera_planner, cmap, rng, times_s)
-    people = _people(spec, apartment, person_planner, cmap, rng, times_s, len(objects) + 1)
+    people = _people(spec, apartment, person_planner, cmap, rng, times_s, len(objects) + 1, poses[:, :2, 3])
     return World(spec, apartment, objects, people, moved, times_s, poses, cmap)
 

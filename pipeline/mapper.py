@@ -1,0 +1,235 @@
+"""``Mapper``: the mapping back end, one frame at a time.
+
+    mapper = Mapper(config, intrinsics)
+    for frame, prediction in ...:
+        mapper.step(frame, prediction)            # or step(frame, prediction, world_T_camera=pose)
+    result = mapper.finish()                      # mesh, trajectory, events
+
+Per frame: masks (dynamic classes, edges / discontinuities, grazing views), pose (given,
+or frame-to-model odometry with a constant-velocity prior), fusion into the semantic
+TSDF. A frame that fails the tracking test is not fused; the next frame is aligned
+against the map from the predicted pose (recovery), and the event is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam.core.config import Config
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.o3d import open3d
+from m2h_slam.core.records import Frame, LabelledMesh, Prediction
+from pipeline.fusion import SemanticTSDF
+from pipeline.masks import fusion_mask
+from pipeline.odometry import RgbdOdometry, rgbd_image, rotation_deg
+
+log = logging.getLogger("m2h_slam")
+
+
+@dataclass
+class StepResult:
+    """What happened to one frame. tracking: 'init', 'ok', 'lost', 'given' or 'no-depth'."""
+
+    index: int
+    timestamp_s: float
+    world_T_camera: np.ndarray
+    tracking: str
+    keyframe: bool
+    fused_pixels: int
+    masked_pixels: dict[str, int]
+    timings_ms: dict[str, float]
+    event: str = ""
+
+
+@dataclass
+class MapResult:
+    """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s."""
+
+    mesh: LabelledMesh
+    mesh_rgb: np.ndarray  # (V, 3) uint8 fused colour per mesh vertex
+    timestamps_s: np.ndarray
+    poses: np.ndarray
+    events: list[str]
+    counts: dict[str, int]
+
+
+@dataclass
+class _State:
+    """Everything besides the volume that a resumed run needs."""
+
+    timestamps_s: list[float] = field(default_factory=list)
+    poses: list[list[float]] = field(default_factory=list)
+    velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
+    last_keyframe: list[float] | None = None
+    events: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
+                                                            "no_depth": 0})
+
+
+class Mapper:
+    """Poses + semantic TSDF from frames and their predictions (no torch here)."""
+
+    def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0"):
+        self.config, self.K = config, intrinsics
+        self.volume = SemanticTSDF(config.fusion, device)
+        self.odometry = RgbdOdometry(config.odometry, intrinsics, self.volume.device)
+        self.state = _State()
+        self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
+        self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- one frame ------------------------------------------------------------------------------
+    def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
+        """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        prediction = _sanitised(prediction)
+        mask, cosine, masked = fusion_mask(prediction, self.K, self.config.fusion)
+        depth = np.where(mask, prediction.depth_m, 0).astype(np.float32)
+        timings["mask"] = 1000 * (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera)
+        timings["odometry"] = 1000 * (time.perf_counter() - start)
+
+        fused, keyframe = 0, False
+        start = time.perf_counter()
+        if tracking in ("init", "ok", "given") and mask.any():
+            stats = self.volume.integrate(prediction.depth_m, frame.rgb, self.K, pose, prediction.semantics,
+                                          prediction.confidence, prediction.normals, cosine, mask)
+            fused = stats.pixels_fused
+            self._last_depth, self._last_rgbd = depth, (frame.rgb, depth)
+            keyframe = self._is_keyframe(pose)
+            self.state.counts["fused"] += 1
+        timings["fusion"] = 1000 * (time.perf_counter() - start)
+
+        self.state.timestamps_s.append(float(frame.timestamp_s))
+        self.state.poses.append(pose.ravel().tolist())
+        self.state.counts["frames"] += 1
+        if event:
+            self.state.events.append(event)
+            log.warning("%s", event)
+        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
+
+    def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
+              given: np.ndarray | None) -> tuple[np.ndarray, str, str]:
+        state = self.state
+        if given is not None:
+            self._remember_motion(given)
+            return np.asarray(given, np.float64), "given", ""
+        if not state.poses:
+            # The map frame starts at the first ground-truth pose when the source has one.
+            start = frame.world_T_camera if frame.world_T_camera is not None else np.eye(4)
+            return start.copy(), "init", ""
+        previous = np.array(state.poses[-1]).reshape(4, 4)
+        velocity = np.array(state.velocity).reshape(4, 4)
+        predicted = previous @ velocity
+        if self._last_depth is None:  # nothing fused yet: start the map here
+            return predicted, "init", ""
+        if not (depth > 0).any():
+            state.counts["no_depth"] += 1
+            return predicted, "no-depth", f"frame {frame.index}: no usable depth; pose predicted, frame not fused"
+        source = rgbd_image(frame.rgb, depth, self.volume.device)
+        target = self._model_view(previous)
+        result = self.odometry.track(source, target, velocity)
+        if not result.ok:
+            state.counts["lost"] += 1
+            return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused, recovering"
+        pose = previous @ result.prev_T_current
+        state.velocity = result.prev_T_current.ravel().tolist()
+        return pose, "ok", ""
+
+    def _model_view(self, world_T_camera: np.ndarray):
+        """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
+        o3d = open3d()
+        core = o3d.core
+        grid, K = self.volume.grid, self.K
+        Kt = core.Tensor(K.matrix, core.float64)
+        extrinsic = core.Tensor(np.linalg.inv(world_T_camera), core.float64)
+        depth_image = o3d.t.geometry.Image(core.Tensor(self._last_depth[..., None], device=self.volume.device))
+        blocks = grid.compute_unique_block_coordinates(depth_image, Kt, extrinsic, 1.0, self.config.fusion.depth_max_m,
+                                                       self.volume.trunc_multiplier)
+        _, found = grid.hashmap().find(blocks)
+        blocks = blocks[found]
+        if blocks.shape[0]:
+            view = grid.ray_cast(blocks, Kt, extrinsic, K.width, K.height, ["depth", "color"], 1.0,
+                                 self.config.fusion.depth_min_m, self.config.fusion.depth_max_m, 1.0,
+                                 self.volume.trunc_multiplier, 4)
+            depth = view["depth"].cpu().numpy()[..., 0]
+            if (depth > 0).mean() > 0.2:
+                color = np.clip(view["color"].cpu().numpy(), 0, 1)
+                return o3d.t.geometry.RGBDImage(o3d.t.geometry.Image(core.Tensor(color.astype(np.float32), device=self.volume.device)),
+                                                o3d.t.geometry.Image(core.Tensor(depth[..., None].astype(np.float32), device=self.volume.device)))
+        return rgbd_image(*self._last_rgbd, self.volume.device)
+
+    def _remember_motion(self, pose: np.ndarray) -> None:
+        if self.state.poses:
+            previous = np.array(self.state.poses[-1]).reshape(4, 4)
+            self.state.velocity = (np.linalg.inv(previous) @ pose).ravel().tolist()
+
+    def _is_keyframe(self, pose: np.ndarray) -> bool:
+        c, last = self.config.odometry, self.state.last_keyframe
+        if last is not None:
+            motion = np.linalg.inv(np.array(last).reshape(4, 4)) @ pose
+            if np.linalg.norm(motion[:3, 3]) < c.keyframe_translation_m and rotation_deg(motion) < c.keyframe_rotation_deg:
+                return False
+        self.state.last_keyframe = pose.ravel().tolist()
+        self.state.counts["keyframes"] += 1
+        return True
+
+    # -- results and snapshots --------------------------------------------------------------------
+    def finish(self) -> MapResult:
+        mesh, rgb = self.volume.extract_mesh()
+        counts = {**self.state.counts, "blocks": self.volume.block_count, "budget_hit": int(self.volume.budget_hit)}
+        poses = np.array(self.state.poses).reshape(-1, 4, 4)
+        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), poses, list(self.state.events), counts)
+
+    @property
+    def frames_done(self) -> int:
+        return self.state.counts["frames"]
+
+    def save_snapshot(self, folder: str | os.PathLike) -> None:
+        """Write the whole mapper state to ``folder`` (replaced atomically as a whole)."""
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.volume.save(tmp)
+        arrays = {k: v for k, v in (("last_depth", self._last_depth),) if v is not None}
+        if self._last_rgbd is not None:
+            arrays["last_rgb"], arrays["last_rgbd_depth"] = self._last_rgbd
+        np.savez(tmp / "frames.npz", **arrays)
+        (tmp / "state.json").write_text(json.dumps(asdict(self.state)))
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_snapshot(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        self.volume.load(folder)
+        data = np.load(folder / "frames.npz")
+        self._last_depth = data["last_depth"] if "last_depth" in data else None
+        self._last_rgbd = (data["last_rgb"], data["last_rgbd_depth"]) if "last_rgb" in data else None
+        self.state = _State(**json.loads((folder / "state.json").read_text()))
+
+
+def _sanitised(prediction: Prediction) -> Prediction:
+    """NaN / infinite predictions become invalid depth and zero normals (never fused)."""
+    depth = prediction.depth_m
+    normals = prediction.normals
+    if np.isfinite(depth).all() and np.isfinite(normals).all():
+        return prediction
+    bad = ~np.isfinite(depth) | ~np.isfinite(normals).all(axis=-1)
+    return Prediction(np.where(bad, 0, np.nan_to_num(depth)).astype(np.float32), prediction.semantics,
+                      np.nan_to_num(prediction.confidence).astype(np.float32),
+                      np.where(bad[..., None], 0, np.nan_to_num(normals)).astype(np.float32),
+                      np.nan_to_num(prediction.edges).astype(np.float32), prediction.probabilities)

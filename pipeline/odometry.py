@@ -1,0 +1,78 @@
+"""Frame-to-model RGB-D odometry on (predicted) metric depth.
+
+Each frame is aligned with Open3D's tensor multi-scale RGB-D odometry against a raycast
+of the map from the previous pose, starting from a constant-velocity prediction. A
+tracking-quality test (fitness, inlier RMSE, motion bounds) accepts or rejects it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from m2h_slam.core.config import OdometryConfig
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.o3d import open3d
+
+
+@dataclass(frozen=True)
+class TrackingResult:
+    """Outcome of aligning one frame. prev_T_current: (4, 4) motion since the previous pose."""
+
+    ok: bool
+    prev_T_current: np.ndarray
+    fitness: float
+    inlier_rmse_m: float
+    reason: str = ""  # why tracking failed
+
+
+def rotation_deg(T: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(T[:3, :3]) - 1) / 2, -1.0, 1.0))))
+
+
+def rgbd_image(rgb: np.ndarray, depth_m: np.ndarray, device):
+    """Open3D tensor RGB-D image (colour in [0, 1], depth in metres)."""
+    o3d = open3d()
+    core = o3d.core
+    color = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=device))
+    depth = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth_m, dtype=np.float32)[..., None], device=device))
+    return o3d.t.geometry.RGBDImage(color, depth)
+
+
+class RgbdOdometry:
+    """Aligns frames (source) to model raycasts (target)."""
+
+    def __init__(self, config: OdometryConfig, K: Intrinsics, device):
+        o3d = open3d()
+        odometry = o3d.t.pipelines.odometry
+        self.config, self.device = config, device
+        self.K = o3d.core.Tensor(K.matrix, o3d.core.float64)
+        self.method = {"hybrid": odometry.Method.Hybrid, "intensity": odometry.Method.Intensity,
+                       "point_to_plane": odometry.Method.PointToPlane}[config.method]
+        self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
+
+    def track(self, source, target, init_prev_T_current: np.ndarray) -> TrackingResult:
+        """Align ``source`` (current frame) to ``target`` (raycast from the previous pose)."""
+        o3d = open3d()
+        c = self.config
+        try:
+            result = o3d.t.pipelines.odometry.rgbd_odometry_multi_scale(
+                source, target, self.K, o3d.core.Tensor(init_prev_T_current, o3d.core.float64), 1.0, c.depth_max_m,
+                self.criteria, self.method)
+        except RuntimeError as error:  # e.g. "Singular 6x6 linear system": no usable correspondences
+            return TrackingResult(False, init_prev_T_current, 0.0, float("inf"), f"solver failed ({str(error).strip()[:60]})")
+        T = result.transformation.cpu().numpy()
+        fitness, rmse = float(result.fitness), float(result.inlier_rmse)
+        reason = ""
+        if not np.all(np.isfinite(T)):
+            reason = "non-finite pose"
+        elif fitness < c.min_fitness:
+            reason = f"fitness {fitness:.2f} < {c.min_fitness}"
+        elif rmse > c.max_inlier_rmse_m:
+            reason = f"inlier RMSE {rmse:.3f} m > {c.max_inlier_rmse_m}"
+        elif np.linalg.norm(T[:3, 3]) > c.max_translation_m:
+            reason = f"jump of {np.linalg.norm(T[:3, 3]):.2f} m"
+        elif rotation_deg(T) > c.max_rotation_deg:
+            reason = f"turn of {rotation_deg(T):.1f} deg"
+        return TrackingResult(not reason, T if not reason else init_prev_T_current, fitness, rmse, reason)
