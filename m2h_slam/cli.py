@@ -192,6 +192,40 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from m2h_slam.core.config import load_config
+    from m2h_slam.runner import RunOptions, run
+
+    config = load_config(args.config)
+    perception = config.perception
+    if args.weights:
+        perception = dataclasses.replace(perception, weights=args.weights)
+    if args.device:
+        perception = dataclasses.replace(perception, device=args.device)
+    if args.threads:
+        perception = dataclasses.replace(perception, threads=args.threads)
+    config = dataclasses.replace(config, perception=perception)
+    out = args.out
+    from pathlib import Path
+
+    if not args.resume and Path(out).is_dir() and any(Path(out).iterdir()) and not args.force:
+        raise InputError(Path(out), "output folder is not empty; --resume an interrupted run, or --force to overwrite")
+    sequence = open_from_args(args)
+    options = RunOptions(poses=args.poses, gt_perception=args.gt_perception, resume=args.resume,
+                         save_predictions=args.save_predictions, progress=not args.quiet, rerun=args.rerun)
+    try:
+        record = run(sequence, out, config, options)
+    except KeyboardInterrupt:
+        return 130
+    counts = record["counts"]
+    log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices -> %s",
+             counts["frames"], record["frames_per_s"] or 0, counts["fused"], counts["lost"],
+             record["mesh"]["vertices"], out)
+    return 0
+
+
 def _count(low: int, high: int):
     def parse(text: str) -> int:
         value = int(text)
@@ -246,6 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--exposure", type=_non_negative, default=0.0, help="exposure change amplitude (e.g. 0.2)")
     synth.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     synth.set_defaults(func=cmd_synth)
+
+    run = commands.add_parser("run", parents=[common], help="map a sequence or video: M2H -> odometry -> TSDF")
+    run.add_argument("path", help="sequence folder, TUM RGB-D folder, image folder or video file")
+    run.add_argument("--out", required=True, help="output folder (mesh.ply, trajectory.txt, run.json, previews)")
+    run.add_argument("--weights", help="network weights (default: the shipped m2h_tiny demo weights)")
+    run.add_argument("--poses", default="vo", help="vo (default), gt (the sequence's ground truth) or a TUM file")
+    run.add_argument("--gt-perception", action="store_true", help="use ground-truth depth/semantics instead of the network")
+    run.add_argument("--device", help="torch device for the network, e.g. cuda")
+    run.add_argument("--threads", type=_positive_int, help="CPU threads for the network")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
+    run.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    run.add_argument("--save-predictions", action="store_true", help="also write per-frame predictions")
+    run.add_argument("--rerun", action="store_true", help="live view in rerun (needs m2h-slam[viz])")
+    add_input_arguments(run)
+    run.set_defaults(func=cmd_run)
 
     train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
     train.add_argument("sequences", nargs="+", help="m2h sequence folders with depth, semantics, normals, edges")

@@ -17,7 +17,7 @@ from m2h_slam.data.synthetic.paths import ClearanceMap, Planner, clearance_map, 
 
 PERSON = class_id("person")
 PERSON_RADIUS_M = 0.3
-CAMERA_RADIUS_M = 0.4
+CAMERA_RADIUS_M = 0.3  # door openings are 0.8 m between the frames
 MIN_CAMERA_DISTANCE_M = 0.8  # people keep at least this far from the camera when possible
 
 

@@ -1,0 +1,294 @@
+"""``m2h-slam run``: frames -> perception -> Mapper -> outputs, with snapshots and resume.
+
+    OUT/mesh.ply          fused mesh, semantic colours, per-vertex NYU40 label
+    OUT/mesh_rgb.ply      the same mesh with fused RGB colours
+    OUT/trajectory.txt    TUM trajectory (world_T_camera), readable by `evo_ape tum`
+    OUT/run.json          config, versions, input, per-stage timings, counts, tracking events
+    OUT/preview.png       a few frames: RGB, depth, semantics; OUT/map_topdown.png: the map from above
+    OUT/predictions/      per-frame predictions as an m2h sequence (with --save-predictions)
+    OUT/.snapshot/        mapper state every `snapshot_every` frames, for --resume
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam import __version__
+from m2h_slam.core.atomic import atomic_write_text
+from m2h_slam.core.config import Config, config_to_dict
+from m2h_slam.core.errors import InputError
+from m2h_slam.core.records import Frame, Prediction
+from m2h_slam.data.sequence import Sequence
+from m2h_slam.data.trajectory_io import read_tum_trajectory
+
+log = logging.getLogger("m2h_slam")
+
+SNAPSHOT = ".snapshot"
+DEMO_WEIGHTS = "m2h_tiny_synthetic.safetensors"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run gets its poses and perception, and what it writes."""
+
+    poses: str = "vo"  # "vo", "gt" or a TUM file
+    gt_perception: bool = False
+    resume: bool = False
+    save_predictions: bool = False
+    snapshot_every: int = 100
+    progress: bool = True
+    rerun: bool = False
+
+
+def demo_weights() -> Path:
+    """The shipped m2h_tiny weights (trained on synthetic apartments)."""
+    return Path(str(resources.files("m2h_slam") / "weights" / DEMO_WEIGHTS))
+
+
+class _Perception:
+    """Predictions for frames: the network, or the frames' ground truth."""
+
+    def __init__(self, config: Config, gt: bool):
+        self.gt = gt
+        self.weights = None
+        if not gt:
+            from m2h_slam.inference import Predictor
+
+            c = config.perception
+            self.weights = Path(c.weights) if c.weights else demo_weights()
+            kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
+            self.predictor = Predictor.from_weights(self.weights, device=c.device, threads=c.threads, **kwargs)
+
+    def __call__(self, frame: Frame) -> Prediction:
+        if self.gt:
+            from pipeline.ground_truth import prediction_from_ground_truth
+
+            if frame.depth_m is None:
+                raise InputError(Path("<sequence>"), f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
+            return prediction_from_ground_truth(frame)
+        return self.predictor.predict(frame.rgb)
+
+
+class _Poses:
+    """Given poses (--poses gt or a TUM file) or None for odometry."""
+
+    def __init__(self, mode: str, max_time_diff_s: float):
+        self.mode, self.max_dt = mode, max_time_diff_s
+        self.stamps = self.table = None
+        if mode not in ("vo", "gt"):
+            self.stamps, self.table = read_tum_trajectory(Path(mode))
+
+    def __call__(self, frame: Frame) -> np.ndarray | None:
+        if self.mode == "vo":
+            return None
+        if self.mode == "gt":
+            if frame.world_T_camera is None:
+                raise InputError(Path("<sequence>"), f"--poses gt needs ground-truth poses (frame {frame.index} has none)")
+            return frame.world_T_camera
+        k = int(np.argmin(np.abs(self.stamps - frame.timestamp_s)))
+        if abs(self.stamps[k] - frame.timestamp_s) > self.max_dt:
+            raise InputError(Path(self.mode), f"no pose within {self.max_dt} s of frame {frame.index} (t={frame.timestamp_s:.3f} s)")
+        return self.table[k]
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+
+    from m2h_slam.core.o3d import open3d
+
+    versions = {"m2h_slam": __version__, "python": platform.python_version(), "numpy": np.__version__,
+                "open3d": open3d().__version__, "opencv": cv2.__version__}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _stage_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {stage: {"mean_ms": round(float(np.mean(v)), 2), "median_ms": round(float(np.median(v)), 2),
+                    "total_s": round(float(np.sum(v)) / 1000, 2)} for stage, v in timings.items() if v}
+
+
+def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions = RunOptions()) -> dict:
+    """Map ``sequence`` into ``out``; returns the run record (also written as run.json)."""
+    from pipeline import Mapper
+    from tqdm import tqdm
+
+    out = Path(out)
+    snapshot = out / SNAPSHOT
+    if options.resume and not (snapshot / "state.json").is_file():
+        raise InputError(out, "nothing to resume (no snapshot; run without --resume)")
+    out.mkdir(parents=True, exist_ok=True)
+    perception = _Perception(config, options.gt_perception)
+    poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
+    mapper = Mapper(config, sequence.intrinsics)
+    record_path = out / "run.json"
+    timings: dict[str, list[float]] = {"predict": []}
+    if options.resume:
+        mapper.load_snapshot(snapshot)
+        previous = json.loads((snapshot / "timings.json").read_text())
+        timings = {k: list(v) for k, v in previous.items()}
+        log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
+    writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
+    viewer = _rerun_viewer(options)
+    done = mapper.frames_done
+    previews: list[tuple[np.ndarray, Prediction]] = []
+    picks = set(np.linspace(0, len(sequence) - 1, min(4, len(sequence))).round().astype(int).tolist())
+    bar = tqdm(total=len(sequence), initial=done, unit="frame", desc="mapping", disable=not options.progress)
+    start_wall = time.perf_counter()
+    try:
+        frames = _frames_after(sequence, done)
+        for position, frame in enumerate(frames, start=done):
+            t0 = time.perf_counter()
+            prediction = perception(frame)
+            t1 = time.perf_counter()
+            result = mapper.step(frame, prediction, poses(frame))
+            timings["predict"].append(1000 * (t1 - t0))
+            for stage, ms in result.timings_ms.items():
+                timings.setdefault(stage, []).append(ms)
+            if writer is not None:
+                writer(frame, prediction, result.world_T_camera)
+            if viewer is not None:
+                viewer(frame, prediction, result)
+            if position in picks:
+                previews.append((frame.rgb, prediction))
+            elapsed = time.perf_counter() - start_wall
+            bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
+            bar.update(1)
+            if options.snapshot_every and mapper.frames_done % options.snapshot_every == 0:
+                _snapshot(mapper, snapshot, timings)
+    except KeyboardInterrupt:
+        _snapshot(mapper, snapshot, timings)
+        bar.close()
+        log.warning("interrupted after frame %d; continue with --resume", mapper.frames_done)
+        raise
+    bar.close()
+    wall_s = time.perf_counter() - start_wall
+    if mapper.frames_done == 0:
+        raise InputError(Path(str(sequence.path)), "no frames to map")
+    t0 = time.perf_counter()
+    result = mapper.finish()
+    record = _write_outputs(out, result, previews)
+    timings["export"] = [1000 * (time.perf_counter() - t0)]
+    if writer is not None:
+        writer.close()
+    frames_run = mapper.frames_done - done
+    record.update({
+        "m2h_slam_run": 1,
+        "input": {"path": str(sequence.path), "format": sequence.format, "frames": len(sequence),
+                  "size": list(sequence.intrinsics.size), "intrinsics": sequence.intrinsics.to_dict(),
+                  "intrinsics_source": sequence.intrinsics_source,
+                  "frames_skipped_by_reader": int(getattr(sequence, "frames_corrupt", 0))},
+        "perception": "ground truth" if options.gt_perception else str(perception.weights),
+        "poses": options.poses,
+        "config": config_to_dict(config),
+        "versions": _versions(),
+        "timings": _stage_summary(timings),
+        "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 else None,
+        "counts": result.counts,
+        "tracking_events": result.events,
+        "resumed": options.resume,
+    })
+    atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
+    shutil.rmtree(snapshot, ignore_errors=True)  # the run is complete
+    return record
+
+
+def _frames_after(sequence: Sequence, done: int) -> Iterator[Frame]:
+    for k, frame in enumerate(sequence):
+        if k >= done:
+            yield frame
+
+
+def _snapshot(mapper, folder: Path, timings: dict) -> None:
+    mapper.save_snapshot(folder)
+    atomic_write_text(folder / "timings.json", json.dumps(timings))
+
+
+def _write_outputs(out: Path, result, previews) -> dict:
+    from m2h_slam.core.records import LabelledMesh
+    from m2h_slam.data.contact_sheet import contact_sheet
+    from m2h_slam.data.image_io import write_rgb
+    from m2h_slam.data.ply_io import write_labelled_ply
+    from m2h_slam.data.trajectory_io import write_tum_trajectory
+
+    mesh = result.mesh
+    write_labelled_ply(out / "mesh.ply", mesh)
+    write_labelled_ply(out / "mesh_rgb.ply", LabelledMesh(mesh.vertices, mesh.triangles, result.mesh_rgb, mesh.labels,
+                                                          mesh.instances))
+    write_tum_trajectory(out / "trajectory.txt", result.timestamps_s, result.poses)
+    if previews:
+        frames = []
+        for rgb, prediction in previews:
+            h, w = rgb.shape[:2]
+            from m2h_slam.core.intrinsics import Intrinsics
+
+            frames.append(Frame(0, 0.0, rgb, Intrinsics.from_fov(w, h, 60.0), depth_m=prediction.depth_m,
+                                semantics=prediction.semantics, normals=prediction.normals))
+        write_rgb(out / "preview.png", contact_sheet(frames))
+    if len(mesh.vertices):
+        write_rgb(out / "map_topdown.png", topdown(mesh.vertices, mesh.colours))
+    labels, counts = np.unique(mesh.labels, return_counts=True)
+    return {"mesh": {"vertices": int(len(mesh.vertices)), "triangles": int(len(mesh.triangles)),
+                     "label_vertices": {int(k): int(v) for k, v in zip(labels, counts)}}}
+
+
+def topdown(vertices: np.ndarray, colours: np.ndarray, pixel_m: float = 0.05) -> np.ndarray:
+    """(H, W, 3) view of coloured points from above (highest point per pixel, ceilings cut off at 1.8 m)."""
+    keep = vertices[:, 2] < 1.8
+    v, c = vertices[keep], colours[keep]
+    if not len(v):
+        return np.zeros((8, 8, 3), np.uint8)
+    lo = v[:, :2].min(0)
+    ij = np.floor((v[:, :2] - lo) / pixel_m).astype(int)
+    size = ij.max(0) + 1
+    image = np.full((size[1], size[0], 3), 255, np.uint8)
+    order = np.argsort(v[:, 2])  # later (higher) points overwrite lower ones
+    image[size[1] - 1 - ij[order, 1], ij[order, 0]] = c[order]
+    return image
+
+
+class _PredictionWriter:
+    def __init__(self, out: Path, sequence: Sequence, resume: bool):
+        from m2h_slam.data.sequence_folder import SequenceWriter
+
+        folder = out / "predictions"
+        if not resume:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.writer = SequenceWriter(folder, sequence.intrinsics, fps=sequence.fps, name="predictions",
+                                     source={"generator": "m2h-slam run --save-predictions"})
+
+    def __call__(self, frame: Frame, prediction: Prediction, pose: np.ndarray) -> None:
+        self.writer.write(frame.replace(depth_m=prediction.depth_m, semantics=prediction.semantics,
+                                        normals=prediction.normals, instances=None, rooms=None,
+                                        edges=(prediction.edges > 0.5).astype(np.uint8), world_T_camera=pose))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _prediction_writer(out: Path, sequence: Sequence, options: RunOptions):
+    if options.resume:
+        log.warning("--save-predictions with --resume keeps only the frames after the snapshot")
+    return _PredictionWriter(out, sequence, options.resume)
+
+
+def _rerun_viewer(options: RunOptions):
+    if not options.rerun:
+        return None
+    from m2h_slam.viz_rerun import RerunViewer
+
+    return RerunViewer()

@@ -1,0 +1,193 @@
+"""The mapping back end: fusion quality, odometry accuracy, dynamic masking, robustness,
+resume, torch-free operation, and `m2h-slam run` end to end."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from m2h_slam.core.config import Config
+from m2h_slam.core.geometry import backproject, transform_points
+from m2h_slam.core.labels import class_id
+from m2h_slam.core.o3d import open3d
+from m2h_slam.core.records import Prediction
+from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.data.ply_io import read_labelled_ply
+from m2h_slam.data.synthetic import WorldSpec, write_synthetic
+from pipeline import Mapper
+from pipeline.ground_truth import prediction_from_ground_truth
+
+PERSON = class_id("person")
+
+
+@pytest.fixture(scope="module")
+def apartment(tmp_path_factory):
+    """60 frames, 160x120, two people walking, exact ground truth."""
+    out = tmp_path_factory.mktemp("pipeline") / "apt"
+    write_synthetic(out, WorldSpec(seed=7, frames=60, rooms=3, people=2), size=(160, 120), progress=False)
+    return out
+
+
+def _map(path, poses="vo", frames=None):
+    sequence = open_sequence(path, ReadOptions(max_frames=frames))
+    mapper = Mapper(Config(), sequence.intrinsics)
+    truth = []
+    for frame in sequence:
+        mapper.step(frame, prediction_from_ground_truth(frame), frame.world_T_camera if poses == "gt" else None)
+        truth.append(frame)
+    return mapper, mapper.finish(), truth
+
+
+def _distances(points, vertices, triangles):
+    o3d = open3d()
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
+    return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
+
+
+def test_fusing_ground_truth_reproduces_the_scene(apartment):
+    mapper, result, frames = _map(apartment, poses="gt")
+    gt = read_labelled_ply(apartment / "mesh.ply")
+    # Precision: fused vertices near the true surface. Recall: observed true surface near the fused mesh.
+    precision = np.mean(_distances(result.mesh.vertices, gt.vertices, gt.triangles) < 0.05)
+    observed = []
+    for frame in frames[::6]:
+        keep = (frame.depth_m > 0) & (frame.depth_m < 5.0) & (frame.semantics != PERSON)
+        observed.append(transform_points(frame.world_T_camera, backproject(frame.depth_m, frame.intrinsics)[keep][::7]))
+    observed = np.concatenate(observed)
+    recall = np.mean(_distances(observed, result.mesh.vertices, result.mesh.triangles) < 0.05)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f1 >= 0.9, (precision, recall)
+    # The fused classes agree with the true ones for most of the mesh.
+    o3d = open3d()
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(gt.vertices.astype(np.float32)), o3d.core.Tensor(gt.triangles.astype(np.uint32)))
+    closest = scene.compute_closest_points(o3d.core.Tensor(result.mesh.vertices.astype(np.float32)))
+    true_labels = gt.labels[gt.triangles[closest["primitive_ids"].numpy(), 0]]
+    labelled = result.mesh.labels > 0
+    assert np.mean(result.mesh.labels[labelled] == true_labels[labelled]) > 0.85
+
+
+def test_people_are_absent_from_the_map(apartment):
+    mapper, result, frames = _map(apartment, poses="gt")
+    assert any((f.semantics == PERSON).any() for f in frames)  # people were in view
+    _, voxel_labels, _ = mapper.volume.labelled_voxels()
+    assert PERSON not in set(voxel_labels.tolist()) and PERSON not in set(result.mesh.labels.tolist())
+
+
+def test_odometry_stays_close_to_ground_truth(apartment):
+    _, result, frames = _map(apartment, poses="vo")
+    truth = np.array([f.world_T_camera for f in frames])
+    error = np.linalg.norm(result.poses[:, :3, 3] - truth[:, :3, 3], axis=1)
+    path = np.sum(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1))
+    assert path > 1.0 and result.counts["lost"] == 0
+    assert np.sqrt(np.mean(error**2)) <= 0.01 * path
+
+
+def test_bad_frames_give_events_not_crashes(apartment):
+    sequence = open_sequence(apartment, ReadOptions(max_frames=12))
+    mapper = Mapper(Config(), sequence.intrinsics)
+    rng = np.random.default_rng(0)
+    results = []
+    for frame in sequence:
+        p = prediction_from_ground_truth(frame)
+        if frame.index == 4:  # no valid depth at all
+            p = dataclasses.replace(p, depth_m=np.zeros_like(p.depth_m))
+        if frame.index == 6:  # NaN everywhere
+            p = dataclasses.replace(p, depth_m=np.full_like(p.depth_m, np.nan), normals=np.full_like(p.normals, np.nan))
+        if frame.index == 8:  # a frame that cannot be tracked: noise
+            p = dataclasses.replace(p, depth_m=rng.uniform(0.3, 5, p.depth_m.shape).astype(np.float32))
+            frame = frame.replace(rgb=rng.integers(0, 256, frame.rgb.shape, dtype=np.uint8))
+        results.append(mapper.step(frame, p))
+    states = [r.tracking for r in results]
+    assert states[4] == "no-depth" and states[6] == "no-depth" and states[8] == "lost"
+    assert states[-1] == "ok" and results[8].fused_pixels == 0
+    result = mapper.finish()
+    assert len(result.events) == 3 and len(result.mesh.vertices) > 1000
+    assert np.isfinite(result.poses).all()
+
+
+def test_mapper_runs_with_torch_hidden(apartment):
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("hidden")
+sys.meta_path.insert(0, Block())
+from m2h_slam.core.config import Config
+from m2h_slam.data import ReadOptions, open_sequence
+from pipeline import Mapper
+from pipeline.ground_truth import prediction_from_ground_truth
+seq = open_sequence({str(apartment)!r}, ReadOptions(max_frames=3))
+mapper = Mapper(Config(), seq.intrinsics)
+for f in seq:
+    mapper.step(f, prediction_from_ground_truth(f))
+print(len(mapper.finish().mesh.vertices) > 0, "torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "False"], result.stderr
+
+
+def test_resume_equals_an_uninterrupted_run(apartment, tmp_path, monkeypatch):
+    from m2h_slam import runner
+    from m2h_slam.runner import RunOptions, run
+
+    def sequence():
+        return open_sequence(apartment, ReadOptions(max_frames=30))
+
+    options = RunOptions(gt_perception=True, snapshot_every=10, progress=False)
+    full = run(sequence(), tmp_path / "full", Config(), options)
+    # Interrupt at frame 17 (after the snapshot at 10), then resume.
+    original = runner._Perception.__call__
+
+    def interrupting(self, frame):
+        if frame.index == 17:
+            raise KeyboardInterrupt
+        return original(self, frame)
+
+    monkeypatch.setattr(runner._Perception, "__call__", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run(sequence(), tmp_path / "resumed", Config(), options)
+    assert (tmp_path / "resumed" / ".snapshot" / "state.json").is_file()
+    assert not (tmp_path / "resumed" / "mesh.ply").exists()
+    monkeypatch.setattr(runner._Perception, "__call__", original)
+    resumed = run(sequence(), tmp_path / "resumed", Config(), dataclasses.replace(options, resume=True))
+    a = np.loadtxt(tmp_path / "full" / "trajectory.txt")
+    b = np.loadtxt(tmp_path / "resumed" / "trajectory.txt")
+    assert a.shape == b.shape == (30, 8) and np.allclose(a, b, atol=1e-9)
+    mesh_a, mesh_b = read_labelled_ply(tmp_path / "full" / "mesh.ply"), read_labelled_ply(tmp_path / "resumed" / "mesh.ply")
+    assert np.array_equal(mesh_a.labels, mesh_b.labels) and np.allclose(mesh_a.vertices, mesh_b.vertices)
+    assert resumed["resumed"] and full["counts"]["frames"] == resumed["counts"]["frames"] == 30
+    assert not (tmp_path / "resumed" / ".snapshot").exists()
+
+
+def test_cli_run_on_real_video(tmp_path, bikes_path):
+    out = tmp_path / "bikes"
+    result = run_cli("run", str(bikes_path), "--out", str(out), "--max-frames", "24", "--stride", "2",
+                     "--fov-deg", "60", "--resize", "320x136", "-q")
+    assert result.returncode == 0, result.stderr
+    for name in ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "run.json", "preview.png"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "run.json").read_text())
+    assert record["counts"]["frames"] == 24 and record["input"]["format"] == "video"
+    assert set(record["timings"]) >= {"predict", "mask", "odometry", "fusion", "export"}
+    trajectory = np.loadtxt(out / "trajectory.txt")
+    assert trajectory.shape == (24, 8) and np.isfinite(trajectory).all()
+    again = run_cli("run", str(bikes_path), "--out", str(out))
+    assert again.returncode == 2 and "not empty" in again.stderr
+    nothing = run_cli("run", str(bikes_path), "--out", str(tmp_path / "fresh"), "--resume")
+    assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+
+
+def test_prediction_sanitising_keeps_shapes():
+    from pipeline.mapper import _sanitised
+
+    p = Prediction(np.array([[np.nan, 1.0]], np.float32), np.zeros((1, 2), np.uint8), np.ones((1, 2), np.float32),
+                   np.array([[[np.nan, 0, 1], [0, 0, 1]]], np.float32), np.zeros((1, 2), np.float32))
+    q = _sanitised(p)
+    assert q.depth_m.tolist() == [[0.0, 1.0]] and np.isfinite(q.normals).all() and q.normals[0, 0].tolist() == [0, 0, 0]
