@@ -38,7 +38,7 @@ class FusionStats:
 class SemanticTSDF:
     """TSDF + colour + semantic evidence + normals, on CPU or CUDA (``device`` "CPU:0" / "CUDA:0")."""
 
-    def __init__(self, config: FusionConfig, device: str = "CPU:0"):
+    def __init__(self, config: FusionConfig, device: str = "CPU:0", initial_blocks: int = 10000):
         o3d = open3d()
         core = o3d.core
         self.config = config
@@ -46,7 +46,7 @@ class SemanticTSDF:
         self.R = config.block_resolution
         self.grid = o3d.t.geometry.VoxelBlockGrid(
             ("tsdf", "weight", "color"), (core.float32, core.float32, core.float32), ((1), (1), (3)),
-            config.voxel_size_m, self.R, min(config.max_blocks, 10000), self.device)
+            config.voxel_size_m, self.R, min(config.max_blocks, initial_blocks), self.device)
         self.trunc_multiplier = config.truncation_m / config.voxel_size_m
         self.labels = np.zeros(0, np.uint8)
         self.label_weight = np.zeros(0, np.float32)
@@ -82,6 +82,32 @@ class SemanticTSDF:
         flat = buf * R**3 + (local[:, 2] * R + local[:, 1]) * R + local[:, 0]
         return np.where(found, flat, -1)
 
+    def _block_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block keys (N, 3), their buffer indices (N,)) of the allocated blocks."""
+        hashmap = self.grid.hashmap()
+        active = hashmap.active_buf_indices().cpu().numpy().astype(np.int64)
+        return hashmap.key_tensor().cpu().numpy()[active], active
+
+    def _remap(self, keys: np.ndarray, old_buf: np.ndarray) -> None:
+        """Move the semantic arrays to the blocks' new buffer indices (after the hash map grew or was reloaded)."""
+        o3d = open3d()
+        R3 = self.R**3
+        new_buf, found = self.grid.hashmap().find(o3d.core.Tensor(keys, device=self.device))
+        new_buf = new_buf.cpu().numpy().astype(np.int64).reshape(-1)
+        if not found.cpu().numpy().all():
+            raise RuntimeError("voxel blocks disappeared from the hash map")
+        self._ensure((int(old_buf.max()) + 1) * R3 if len(old_buf) else 0)
+        old_rows = (old_buf[:, None] * R3 + np.arange(R3)).reshape(-1)
+        new_rows = (new_buf[:, None] * R3 + np.arange(R3)).reshape(-1)
+        arrays = {name: getattr(self, name)[old_rows] for name in ("labels", "label_weight", "evidence", "normal_sum")}
+        self.labels = np.zeros(0, np.uint8)
+        self.label_weight = np.zeros(0, np.float32)
+        self.evidence = np.zeros(0, np.float32)
+        self.normal_sum = np.zeros((0, 3), np.float32)
+        self._ensure((int(new_buf.max()) + 1) * R3 if len(new_buf) else 0)
+        for name, values in arrays.items():
+            getattr(self, name)[new_rows] = values
+
     @property
     def block_count(self) -> int:
         return int(self.grid.hashmap().size())
@@ -103,8 +129,13 @@ class SemanticTSDF:
                                                             self.trunc_multiplier)
         blocks = self._within_budget(blocks)
         if blocks.shape[0]:
+            hashmap = self.grid.hashmap()
+            capacity = hashmap.capacity()
+            before = self._block_table() if hashmap.size() + blocks.shape[0] > capacity else None
             self.grid.integrate(blocks, depth_image, color_image, Kt, extrinsic, 1.0, self.config.depth_max_m,
                                 self.trunc_multiplier)
+            if before is not None and self.grid.hashmap().capacity() != capacity:
+                self._remap(*before)  # the hash map grew and moved its blocks
         fused = self._fuse_semantics(depth, K, world_T_camera, semantics, confidence, normals, weight, mask)
         return FusionStats(self.block_count, fused, self.budget_hit)
 
@@ -172,6 +203,8 @@ class SemanticTSDF:
         buf, local = flat // R**3, flat % R**3
         lx, ly, lz = local % R, (local // R) % R, local // (R * R)
         voxel = keys[buf] * R + np.stack([lx, ly, lz], axis=1)
+        order = np.lexsort(voxel.T[::-1])  # by position, independent of buffer layout (ties break the same way)
+        flat, voxel = flat[order], voxel[order]
         centres = (voxel + 0.5) * self.config.voxel_size_m
         confidence = self.label_weight[flat] / np.maximum(self.evidence[flat], 1e-9)
         return centres, self.labels[flat], confidence
@@ -194,17 +227,23 @@ class SemanticTSDF:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
+        """Write the grid and the semantic arrays (stored per block key: buffer indices change on reload)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.grid.save(str(folder / "grid.npz"))
-        np.savez(folder / "semantics.npz", labels=self.labels, label_weight=self.label_weight, evidence=self.evidence,
-                 normal_sum=self.normal_sum, budget_hit=self.budget_hit)
+        keys, active = self._block_table()
+        self._ensure((int(active.max()) + 1) * self.R**3 if len(active) else 0)
+        rows = (active[:, None] * self.R**3 + np.arange(self.R**3)).reshape(-1)
+        np.savez(folder / "semantics.npz", keys=keys, labels=self.labels[rows], label_weight=self.label_weight[rows],
+                 evidence=self.evidence[rows], normal_sum=self.normal_sum[rows], budget_hit=self.budget_hit)
 
     def load(self, folder: str | os.PathLike) -> None:
         o3d = open3d()
         folder = Path(folder)
         self.grid = o3d.t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz")).to(self.device)
         data = np.load(folder / "semantics.npz")
+        # The saved blocks are laid out as buffer indices 0..N-1; move them to where the grid holds them.
         self.labels, self.label_weight = data["labels"], data["label_weight"]
         self.evidence, self.normal_sum = data["evidence"], data["normal_sum"]
+        self._remap(data["keys"], np.arange(len(data["keys"]), dtype=np.int64))
         self.budget_hit = bool(data["budget_hit"])

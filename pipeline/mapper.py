@@ -83,6 +83,10 @@ class Mapper:
 
     def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0"):
         self.config, self.K = config, intrinsics
+        if config.odometry.deterministic:
+            # Open3D's parallel reductions differ in the last bits between runs, and odometry
+            # amplifies that; one thread makes every run identical.
+            open3d().utility.set_max_threads(1)
         self.volume = SemanticTSDF(config.fusion, device)
         self.odometry = RgbdOdometry(config.odometry, intrinsics, self.volume.device)
         self.state = _State()

@@ -55,6 +55,7 @@ class OdometryConfig:
     max_rotation_deg: float = 20.0
     keyframe_translation_m: float = 0.25
     keyframe_rotation_deg: float = 15.0
+    deterministic: bool = False  # one Open3D thread: bit-identical reruns and resumes, slower
 
 
 @dataclass(frozen=True)

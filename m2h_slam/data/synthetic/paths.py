@@ -80,7 +80,13 @@ class Planner:
 
     def __init__(self, cmap: ClearanceMap, radius_m: float):
         self.cmap, self.radius_m = cmap, radius_m
-        self.passable = cmap.clearance_m >= radius_m
+        passable = cmap.clearance_m >= radius_m
+        # Keep the largest connected walkable area, so every waypoint is reachable from every other.
+        components, count = ndimage.label(passable, structure=np.ones((3, 3)))
+        if count > 1:
+            sizes = np.bincount(components.ravel())[1:]
+            passable = components == 1 + int(np.argmax(sizes))
+        self.passable = passable
         weights = 1.0 + 0.5 / np.maximum(cmap.clearance_m, 0.05)
         self.graph = _grid_graph(weights, self.passable)
 
