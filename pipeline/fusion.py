@@ -92,6 +92,8 @@ class SemanticTSDF:
         """Move the semantic arrays to the blocks' new buffer indices (after the hash map grew or was reloaded)."""
         o3d = open3d()
         R3 = self.R**3
+        if not len(keys):
+            return
         new_buf, found = self.grid.hashmap().find(o3d.core.Tensor(keys, device=self.device))
         new_buf = new_buf.cpu().numpy().astype(np.int64).reshape(-1)
         if not found.cpu().numpy().all():
