@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/m2h-slam synth $(DEMO_OUT)/apartment --seed 0 --frames 150 --force
-	$(BIN)/m2h-slam info $(DEMO_OUT)/apartment
+	$(BIN)/m2h-slam run $(DEMO_OUT)/apartment --out $(DEMO_OUT)/run --force
+	$(BIN)/m2h-slam eval $(DEMO_OUT)/run --gt $(DEMO_OUT)/apartment --scale
 
 test: setup
 	$(BIN)/python -m pytest -q

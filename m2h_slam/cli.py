@@ -226,6 +226,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from m2h_slam.core.atomic import atomic_write_text
+    from m2h_slam.eval.run_eval import evaluate_run
+
+    scores = evaluate_run(args.run, args.gt, correct_scale=args.scale, threshold_m=args.threshold)
+    atomic_write_text(Path(args.run) / "eval.json", json.dumps(scores, indent=1) + "\n")
+    for key, value in scores.items():
+        print(f"{key + ':':<26}{value}")
+    return 0
+
+
 def _count(low: int, high: int):
     def parse(text: str) -> int:
         value = int(text)
@@ -295,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rerun", action="store_true", help="live view in rerun (needs m2h-slam[viz])")
     add_input_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="score a run against a sequence with ground truth")
+    evaluate.add_argument("run", help="output folder of m2h-slam run")
+    evaluate.add_argument("--gt", required=True, help="sequence with ground-truth poses, depth and mesh.ply")
+    evaluate.add_argument("--scale", action="store_true", help="Sim(3) alignment (monocular scale), like evo -as")
+    evaluate.add_argument("--threshold", type=float, default=0.05, help="mesh distance threshold in m (default 0.05)")
+    evaluate.set_defaults(func=cmd_eval)
 
     train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
     train.add_argument("sequences", nargs="+", help="m2h sequence folders with depth, semantics, normals, edges")

@@ -8,8 +8,9 @@
 Per frame: masks (dynamic classes, edges / discontinuities, grazing views), pose (given,
 or RGB-D odometry with a constant-velocity prior against the last fused frame, or against
 a raycast of the map with ``odometry.target: model``), fusion into the semantic TSDF. A
-frame that fails the tracking test is not fused; the next frame is aligned against the
-map raycast from the predicted pose (recovery), and the event is recorded.
+frame that fails the tracking test against the previous frame is tried against the map
+raycast from the predicted pose (recovery); if that fails too it is not fused, its pose
+is the constant-velocity prediction, and the event is recorded.
 
 On the synthetic benchmark frame-to-frame tracking is 10x more accurate than tracking
 against a 5 cm TSDF raycast (the raycast is smoother than the frame), hence the default.
@@ -91,7 +92,7 @@ class Mapper:
         self.odometry = RgbdOdometry(config.odometry, intrinsics, self.volume.device)
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
-        self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None
+        self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
 
     # -- one frame ------------------------------------------------------------------------------
     def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
@@ -145,15 +146,19 @@ class Mapper:
             state.counts["no_depth"] += 1
             return predicted, "no-depth", f"frame {frame.index}: no usable depth; pose predicted, frame not fused"
         source = rgbd_image(frame.rgb, depth, self.volume.device)
-        recovering = bool(state.events) and state.events[-1].startswith(f"frame {frame.index - 1}:")
-        if self.config.odometry.target == "model" or recovering:
-            target = self._model_view(previous)
+        # First against the previous frame (or the map with odometry.target: model); if that
+        # fails, against a raycast of the map from the predicted pose (recovery).
+        if self.config.odometry.target == "model":
+            result = self.odometry.track(source, self._model_view(previous), velocity)
         else:
-            target = rgbd_image(*self._last_rgbd, self.volume.device)
-        result = self.odometry.track(source, target, velocity)
+            result = self.odometry.track(source, rgbd_image(*self._last_rgbd, self.volume.device), velocity)
+            if not result.ok:
+                retry = self.odometry.track(source, self._model_view(previous), velocity)
+                result = retry if retry.ok else result
+        self._last_rgbd = (frame.rgb, depth)
         if not result.ok:
             state.counts["lost"] += 1
-            return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused, recovering"
+            return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused"
         pose = previous @ result.prev_T_current
         state.velocity = result.prev_T_current.ravel().tolist()
         return pose, "ok", ""

@@ -7,6 +7,7 @@ tracking-quality test (fitness, inlier RMSE, motion bounds) accepts or rejects i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,12 @@ class TrackingResult:
     fitness: float
     inlier_rmse_m: float
     reason: str = ""  # why tracking failed
+
+
+def _message(error: Exception) -> str:
+    """Open3D's error text without colour codes and source location."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return text.rsplit(": ", 1)[-1].strip().rstrip(".")[:80]
 
 
 def rotation_deg(T: np.ndarray) -> float:
@@ -61,7 +68,7 @@ class RgbdOdometry:
                 source, target, self.K, o3d.core.Tensor(init_prev_T_current, o3d.core.float64), 1.0, c.depth_max_m,
                 self.criteria, self.method)
         except RuntimeError as error:  # e.g. "Singular 6x6 linear system": no usable correspondences
-            return TrackingResult(False, init_prev_T_current, 0.0, float("inf"), f"solver failed ({str(error).strip()[:60]})")
+            return TrackingResult(False, init_prev_T_current, 0.0, float("inf"), f"solver failed: {_message(error)}")
         T = result.transformation.cpu().numpy()
         fitness, rmse = float(result.fitness), float(result.inlier_rmse)
         reason = ""

@@ -49,7 +49,7 @@ class OdometryConfig:
     target: Literal["frame", "model"] = "frame"  # align to the last fused frame, or to a raycast of the map
     iterations: tuple[int, ...] = (10, 10, 5, 3)  # per pyramid level (one entry per level)
     depth_max_m: float = 6.0
-    min_fitness: float = 0.25  # share of pixels with a correspondence
+    min_fitness: float = 0.15  # share of pixels with a correspondence
     max_inlier_rmse_m: float = 0.05
     max_translation_m: float = 0.3  # per frame; more is a tracking failure
     max_rotation_deg: float = 20.0

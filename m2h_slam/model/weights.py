@@ -33,9 +33,14 @@ OFFICIAL_ENTRIES = {(384, "full"): "m2h_vits14", (384, "lightweight"): "m2h_smal
                     (768, "full"): "m2h_vitb14", (1024, "full"): "m2h_vitl14"}
 
 
-def save_checkpoint(model: M2H, path: str | os.PathLike) -> Path:
-    """Write the model's tensors and config (JSON in the safetensors metadata), atomically."""
+def save_checkpoint(model: M2H, path: str | os.PathLike, half: bool = False) -> Path:
+    """Write the model's tensors and config (JSON in the safetensors metadata), atomically.
+
+    ``half``: store floating-point tensors as float16 (half the size; loading casts back).
+    """
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     metadata = {CONFIG_KEY: json.dumps(model.config.to_dict()), "format": "m2h-slam"}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 

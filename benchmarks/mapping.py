@@ -1,0 +1,158 @@
+"""Mapping back end costs and quality, measured side by side in one run (2-core CPU).
+
+    .venv/bin/python benchmarks/mapping.py [--quick]
+
+1. ms/frame per stage (predict, mask, odometry, fusion, export) at 320x240 and 640x480;
+2. our fusion (masks + TSDF + colour + semantic evidence + normals) vs plain VoxelBlockGrid
+   integration of the same frames, alternating frame by frame;
+3. per-frame time over a long sequence (mean of the last 10% / the first 10%);
+4. quality on held-out synthetic apartments (seeds never used for training): ATE (evo)
+   and mesh F1 at 5 cm, with ground-truth perception and with the demo network;
+5. end-to-end frames/s of `m2h-slam run` with the demo weights at 320x240; peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import peak_rss_mb, report  # noqa: E402
+
+from m2h_slam.core.config import Config  # noqa: E402
+from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
+from m2h_slam.core.o3d import open3d  # noqa: E402
+from m2h_slam.data import open_sequence  # noqa: E402
+from m2h_slam.data.synthetic import Renderer, WorldSpec, generate_world, write_synthetic  # noqa: E402
+from m2h_slam.eval.run_eval import evaluate_run  # noqa: E402
+from m2h_slam.runner import RunOptions, run  # noqa: E402
+from pipeline import Mapper  # noqa: E402
+from pipeline.fusion import SemanticTSDF  # noqa: E402
+from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
+from pipeline.masks import fusion_mask  # noqa: E402
+
+HELD_OUT_SEEDS = (900, 901)  # training data uses seeds 100-115
+
+
+def frames_of(seed: int, count: int, size: tuple[int, int], people: int = 2):
+    world = generate_world(WorldSpec(seed=seed, frames=count, rooms=4, people=people))
+    renderer = Renderer(world, Intrinsics.from_fov(size[0], size[1], 70.0))
+    for i in range(count):
+        yield renderer.render(i)
+
+
+def stage_times(size: tuple[int, int], count: int) -> dict:
+    """Back end on ground-truth perception (VO), and the demo network's predict time, per frame."""
+    from m2h_slam.inference import Predictor
+    from m2h_slam.runner import demo_weights
+
+    frames = list(frames_of(21, count, size))
+    mapper = Mapper(Config(), frames[0].intrinsics)
+    stages: dict[str, list[float]] = {}
+    for frame in frames:
+        result = mapper.step(frame, prediction_from_ground_truth(frame))
+        for k, v in result.timings_ms.items():
+            stages.setdefault(k, []).append(v)
+    start = time.perf_counter()
+    mapper.finish()
+    export_ms = 1000 * (time.perf_counter() - start)
+    predictor = Predictor.from_weights(demo_weights())
+    predictor.predict(frames[0].rgb)
+    start = time.perf_counter()
+    for frame in frames[:20]:
+        predictor.predict(frame.rgb)
+    predict_ms = 1000 * (time.perf_counter() - start) / 20
+    out = {k: round(float(np.mean(v[1:])), 2) for k, v in stages.items()}
+    out.update({"predict_m2h_tiny": round(predict_ms, 2), "export_once": round(export_ms, 1),
+                "tracking_failures": mapper.state.counts["lost"]})
+    return out
+
+
+def fusion_vs_plain(size: tuple[int, int], count: int) -> dict:
+    o3d = open3d()
+    core = o3d.core
+    config = Config().fusion
+    frames = list(frames_of(22, count, size))
+    ours = SemanticTSDF(config)
+    plain = o3d.t.geometry.VoxelBlockGrid(("tsdf", "weight", "color"), (core.float32, core.float32, core.float32),
+                                          ((1), (1), (3)), config.voxel_size_m, config.block_resolution, 10000)
+    trunc = config.truncation_m / config.voxel_size_m
+    t_ours, t_plain = [], []
+    for frame in frames:
+        K = frame.intrinsics
+        start = time.perf_counter()
+        depth = o3d.t.geometry.Image(core.Tensor(frame.depth_m[..., None]))
+        color = o3d.t.geometry.Image(core.Tensor(frame.rgb.astype(np.float32) / 255.0))
+        Kt, ext = core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(frame.world_T_camera), core.float64)
+        blocks = plain.compute_unique_block_coordinates(depth, Kt, ext, 1.0, config.depth_max_m, trunc)
+        plain.integrate(blocks, depth, color, Kt, ext, 1.0, config.depth_max_m, trunc)
+        t_plain.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        p = prediction_from_ground_truth(frame)
+        mask, cosine, _ = fusion_mask(p, K, config)
+        ours.integrate(p.depth_m, frame.rgb, K, frame.world_T_camera, p.semantics, p.confidence, p.normals, cosine, mask)
+        t_ours.append(time.perf_counter() - start)
+    plain_ms, ours_ms = 1000 * float(np.mean(t_plain[1:])), 1000 * float(np.mean(t_ours[1:]))
+    return {"plain_ms": round(plain_ms, 2), "ours_ms": round(ours_ms, 2), "ratio": round(ours_ms / plain_ms, 2)}
+
+
+def long_run(count: int) -> dict:
+    frames = frames_of(23, count, (320, 240))
+    mapper = None
+    per_frame = []
+    for frame in frames:
+        mapper = mapper or Mapper(Config(), frame.intrinsics)
+        p = prediction_from_ground_truth(frame)
+        start = time.perf_counter()
+        mapper.step(frame, p)
+        per_frame.append(time.perf_counter() - start)
+    tenth = max(1, count // 10)
+    first, last = np.mean(per_frame[1:tenth]), np.mean(per_frame[-tenth:])
+    return {"frames": count, "first_10pct_ms": round(1000 * first, 2), "last_10pct_ms": round(1000 * last, 2),
+            "ratio_last_over_first": round(float(last / first), 3), "target_ratio": 1.2,
+            "blocks": mapper.volume.block_count, "tracking_failures": mapper.state.counts["lost"]}
+
+
+def quality(frames: int, tmp: Path) -> dict:
+    results = {}
+    for seed in HELD_OUT_SEEDS:
+        sequence_dir = write_synthetic(tmp / f"seq{seed}", WorldSpec(seed=seed, frames=frames, rooms=4, people=2),
+                                       size=(320, 240), progress=False)
+        entry = {}
+        for name, gt_perception in (("gt_perception_vo", True), ("network_vo", False)):
+            out = tmp / f"run{seed}_{name}"
+            record = run(open_sequence(sequence_dir), out, Config(),
+                         RunOptions(gt_perception=gt_perception, progress=False, snapshot_every=0))
+            scores = evaluate_run(out, sequence_dir, correct_scale=not gt_perception)
+            scores["frames_per_s"] = record["frames_per_s"]
+            entry[name] = scores
+        results[f"seed{seed}"] = entry
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    count = 40 if args.quick else 100
+    result = {
+        "stages_ms": {f"{w}x{h}": stage_times((w, h), count) for w, h in ((320, 240), (640, 480))},
+        "fusion_vs_plain": {f"{w}x{h}": fusion_vs_plain((w, h), count) for w, h in ((320, 240), (640, 480))},
+        "fusion_target_ratio_640x480": 2.0,
+        "long_sequence": long_run(300 if args.quick else 2000),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        result["quality_held_out"] = quality(150 if args.quick else 300, Path(tmp))
+    result["targets"] = {"ate_percent_of_path": 1.0, "mesh_f1@0.05m": 0.9}
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    report("mapping", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Metrics on arrays: trajectory error through evo (the reference implementation) and
+mesh accuracy / completeness / F-score against a ground-truth surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from m2h_slam.core.o3d import open3d
+
+
+@dataclass(frozen=True)
+class TrajectoryError:
+    """Absolute trajectory error (translation, m) after alignment; path length of the reference (m)."""
+
+    rmse_m: float
+    mean_m: float
+    max_m: float
+    path_length_m: float
+    matched: int
+    scale: float  # Sim(3) scale applied (1.0 without scale alignment)
+    reference_T_estimate: np.ndarray  # the alignment, (4, 4) incl. scale in the rotation block
+
+    @property
+    def rmse_percent_of_path(self) -> float:
+        return 100.0 * self.rmse_m / max(self.path_length_m, 1e-12)
+
+
+def trajectory_error(ref_stamps: np.ndarray, ref_poses: np.ndarray, est_stamps: np.ndarray, est_poses: np.ndarray,
+                     align: bool = True, correct_scale: bool = False, max_time_diff_s: float = 0.02) -> TrajectoryError:
+    """evo's APE (translation part) between two TUM-style trajectories (poses (N, 4, 4) world_T_camera)."""
+    from evo.core import metrics, sync
+    from evo.core.trajectory import PoseTrajectory3D
+
+    ref = PoseTrajectory3D(poses_se3=list(ref_poses), timestamps=np.asarray(ref_stamps, float))
+    est = PoseTrajectory3D(poses_se3=list(est_poses), timestamps=np.asarray(est_stamps, float))
+    ref, est = sync.associate_trajectories(ref, est, max_diff=max_time_diff_s)
+    rotation, translation, scale = np.eye(3), np.zeros(3), 1.0
+    if align:
+        from evo.core.geometry import GeometryException
+
+        try:
+            rotation, translation, scale = est.align(ref, correct_scale=correct_scale)
+        except GeometryException:
+            raise ValueError("the estimated trajectory does not move enough to be aligned") from None
+    ape = metrics.APE(metrics.PoseRelation.translation_part)
+    ape.process_data((ref, est))
+    stats = ape.get_all_statistics()
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = scale * rotation, translation
+    return TrajectoryError(float(stats["rmse"]), float(stats["mean"]), float(stats["max"]), float(ref.path_length),
+                           int(ref.num_poses), float(scale), T)
+
+
+@dataclass(frozen=True)
+class MeshScore:
+    """precision: share of estimated vertices within ``threshold_m`` of the reference surface;
+    recall: share of reference samples within ``threshold_m`` of the estimated surface."""
+
+    precision: float
+    recall: float
+    threshold_m: float
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def _distances(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    o3d = open3d()
+    if not len(triangles) or not len(points):
+        return np.full(len(points), np.inf)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
+    return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
+
+
+def mesh_score(estimate_vertices: np.ndarray, estimate_triangles: np.ndarray, reference_vertices: np.ndarray,
+               reference_triangles: np.ndarray, reference_samples: np.ndarray, threshold_m: float = 0.05) -> MeshScore:
+    """Precision against the reference mesh; recall of ``reference_samples`` (the observed reference surface,
+    e.g. back-projected ground-truth depth) against the estimated mesh."""
+    precision = float(np.mean(_distances(estimate_vertices, reference_vertices, reference_triangles) < threshold_m)) \
+        if len(estimate_vertices) else 0.0
+    recall = float(np.mean(_distances(reference_samples, estimate_vertices, estimate_triangles) < threshold_m))
+    return MeshScore(precision, recall, threshold_m)

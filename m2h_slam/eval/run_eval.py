@@ -1,0 +1,61 @@
+"""Evaluate a run folder against a sequence with ground truth (trajectory and mesh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam.core.geometry import backproject, transform_points
+from m2h_slam.core.errors import InputError
+from m2h_slam.core.labels import IS_DYNAMIC
+from m2h_slam.data import open_sequence
+from m2h_slam.data.ply_io import read_labelled_ply
+from m2h_slam.data.trajectory_io import read_tum_trajectory
+from m2h_slam.eval.metrics import mesh_score, trajectory_error
+
+
+def observed_surface(sequence, every: int = 5, stride_px: int = 7, depth_max_m: float = 5.0) -> np.ndarray:
+    """World points of the ground-truth depth of every ``every``-th frame (static classes only)."""
+    points = []
+    for k, frame in enumerate(sequence):
+        if k % every or frame.depth_m is None or frame.world_T_camera is None:
+            continue
+        keep = (frame.depth_m > 0) & (frame.depth_m < depth_max_m)
+        if frame.semantics is not None:
+            keep &= ~IS_DYNAMIC[frame.semantics]
+        points.append(transform_points(frame.world_T_camera, backproject(frame.depth_m, frame.intrinsics)[keep][::stride_px]))
+    return np.concatenate(points) if points else np.zeros((0, 3))
+
+
+def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: bool = False,
+                 threshold_m: float = 0.05) -> dict:
+    """ATE (evo, aligned; Sim(3) with ``correct_scale``) and mesh precision / recall / F1 at ``threshold_m``.
+
+    ``ground_truth``: an m2h sequence with poses, depth and a ``mesh.ply`` (as ``m2h-slam synth`` writes).
+    """
+    run_dir, ground_truth = Path(run_dir), Path(ground_truth)
+    for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply", ground_truth / "mesh.ply"):
+        if not needed.is_file():
+            raise InputError(needed, "missing (evaluation needs a finished run and a sequence with mesh.ply)")
+    sequence = open_sequence(ground_truth)
+    frames = list(sequence)
+    if any(f.world_T_camera is None for f in frames):
+        raise InputError(ground_truth, "sequence has no ground-truth poses")
+    est_stamps, est_poses = read_tum_trajectory(run_dir / "trajectory.txt")
+    try:
+        ate = trajectory_error(np.array([f.timestamp_s for f in frames]), np.array([f.world_T_camera for f in frames]),
+                               est_stamps, est_poses, align=True, correct_scale=correct_scale)
+    except ValueError as error:
+        raise InputError(run_dir / "trajectory.txt", str(error)) from None
+    estimate = read_labelled_ply(run_dir / "mesh.ply")
+    reference = read_labelled_ply(ground_truth / "mesh.ply")
+    vertices = transform_points(ate.reference_T_estimate, estimate.vertices)  # the map, in the reference frame
+    score = mesh_score(vertices, estimate.triangles, reference.vertices, reference.triangles, observed_surface(frames),
+                       threshold_m)
+    return {
+        "ate_rmse_m": round(ate.rmse_m, 4), "ate_percent_of_path": round(ate.rmse_percent_of_path, 3),
+        "path_length_m": round(ate.path_length_m, 3), "poses_matched": ate.matched, "scale": round(ate.scale, 4),
+        f"mesh_precision@{threshold_m}m": round(score.precision, 4), f"mesh_recall@{threshold_m}m": round(score.recall, 4),
+        f"mesh_f1@{threshold_m}m": round(score.f1, 4),
+    }
