@@ -28,11 +28,22 @@ class _Formatter(logging.Formatter):
         return message
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _bounded(cast: type, low: float, high: float | None = None, name: str = "number"):
+    """argparse type: ``cast`` the text and check it lies in [low, high]."""
+
+    def parse(text: str):
+        value = cast(text)
+        if value < low or (high is not None and value > high):
+            limits = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {text}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+_positive_int = _bounded(int, 1, name="integer")
+_non_negative = _bounded(float, 0.0, name="number")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -239,23 +250,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(low: int, high: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from m2h_slam.data.samples import SAMPLES
 
@@ -284,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--fps", type=float, default=15.0, help="frame rate (default 15)")
     synth.add_argument("--size", type=_size, default=(320, 240), metavar="WxH", help="image size (default 320x240)")
     synth.add_argument("--hfov-deg", type=_fov, default=70.0, help="horizontal field of view (default 70)")
-    synth.add_argument("--rooms", type=_count(2, 6), default=4, help="rooms, 2-6 (default 4)")
-    synth.add_argument("--people", type=_count(0, 20), default=2, help="walking people (default 2)")
+    synth.add_argument("--rooms", type=_bounded(int, 2, 6, "integer"), default=4, help="rooms, 2-6 (default 4)")
+    synth.add_argument("--people", type=_bounded(int, 0, 20, "integer"), default=2, help="walking people (default 2)")
     synth.add_argument("--static-camera", action="store_true", help="camera stands still in the largest room")
     synth.add_argument("--move-object", action="store_true", help="move one chair or box half-way through")
     synth.add_argument("--noise", type=_non_negative, default=0.0, help="RGB noise sigma in 8-bit levels")

@@ -101,6 +101,15 @@ class _Poses:
         return self.table[k]
 
 
+def _fusion_device(torch_device: str) -> str:
+    """Open3D device for the map: CUDA when the network runs on CUDA and Open3D was built with it."""
+    from m2h_slam.core.o3d import open3d
+
+    if torch_device.startswith("cuda") and open3d().core.cuda.is_available():
+        return "CUDA:0"
+    return "CPU:0"
+
+
 def _versions() -> dict[str, str]:
     import cv2
 
@@ -134,7 +143,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     out.mkdir(parents=True, exist_ok=True)
     perception = _Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
-    mapper = Mapper(config, sequence.intrinsics)
+    mapper = Mapper(config, sequence.intrinsics, device=_fusion_device(config.perception.device))
     record_path = out / "run.json"
     timings: dict[str, list[float]] = {"predict": []}
     if options.resume:
