@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.records import Prediction
 from m2h_slam.model.config import IMAGE_MEAN, IMAGE_STD
+from m2h_slam.model.layers import unit_vectors
 from m2h_slam.model.m2h import M2H
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
@@ -116,7 +117,7 @@ class Predictor:
         depth = torch.nan_to_num(resized(out["depth"])[0], nan=0.0).clamp(min=0.0)
         probabilities = resized(out["sem_seg"].softmax(dim=1))
         confidence, semantics = probabilities.max(dim=0)
-        normals = F.normalize(torch.nan_to_num(resized(out["normals"]), nan=0.0), dim=0)
+        normals = unit_vectors(torch.nan_to_num(resized(out["normals"]), nan=0.0), dim=0)
         edges = resized(torch.sigmoid(out["edges"]))[0]
         return Prediction(
             depth_m=depth.numpy().astype(np.float32),

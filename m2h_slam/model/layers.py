@@ -42,6 +42,11 @@ def conv(cin: int, cout: int, kernel: int, lightweight: bool, bias: bool = True)
     return nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=bias)
 
 
+def unit_vectors(x: torch.Tensor, dim: int = 1, eps: float = 1e-12) -> torch.Tensor:
+    """``x`` scaled to unit length along ``dim`` (as F.normalize, far faster on NCHW maps on CPU)."""
+    return x * torch.rsqrt((x * x).sum(dim, keepdim=True).clamp_min(eps * eps))
+
+
 def upsample2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 

@@ -9,6 +9,7 @@ from torch import nn
 from m2h_slam.model.backbone import DinoBackbone
 from m2h_slam.model.config import M2HConfig
 from m2h_slam.model.decoder import MultiTaskHead
+from m2h_slam.model.layers import unit_vectors
 
 
 class M2H(nn.Module):
@@ -36,7 +37,7 @@ class M2H(nn.Module):
             out[task] = F.interpolate(x[..., y0:y1, x0:x1], size=(H, W), mode="bilinear", align_corners=False)
         c = self.config
         out["depth"] = (F.relu(out["depth"]) + c.min_depth_m).clamp(max=c.max_depth_m)
-        out["normals"] = F.normalize(out["normals"], dim=1)
+        out["normals"] = unit_vectors(out["normals"])
         return out
 
     def train(self, mode: bool = True) -> M2H:
