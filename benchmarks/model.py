@@ -60,10 +60,13 @@ def _attention_child(kind: str, dim: int, tokens_hw: tuple[int, int], queue) -> 
     torch.manual_seed(0)
     layer = CrossTaskAttentionLayer(dim, len(TASKS), heads=4, window=7 if kind == "window" else None).eval()
     feats = [torch.randn(1, dim, *tokens_hw) for _ in TASKS]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     seconds = latency(lambda f: layer(f), feats, repeat=2)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"ms": round(1000 * seconds, 1), "extra_peak_rss_mb": round(after - before, 1)})
+    tokens = len(TASKS) * 49 if kind == "window" else len(TASKS) * tokens_hw[0] * tokens_hw[1]
+    groups = 1 if kind == "global" else -(-tokens_hw[0] // 7) * -(-tokens_hw[1] // 7)
+    queue.put({"ms": round(1000 * seconds, 1),
+               "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               # what a naive (non-fused) implementation would hold: one score matrix per head
+               "naive_attention_matrix_mb": round(groups * 4 * tokens**2 * 4 / 1e6, 1)})
 
 
 def attention_comparison(dim: int, height: int, width: int) -> dict:

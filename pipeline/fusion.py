@@ -155,7 +155,8 @@ class SemanticTSDF:
         return blocks[found]
 
     def _fuse_semantics(self, depth, K, world_T_camera, semantics, confidence, normals, weight, mask) -> int:
-        s = self.config.semantic_stride_px
+        # About the same number of samples per voxel at any resolution (the stride is for 320 px wide images).
+        s = max(1, round(self.config.semantic_stride_px * K.width / 320))
         sub = np.zeros_like(mask)
         sub[::s, ::s] = True
         v, u = np.nonzero(mask & sub & (depth > 0))

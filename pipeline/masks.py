@@ -4,6 +4,8 @@ angle. Also the per-pixel evidence weight for semantics (cosine of the view angl
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -31,12 +33,19 @@ def discontinuity_mask(depth_m: np.ndarray, ratio: float) -> np.ndarray:
     return (high - low) > ratio * np.maximum(filled, 1e-6)
 
 
+@functools.lru_cache(maxsize=8)
+def _unit_rays(K: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components (H, W) of each pixel's unit viewing ray, computed once per camera."""
+    u, v = np.meshgrid(np.arange(K.width, dtype=np.float32), np.arange(K.height, dtype=np.float32))
+    x, y = (u - K.cx) / K.fx, (v - K.cy) / K.fy
+    inverse_length = 1.0 / np.sqrt(x * x + y * y + 1.0)
+    return x * inverse_length, y * inverse_length, inverse_length
+
+
 def view_cosine(normals: np.ndarray, K: Intrinsics) -> np.ndarray:
     """(H, W) |cos| of the angle between each pixel's ray and its (camera-frame) normal."""
-    u, v = np.meshgrid(np.arange(K.width, dtype=np.float32), np.arange(K.height, dtype=np.float32))
-    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    return np.abs(np.sum(rays * normals, axis=-1))
+    rx, ry, rz = _unit_rays(K)
+    return np.abs(rx * normals[..., 0] + ry * normals[..., 1] + rz * normals[..., 2])
 
 
 def fusion_mask(prediction: Prediction, K: Intrinsics, config: FusionConfig,

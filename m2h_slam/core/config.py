@@ -72,7 +72,7 @@ class FusionConfig:
     edge_threshold: float = 0.5  # predicted edge probability above which pixels are not fused
     discontinuity_ratio: float = 0.05  # relative depth jump to a neighbour that marks a flying pixel
     dynamic_dilation_px: int = 5  # grow masks of dynamic classes (people) by this much
-    semantic_stride_px: int = 2  # fuse semantics and normals from every N-th pixel
+    semantic_stride_px: int = 2  # fuse semantics and normals from every N-th pixel (of a 320 px wide image)
     mesh_weight_threshold: float = 1.0
 
 
