@@ -16,7 +16,6 @@ import argparse
 import multiprocessing as mp
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

@@ -11,7 +11,7 @@ from m2h_slam.core.errors import InputError
 from m2h_slam.inference import OnnxBackend, Predictor, TorchBackend
 from m2h_slam.inference.onnx_export import export_onnx
 from m2h_slam.model import create_model
-from m2h_slam.model.weights import (backbone_key_map, load_checkpoint, load_dinov2_backbone, load_official_checkpoint,
+from m2h_slam.model.weights import (backbone_key_map, load_dinov2_backbone, load_official_checkpoint,
                                     load_weights, official_key_map, save_checkpoint)
 
 DATA = Path(__file__).parent / "data"

@@ -19,12 +19,12 @@ import torch.nn.functional as F
 
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.records import Prediction
+from m2h_slam.inference.onnx_export import OUTPUTS
 from m2h_slam.model.config import IMAGE_MEAN, IMAGE_STD
 from m2h_slam.model.layers import unit_vectors
 from m2h_slam.model.m2h import M2H
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
-OUTPUTS = ("depth", "sem_seg", "normals", "edges")
 
 
 class TorchBackend:
