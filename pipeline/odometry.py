@@ -59,8 +59,17 @@ class RgbdOdometry:
                        "point_to_plane": odometry.Method.PointToPlane}[config.method]
         self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
 
-    def track(self, source, target, init_prev_T_current: np.ndarray) -> TrackingResult:
-        """Align ``source`` (current frame) to ``target`` (raycast from the previous pose)."""
+    def motion_problem(self, prev_T_current: np.ndarray) -> str:
+        """Why a per-frame motion is implausible ('' if it is not)."""
+        c = self.config
+        if np.linalg.norm(prev_T_current[:3, 3]) > c.max_translation_m:
+            return f"jump of {np.linalg.norm(prev_T_current[:3, 3]):.2f} m"
+        if rotation_deg(prev_T_current) > c.max_rotation_deg:
+            return f"turn of {rotation_deg(prev_T_current):.1f} deg"
+        return ""
+
+    def track(self, source, target, init_prev_T_current: np.ndarray, check_motion: bool = True) -> TrackingResult:
+        """Align ``source`` (current frame) to ``target``; ``check_motion``: apply the per-frame motion bounds."""
         o3d = open3d()
         c = self.config
         try:
@@ -78,8 +87,6 @@ class RgbdOdometry:
             reason = f"fitness {fitness:.2f} < {c.min_fitness}"
         elif rmse > c.max_inlier_rmse_m:
             reason = f"inlier RMSE {rmse:.3f} m > {c.max_inlier_rmse_m}"
-        elif np.linalg.norm(T[:3, 3]) > c.max_translation_m:
-            reason = f"jump of {np.linalg.norm(T[:3, 3]):.2f} m"
-        elif rotation_deg(T) > c.max_rotation_deg:
-            reason = f"turn of {rotation_deg(T):.1f} deg"
+        elif check_motion:
+            reason = self.motion_problem(T)
         return TrackingResult(not reason, T if not reason else init_prev_T_current, fitness, rmse, reason)

@@ -46,7 +46,7 @@ class OdometryConfig:
     """RGB-D odometry on predicted depth, frame to model (a raycast of the map)."""
 
     method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
-    target: Literal["frame", "model"] = "frame"  # align to the last fused frame, or to a raycast of the map
+    target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
     iterations: tuple[int, ...] = (10, 10, 5, 3)  # per pyramid level (one entry per level)
     depth_max_m: float = 6.0
     min_fitness: float = 0.15  # share of pixels with a correspondence
