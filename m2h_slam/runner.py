@@ -27,6 +27,7 @@ from m2h_slam import __version__
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import Config, config_to_dict
 from m2h_slam.core.errors import InputError
+from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.data.sequence import Sequence
 from m2h_slam.data.trajectory_io import read_tum_trajectory
@@ -243,8 +244,6 @@ def _write_outputs(out: Path, result, previews) -> dict:
         frames = []
         for rgb, prediction in previews:
             h, w = rgb.shape[:2]
-            from m2h_slam.core.intrinsics import Intrinsics
-
             frames.append(Frame(0, 0.0, rgb, Intrinsics.from_fov(w, h, 60.0), depth_m=prediction.depth_m,
                                 semantics=prediction.semantics, normals=prediction.normals))
         write_rgb(out / "preview.png", contact_sheet(frames))

@@ -116,13 +116,12 @@ class SemanticTSDF:
 
     # -- integration ------------------------------------------------------------------------
     def integrate(self, depth_m: np.ndarray, rgb: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray,
-                  semantics: np.ndarray, confidence: np.ndarray, normals: np.ndarray, weight: np.ndarray,
-                  mask: np.ndarray) -> FusionStats:
-        """Fuse one frame. depth_m (H, W) m; mask (H, W) bool pixels to fuse; weight (H, W) evidence
-        weight of each pixel (e.g. view cosine); normals (H, W, 3) camera frame."""
+                  semantics: np.ndarray, confidence: np.ndarray, normals: np.ndarray, weight: np.ndarray) -> FusionStats:
+        """Fuse one frame. depth_m (H, W) m, masked: pixels to fuse have depth > 0, all others 0;
+        weight (H, W) evidence weight of each pixel (e.g. view cosine); normals (H, W, 3) camera frame."""
         o3d = open3d()
         core = o3d.core
-        depth = np.where(mask, depth_m, 0).astype(np.float32)
+        depth = np.asarray(depth_m, np.float32)
         depth_image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth[..., None]), device=self.device))
         color_image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=self.device))
         Kt = core.Tensor(K.matrix, core.float64)
@@ -138,7 +137,7 @@ class SemanticTSDF:
                                 self.trunc_multiplier)
             if before is not None and self.grid.hashmap().capacity() != capacity:
                 self._remap(*before)  # the hash map grew and moved its blocks
-        fused = self._fuse_semantics(depth, K, world_T_camera, semantics, confidence, normals, weight, mask)
+        fused = self._fuse_semantics(depth, K, world_T_camera, semantics, confidence, normals, weight)
         return FusionStats(self.block_count, fused, self.budget_hit)
 
     def _within_budget(self, blocks):
@@ -154,12 +153,12 @@ class SemanticTSDF:
         self.budget_hit = True
         return blocks[found]
 
-    def _fuse_semantics(self, depth, K, world_T_camera, semantics, confidence, normals, weight, mask) -> int:
+    def _fuse_semantics(self, depth, K, world_T_camera, semantics, confidence, normals, weight) -> int:
         # About the same number of samples per voxel at any resolution (the stride is for 320 px wide images).
         s = max(1, round(self.config.semantic_stride_px * K.width / 320))
-        sub = np.zeros_like(mask)
+        sub = np.zeros(depth.shape, bool)
         sub[::s, ::s] = True
-        v, u = np.nonzero(mask & sub & (depth > 0))
+        v, u = np.nonzero(sub & (depth > 0))
         if not len(v):
             return 0
         z = depth[v, u].astype(np.float64)

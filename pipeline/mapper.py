@@ -108,15 +108,17 @@ class Mapper:
 
         start = time.perf_counter()
         pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera)
+        if depth.any():
+            self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
 
         fused, keyframe = 0, False
         start = time.perf_counter()
         if tracking in ("init", "ok", "given") and mask.any():
-            stats = self.volume.integrate(prediction.depth_m, frame.rgb, self.K, pose, prediction.semantics,
-                                          prediction.confidence, prediction.normals, cosine, mask)
+            stats = self.volume.integrate(depth, frame.rgb, self.K, pose, prediction.semantics,
+                                          prediction.confidence, prediction.normals, cosine)
             fused = stats.pixels_fused
-            self._last_depth, self._last_rgbd = depth, (frame.rgb, depth)
+            self._last_depth = depth
             keyframe = self._is_keyframe(pose)
             if keyframe:
                 self._keyframe = (pose.copy(), (frame.rgb, depth))
@@ -171,7 +173,6 @@ class Mapper:
         if not result.ok and self.config.odometry.target != "model":
             retry = self.odometry.track(source, self._model_view(previous), velocity)
             result = retry if retry.ok else result
-        self._last_rgbd = (frame.rgb, depth)
         if not result.ok:
             state.counts["lost"] += 1
             return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused"

@@ -25,11 +25,10 @@ def dynamic_mask(semantics: np.ndarray, dilation_px: int) -> np.ndarray:
 
 
 def discontinuity_mask(depth_m: np.ndarray, ratio: float) -> np.ndarray:
-    """(H, W) bool: pixels whose 3x3 neighbourhood spans a relative depth jump above ``ratio``."""
-    valid = depth_m > 0
-    filled = np.where(valid, depth_m, 0).astype(np.float32)
+    """(H, W) bool: pixels whose 3x3 neighbourhood spans a relative depth jump above ``ratio`` (depth 0 = invalid)."""
+    filled = np.asarray(depth_m, np.float32)
     high = cv2.dilate(filled, np.ones((3, 3), np.uint8))
-    low = cv2.erode(np.where(valid, depth_m, np.float32(1e6)).astype(np.float32), np.ones((3, 3), np.uint8))
+    low = cv2.erode(np.where(filled > 0, filled, np.float32(1e6)), np.ones((3, 3), np.uint8))
     return (high - low) > ratio * np.maximum(filled, 1e-6)
 
 

@@ -208,8 +208,8 @@ def test_semantics_survive_hash_map_growth(apartment):
         p = prediction_from_ground_truth(frame)
         mask, cosine, _ = fusion_mask(p, frame.intrinsics, Config().fusion)
         for volume in volumes:
-            volume.integrate(p.depth_m, frame.rgb, frame.intrinsics, frame.world_T_camera, p.semantics, p.confidence,
-                             p.normals, cosine, mask)
+            volume.integrate(np.where(mask, p.depth_m, 0), frame.rgb, frame.intrinsics, frame.world_T_camera,
+                             p.semantics, p.confidence, p.normals, cosine)
     assert volumes[1].grid.hashmap().capacity() > 16  # it grew
     (ca, la, fa), (cb, lb, fb) = (v.labelled_voxels() for v in volumes)
     assert len(ca) > 1000 and np.array_equal(ca, cb) and np.array_equal(la, lb) and np.allclose(fa, fb)
