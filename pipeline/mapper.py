@@ -75,6 +75,7 @@ class _State:
     poses: list[list[float]] = field(default_factory=list)
     velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
     last_keyframe: list[float] | None = None
+    tracked_last: bool = True  # the previous frame got a measured (not predicted) pose
     events: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0})
@@ -125,6 +126,7 @@ class Mapper:
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
 
+        self.state.tracked_last = tracking not in ("lost", "no-depth")
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
         self.state.counts["frames"] += 1
@@ -152,26 +154,33 @@ class Mapper:
             state.counts["no_depth"] += 1
             return predicted, "no-depth", f"frame {frame.index}: no usable depth; pose predicted, frame not fused"
         source = rgbd_image(frame.rgb, depth, self.volume.device)
+        # The constant-velocity prediction bounds the motion only while the previous frame was tracked
+        # (after a failure the previous pose is itself a prediction).
+        trusted = state.tracked_last
+        expected = velocity if trusted else None
+
+        def track(target, init, **kwargs):
+            return self.odometry.track(source, target, init, trust_prediction=trusted, **kwargs)
+
         # Against the last keyframe (default), the previous frame, or the map raycast; if that
         # fails, against the previous frame, then against the map from the predicted pose (recovery).
         if self.config.odometry.target == "model":
-            result = self.odometry.track(source, self._model_view(previous), velocity)
+            result = track(self._model_view(previous), velocity)
         elif self.config.odometry.target == "keyframe" and self._keyframe is not None:
             key_pose, key_rgbd = self._keyframe
             key_T_previous = np.linalg.inv(key_pose) @ previous
-            result = self.odometry.track(source, rgbd_image(*key_rgbd, self.volume.device), key_T_previous @ velocity,
-                                         check_motion=False)
+            result = track(rgbd_image(*key_rgbd, self.volume.device), key_T_previous @ velocity, check_motion=False)
             if result.ok:  # express as motion from the previous pose, then check it
                 motion = np.linalg.inv(key_T_previous) @ result.prev_T_current
-                problem = self.odometry.motion_problem(motion)
+                problem = self.odometry.motion_problem(motion, expected)
                 result = dataclasses.replace(result, ok=not problem, prev_T_current=motion if not problem else velocity,
                                              reason=problem)
             if not result.ok:
-                result = self.odometry.track(source, rgbd_image(*self._last_rgbd, self.volume.device), velocity)
+                result = track(rgbd_image(*self._last_rgbd, self.volume.device), velocity)
         else:
-            result = self.odometry.track(source, rgbd_image(*self._last_rgbd, self.volume.device), velocity)
+            result = track(rgbd_image(*self._last_rgbd, self.volume.device), velocity)
         if not result.ok and self.config.odometry.target != "model":
-            retry = self.odometry.track(source, self._model_view(previous), velocity)
+            retry = track(self._model_view(previous), velocity)
             result = retry if retry.ok else result
         if not result.ok:
             state.counts["lost"] += 1
@@ -195,7 +204,7 @@ class Mapper:
         if blocks.shape[0]:
             view = grid.ray_cast(blocks, Kt, extrinsic, K.width, K.height, ["depth", "color"], 1.0,
                                  self.config.fusion.depth_min_m, self.config.fusion.depth_max_m, 1.0,
-                                 self.volume.trunc_multiplier, 4)
+                                 self.volume.trunc_multiplier, 8)
             depth = view["depth"].cpu().numpy()[..., 0]
             if (depth > 0).mean() > 0.2:
                 color = np.clip(view["color"].cpu().numpy(), 0, 1)

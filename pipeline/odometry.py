@@ -59,17 +59,27 @@ class RgbdOdometry:
                        "point_to_plane": odometry.Method.PointToPlane}[config.method]
         self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
 
-    def motion_problem(self, prev_T_current: np.ndarray) -> str:
-        """Why a per-frame motion is implausible ('' if it is not)."""
+    def motion_problem(self, prev_T_current: np.ndarray, predicted: np.ndarray | None) -> str:
+        """Why a per-frame motion is implausible ('' if it is not): too large, or too far from the
+        constant-velocity prediction ``predicted`` (prev_T_current; None: no trusted prediction)."""
         c = self.config
         if np.linalg.norm(prev_T_current[:3, 3]) > c.max_translation_m:
             return f"jump of {np.linalg.norm(prev_T_current[:3, 3]):.2f} m"
         if rotation_deg(prev_T_current) > c.max_rotation_deg:
             return f"turn of {rotation_deg(prev_T_current):.1f} deg"
+        if predicted is None:
+            return ""
+        surprise = np.linalg.inv(predicted) @ prev_T_current
+        if np.linalg.norm(surprise[:3, 3]) > c.max_prediction_error_m:
+            return f"{np.linalg.norm(surprise[:3, 3]):.2f} m off the constant-velocity prediction"
+        if rotation_deg(surprise) > c.max_prediction_error_deg:
+            return f"{rotation_deg(surprise):.1f} deg off the constant-velocity prediction"
         return ""
 
-    def track(self, source, target, init_prev_T_current: np.ndarray, check_motion: bool = True) -> TrackingResult:
-        """Align ``source`` (current frame) to ``target``; ``check_motion``: apply the per-frame motion bounds."""
+    def track(self, source, target, init_prev_T_current: np.ndarray, check_motion: bool = True,
+              trust_prediction: bool = True) -> TrackingResult:
+        """Align ``source`` (current frame) to ``target``; ``check_motion``: apply the per-frame motion bounds,
+        and with ``trust_prediction`` the bound on the distance from the prediction ``init_prev_T_current``."""
         o3d = open3d()
         c = self.config
         try:
@@ -88,5 +98,5 @@ class RgbdOdometry:
         elif rmse > c.max_inlier_rmse_m:
             reason = f"inlier RMSE {rmse:.3f} m > {c.max_inlier_rmse_m}"
         elif check_motion:
-            reason = self.motion_problem(T)
+            reason = self.motion_problem(T, init_prev_T_current if trust_prediction else None)
         return TrackingResult(not reason, T if not reason else init_prev_T_current, fitness, rmse, reason)

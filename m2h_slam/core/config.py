@@ -53,6 +53,8 @@ class OdometryConfig:
     max_inlier_rmse_m: float = 0.05
     max_translation_m: float = 0.3  # per frame; more is a tracking failure
     max_rotation_deg: float = 20.0
+    max_prediction_error_m: float = 0.1  # per frame, off the constant-velocity prediction
+    max_prediction_error_deg: float = 10.0
     keyframe_translation_m: float = 0.25
     keyframe_rotation_deg: float = 15.0
     deterministic: bool = False  # one Open3D thread: bit-identical reruns and resumes, slower
