@@ -94,9 +94,8 @@ def fusion_vs_plain(size: tuple[int, int], count: int) -> dict:
         t_plain.append(time.perf_counter() - start)
         start = time.perf_counter()
         p = prediction_from_ground_truth(frame)
-        mask, cosine, _ = fusion_mask(p, K, config)
-        ours.integrate(np.where(mask, p.depth_m, 0), frame.rgb, K, frame.world_T_camera, p.semantics, p.confidence,
-                       p.normals, cosine)
+        depth, weight, _ = fusion_mask(p, K, config)
+        ours.integrate(depth, weight, frame.rgb, K, frame.world_T_camera, p.semantics, p.confidence, p.normals)
         t_ours.append(time.perf_counter() - start)
     plain_ms, ours_ms = 1000 * float(np.mean(t_plain[1:])), 1000 * float(np.mean(t_ours[1:]))
     return {"plain_ms": round(plain_ms, 2), "ours_ms": round(ours_ms, 2), "ratio": round(ours_ms / plain_ms, 2)}

@@ -102,8 +102,8 @@ class _Poses:
         return self.table[k]
 
 
-def _fusion_device(torch_device: str) -> str:
-    """Open3D device for the map: CUDA when the network runs on CUDA and Open3D was built with it."""
+def _odometry_device(torch_device: str) -> str:
+    """Open3D device for odometry: CUDA when the network runs on CUDA and Open3D was built with it."""
     from m2h_slam.core.o3d import open3d
 
     if torch_device.startswith("cuda") and open3d().core.cuda.is_available():
@@ -144,7 +144,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     out.mkdir(parents=True, exist_ok=True)
     perception = _Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
-    mapper = Mapper(config, sequence.intrinsics, device=_fusion_device(config.perception.device))
+    mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device))
     record_path = out / "run.json"
     timings: dict[str, list[float]] = {"predict": []}
     if options.resume:

@@ -1,14 +1,16 @@
 """Semantic TSDF fusion on Open3D's VoxelBlockGrid.
 
-TSDF, weight and colour are integrated natively from the masked depth. Semantic
-evidence and normals are fused per voxel in arrays beside the grid, indexed by the
-grid's block buffer index: each voxel keeps a fused class with a vote weight (a
-majority vote with decay: the same class adds its confidence, another subtracts it and
-takes over below zero) and the total evidence it saw, so confidence = weight / evidence.
+Every voxel holds TSDF, weight and colour (what Open3D's mesh extraction reads) and, as
+further attributes of the same grid, a fused NYU40 class with its vote weight, the total
+semantic evidence it saw (confidence = vote weight / evidence) and a weighted sum of world
+normals. One compiled pass (``pipeline.kernels.integrate_blocks``) updates all of them with
+per-pixel weights (the view cosine: grazing views count less). Open3D allocates the blocks
+and keeps them in its hash map, so growth, saving and loading carry every attribute.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -19,11 +21,19 @@ from scipy.spatial import cKDTree
 
 from m2h_slam.core.config import FusionConfig
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.core.labels import NUM_CLASSES, PALETTE
+from m2h_slam.core.labels import PALETTE
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import LabelledMesh
+from pipeline.kernels import integrate_blocks
 
 log = logging.getLogger("m2h_slam")
+
+# name, Open3D dtype name, channels: the voxel attributes of the grid.
+ATTRIBUTES = (("tsdf", "float32", 1), ("weight", "float32", 1), ("color", "float32", 3), ("label", "uint8", 1),
+              ("label_weight", "float32", 1), ("evidence", "float32", 1), ("normal_sum", "float32", 3))
+
+
+_BYTES_PER_VOXEL = sum(4 * c if d == "float32" else c for _, d, c in ATTRIBUTES)
 
 
 @dataclass
@@ -31,114 +41,67 @@ class FusionStats:
     """What one integration did."""
 
     blocks: int  # allocated blocks after it
-    pixels_fused: int
+    voxels_updated: int
     budget_hit: bool
 
 
 class SemanticTSDF:
-    """TSDF + colour + semantic evidence + normals, on CPU or CUDA (``device`` "CPU:0" / "CUDA:0")."""
+    """TSDF + colour + semantic evidence + normals in one VoxelBlockGrid (CPU)."""
 
-    def __init__(self, config: FusionConfig, device: str = "CPU:0", initial_blocks: int = 10000):
+    def __init__(self, config: FusionConfig, initial_blocks: int = 10000):
         o3d = open3d()
         core = o3d.core
         self.config = config
-        self.device = core.Device(device)
+        self.device = core.Device("CPU:0")
         self.R = config.block_resolution
-        self.grid = o3d.t.geometry.VoxelBlockGrid(
-            ("tsdf", "weight", "color"), (core.float32, core.float32, core.float32), ((1), (1), (3)),
-            config.voxel_size_m, self.R, min(config.max_blocks, initial_blocks), self.device)
+        names, dtypes, channels = zip(*ATTRIBUTES)
+        self.grid = o3d.t.geometry.VoxelBlockGrid(names, [getattr(core, d) for d in dtypes], [(c) for c in channels],
+                                                  config.voxel_size_m, self.R, min(config.max_blocks, initial_blocks),
+                                                  self.device)
         self.trunc_multiplier = config.truncation_m / config.voxel_size_m
-        self.labels = np.zeros(0, np.uint8)
-        self.label_weight = np.zeros(0, np.float32)
-        self.evidence = np.zeros(0, np.float32)
-        self.normal_sum = np.zeros((0, 3), np.float32)
         self.budget_hit = False
 
-    # -- indexing ---------------------------------------------------------------------------
-    def _ensure(self, size: int) -> None:
-        if size > len(self.labels):
-            grow = max(size, 2 * len(self.labels))
-            for name in ("labels", "label_weight", "evidence"):
-                old = getattr(self, name)
-                new = np.zeros(grow, old.dtype)
-                new[: len(old)] = old
-                setattr(self, name, new)
-            normals = np.zeros((grow, 3), np.float32)
-            normals[: len(self.normal_sum)] = self.normal_sum
-            self.normal_sum = normals
-
-    def voxel_index(self, points_world: np.ndarray) -> np.ndarray:
-        """Flat voxel index (buffer index x R^3 + local index) of world points; -1 where no block exists."""
-        o3d = open3d()
-        R = self.R
-        voxel = np.floor(points_world / self.config.voxel_size_m).astype(np.int64)
-        block = np.floor_divide(voxel, R)
-        local = voxel - block * R
-        if not len(points_world):
-            return np.zeros(0, np.int64)
-        buf, found = self.grid.hashmap().find(o3d.core.Tensor(block.astype(np.int32), device=self.device))
-        buf = buf.cpu().numpy().astype(np.int64).reshape(-1)
-        found = found.cpu().numpy().reshape(-1)
-        flat = buf * R**3 + (local[:, 2] * R + local[:, 1]) * R + local[:, 0]
-        return np.where(found, flat, -1)
+    def voxels(self, name: str) -> np.ndarray:
+        """The grid's attribute ``name`` as a writable view, one row per voxel: (capacity x R^3,) or (.., 3)."""
+        array = self.grid.attribute(name).numpy()
+        return array.reshape(-1) if array.shape[-1] == 1 else array.reshape(-1, array.shape[-1])
 
     def _block_table(self) -> tuple[np.ndarray, np.ndarray]:
         """(block keys (N, 3), their buffer indices (N,)) of the allocated blocks."""
         hashmap = self.grid.hashmap()
-        active = hashmap.active_buf_indices().cpu().numpy().astype(np.int64)
-        return hashmap.key_tensor().cpu().numpy()[active], active
-
-    def _remap(self, keys: np.ndarray, old_buf: np.ndarray) -> None:
-        """Move the semantic arrays to the blocks' new buffer indices (after the hash map grew or was reloaded)."""
-        o3d = open3d()
-        R3 = self.R**3
-        if not len(keys):
-            return
-        new_buf, found = self.grid.hashmap().find(o3d.core.Tensor(keys, device=self.device))
-        new_buf = new_buf.cpu().numpy().astype(np.int64).reshape(-1)
-        if not found.cpu().numpy().all():
-            raise RuntimeError("voxel blocks disappeared from the hash map")
-        self._ensure((int(old_buf.max()) + 1) * R3 if len(old_buf) else 0)
-        old_rows = (old_buf[:, None] * R3 + np.arange(R3)).reshape(-1)
-        new_rows = (new_buf[:, None] * R3 + np.arange(R3)).reshape(-1)
-        arrays = {name: getattr(self, name)[old_rows] for name in ("labels", "label_weight", "evidence", "normal_sum")}
-        self.labels = np.zeros(0, np.uint8)
-        self.label_weight = np.zeros(0, np.float32)
-        self.evidence = np.zeros(0, np.float32)
-        self.normal_sum = np.zeros((0, 3), np.float32)
-        self._ensure((int(new_buf.max()) + 1) * R3 if len(new_buf) else 0)
-        for name, values in arrays.items():
-            getattr(self, name)[new_rows] = values
+        active = hashmap.active_buf_indices().numpy().astype(np.int64)
+        return hashmap.key_tensor().numpy()[active], active
 
     @property
     def block_count(self) -> int:
         return int(self.grid.hashmap().size())
 
     # -- integration ------------------------------------------------------------------------
-    def integrate(self, depth_m: np.ndarray, rgb: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray,
-                  semantics: np.ndarray, confidence: np.ndarray, normals: np.ndarray, weight: np.ndarray) -> FusionStats:
-        """Fuse one frame. depth_m (H, W) m, masked: pixels to fuse have depth > 0, all others 0;
-        weight (H, W) evidence weight of each pixel (e.g. view cosine); normals (H, W, 3) camera frame."""
+    def integrate(self, depth_m: np.ndarray, weight: np.ndarray, rgb: np.ndarray, K: Intrinsics,
+                  world_T_camera: np.ndarray, semantics: np.ndarray, confidence: np.ndarray,
+                  normals: np.ndarray) -> FusionStats:
+        """Fuse one frame. depth_m (H, W) m: pixels to fuse have depth > 0, all others 0; weight (H, W)
+        fusion weight of each pixel (view cosine); rgb (H, W, 3) uint8; normals (H, W, 3) camera frame."""
         o3d = open3d()
         core = o3d.core
-        depth = np.asarray(depth_m, np.float32)
-        depth_image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth[..., None]), device=self.device))
-        color_image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, device=self.device))
-        Kt = core.Tensor(K.matrix, core.float64)
-        extrinsic = core.Tensor(np.linalg.inv(world_T_camera), core.float64)
-        blocks = self.grid.compute_unique_block_coordinates(depth_image, Kt, extrinsic, 1.0, self.config.depth_max_m,
-                                                            self.trunc_multiplier)
+        depth = np.ascontiguousarray(depth_m, np.float32)
+        camera_T_world = np.linalg.inv(world_T_camera)
+        blocks = self.grid.compute_unique_block_coordinates(
+            o3d.t.geometry.Image(core.Tensor(depth[..., None])), core.Tensor(K.matrix, core.float64),
+            core.Tensor(camera_T_world, core.float64), 1.0, self.config.depth_max_m, self.trunc_multiplier)
         blocks = self._within_budget(blocks)
-        if blocks.shape[0]:
-            hashmap = self.grid.hashmap()
-            capacity = hashmap.capacity()
-            before = self._block_table() if hashmap.size() + blocks.shape[0] > capacity else None
-            self.grid.integrate(blocks, depth_image, color_image, Kt, extrinsic, 1.0, self.config.depth_max_m,
-                                self.trunc_multiplier)
-            if before is not None and self.grid.hashmap().capacity() != capacity:
-                self._remap(*before)  # the hash map grew and moved its blocks
-        fused = self._fuse_semantics(depth, K, world_T_camera, semantics, confidence, normals, weight)
-        return FusionStats(self.block_count, fused, self.budget_hit)
+        if not blocks.shape[0]:
+            return FusionStats(self.block_count, 0, self.budget_hit)
+        hashmap = self.grid.hashmap()
+        hashmap.activate(blocks)
+        buf, _ = hashmap.find(blocks)  # all present now; the views below are taken after any growth
+        updated = integrate_blocks(
+            buf.numpy().astype(np.int64), blocks.numpy().astype(np.int64), self.R, self.config.voxel_size_m,
+            camera_T_world, np.ascontiguousarray(world_T_camera[:3, :3]), K.fx, K.fy, K.cx, K.cy, depth,
+            np.ascontiguousarray(weight, np.float32), np.ascontiguousarray(rgb, np.uint8), semantics.astype(np.uint8),
+            np.ascontiguousarray(confidence, np.float32), np.ascontiguousarray(normals, np.float32),
+            self.config.truncation_m, self.config.voxel_size_m, *(self.voxels(name) for name, _, _ in ATTRIBUTES))
+        return FusionStats(self.block_count, int(updated), self.budget_hit)
 
     def _within_budget(self, blocks):
         """Keep only already allocated blocks once the budget would be exceeded (the map is never corrupted)."""
@@ -149,67 +112,46 @@ class SemanticTSDF:
         if not self.budget_hit:
             log.warning("voxel-block budget of %d blocks reached (fusion.max_blocks, ~%.0f MB): new space is no longer "
                         "mapped; raise fusion.max_blocks or fusion.voxel_size_m", self.config.max_blocks,
-                        self.config.max_blocks * self.R**3 * 20 / 1e6)
+                        self.config.max_blocks * self.R**3 * _BYTES_PER_VOXEL / 1e6)
         self.budget_hit = True
         return blocks[found]
 
-    def _fuse_semantics(self, depth, K, world_T_camera, semantics, confidence, normals, weight) -> int:
-        # About the same number of samples per voxel at any resolution (the stride is for 320 px wide images).
-        s = max(1, round(self.config.semantic_stride_px * K.width / 320))
-        sub = np.zeros(depth.shape, bool)
-        sub[::s, ::s] = True
-        v, u = np.nonzero(sub & (depth > 0))
-        if not len(v):
-            return 0
-        z = depth[v, u].astype(np.float64)
-        points = np.stack([(u - K.cx) / K.fx * z, (v - K.cy) / K.fy * z, z], axis=1)
-        points = points @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
-        index = self.voxel_index(points)
-        keep = index >= 0
-        index, v, u = index[keep], v[keep], u[keep]
-        if not len(index):
-            return 0
-        self._ensure(int(index.max()) + 1)
-        w = (confidence[v, u] * weight[v, u]).astype(np.float64)
-        labels = semantics[v, u].astype(np.int64)
-        # Evidence per (voxel, class) in this frame; the strongest class per voxel votes.
-        key = index * NUM_CLASSES + labels
-        keys, inverse = np.unique(key, return_inverse=True)
-        sums = np.bincount(inverse, weights=w)
-        voxels, classes = keys // NUM_CLASSES, keys % NUM_CLASSES
-        order = np.lexsort((-sums, voxels))
-        voxels, classes, sums = voxels[order], classes[order], sums[order]
-        first = np.ones(len(voxels), bool)
-        first[1:] = voxels[1:] != voxels[:-1]
-        total = np.bincount(np.searchsorted(voxels[first], voxels), weights=sums)
-        vox, cls, win = voxels[first], classes[first], sums[first]
-        current, current_w = self.labels[vox], self.label_weight[vox].astype(np.float64)
-        same = current == cls
-        new_w = np.where(same, current_w + win, current_w - win)
-        flip = new_w < 0
-        self.labels[vox] = np.where(flip, cls, current).astype(np.uint8)
-        self.label_weight[vox] = np.abs(new_w)
-        self.evidence[vox] += total
-        world_normals = normals[v, u] @ world_T_camera[:3, :3].T
-        unique, inverse = np.unique(index, return_inverse=True)
-        for axis in range(3):
-            self.normal_sum[unique, axis] += np.bincount(inverse, weights=w * world_normals[:, axis]).astype(np.float32)
-        return len(index)
-
     # -- queries ------------------------------------------------------------------------------
     def labelled_voxels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(centres (N, 3) m, labels (N,), confidence (N,)) of voxels with semantic evidence."""
-        flat = np.flatnonzero(self.evidence > 0)
+        """(sample points (N, 3) m, labels (N,), confidence (N,)) of voxels with semantic evidence, by position."""
         R = self.R
-        keys = self.grid.hashmap().key_tensor().cpu().numpy().astype(np.int64)
-        buf, local = flat // R**3, flat % R**3
-        lx, ly, lz = local % R, (local // R) % R, local // (R * R)
-        voxel = keys[buf] * R + np.stack([lx, ly, lz], axis=1)
-        order = np.lexsort(voxel.T[::-1])  # by position, independent of buffer layout (ties break the same way)
-        flat, voxel = flat[order], voxel[order]
-        centres = (voxel + 0.5) * self.config.voxel_size_m
-        confidence = self.label_weight[flat] / np.maximum(self.evidence[flat], 1e-9)
-        return centres, self.labels[flat], confidence
+        keys, active = self._block_table()
+        rows = (active[:, None] * R**3 + np.arange(R**3)).reshape(-1)
+        evidence = self.voxels("evidence")[rows]
+        keep = evidence > 0
+        rows, evidence = rows[keep], evidence[keep]
+        local = np.tile(np.arange(R**3), len(active))[keep]
+        block = np.repeat(keys.astype(np.int64), R**3, axis=0)[keep]
+        voxel = block * R + np.stack([local % R, (local // R) % R, local // (R * R)], axis=1)
+        order = np.lexsort(voxel.T[::-1])  # independent of the buffer layout
+        confidence = self.voxels("label_weight")[rows] / evidence
+        return voxel[order] * self.config.voxel_size_m, self.voxels("label")[rows][order], confidence[order]
+
+    def raycast(self, world_T_camera: np.ndarray, K: Intrinsics, region_depth_m: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(depth (H, W) m, colour (H, W, 3) in [0, 1]) of the map seen from a pose, looking at the blocks
+        around ``region_depth_m`` (a depth image, e.g. the last fused frame); None if no such block exists."""
+        o3d = open3d()
+        core = o3d.core
+        Kt = core.Tensor(K.matrix, core.float64)
+        camera_T_world = np.linalg.inv(world_T_camera)
+        extrinsic = core.Tensor(camera_T_world, core.float64)
+        region = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(region_depth_m, np.float32)[..., None]))
+        blocks = self.grid.compute_unique_block_coordinates(region, Kt, extrinsic, 1.0, self.config.depth_max_m,
+                                                            self.trunc_multiplier)
+        _, found = self.grid.hashmap().find(blocks)
+        blocks = blocks[found]
+        factor = _range_map_factor(blocks.numpy(), self.R * self.config.voxel_size_m, K, camera_T_world)
+        if not blocks.shape[0] or factor is None:
+            return None
+        view = self.grid.ray_cast(blocks, Kt, extrinsic, K.width, K.height, ["depth", "color"], 1.0,
+                                  self.config.depth_min_m, self.config.depth_max_m, 1.0, self.trunc_multiplier, factor)
+        return view["depth"].numpy()[..., 0], np.clip(view["color"].numpy(), 0, 1)
 
     def extract_mesh(self) -> tuple[LabelledMesh, np.ndarray]:
         """(mesh with semantic colours and labels, (N, 3) uint8 fused RGB per vertex)."""
@@ -219,9 +161,9 @@ class SemanticTSDF:
         rgb = (np.clip(np.asarray(mesh.vertex_colors), 0, 1) * 255).astype(np.uint8) if mesh.has_vertex_colors() \
             else np.zeros((len(vertices), 3), np.uint8)
         labels = np.zeros(len(vertices), np.uint8)
-        centres, voxel_labels, _ = self.labelled_voxels()
-        if len(vertices) and len(centres):
-            distance, nearest = cKDTree(centres).query(vertices, distance_upper_bound=2.0 * self.config.voxel_size_m)
+        points, voxel_labels, _ = self.labelled_voxels()
+        if len(vertices) and len(points):
+            distance, nearest = cKDTree(points).query(vertices, distance_upper_bound=2.0 * self.config.voxel_size_m)
             hit = np.isfinite(distance)
             labels[hit] = voxel_labels[nearest[hit]]
         instances = np.zeros(len(vertices), np.uint16)
@@ -229,23 +171,39 @@ class SemanticTSDF:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
-        """Write the grid and the semantic arrays (stored per block key: buffer indices change on reload)."""
+        """Write the grid with every attribute (``grid.npz``)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.grid.save(str(folder / "grid.npz"))
-        keys, active = self._block_table()
-        self._ensure((int(active.max()) + 1) * self.R**3 if len(active) else 0)
-        rows = (active[:, None] * self.R**3 + np.arange(self.R**3)).reshape(-1)
-        np.savez(folder / "semantics.npz", keys=keys, labels=self.labels[rows], label_weight=self.label_weight[rows],
-                 evidence=self.evidence[rows], normal_sum=self.normal_sum[rows], budget_hit=self.budget_hit)
+        (folder / "fusion.json").write_text(json.dumps({"budget_hit": self.budget_hit}))
 
     def load(self, folder: str | os.PathLike) -> None:
-        o3d = open3d()
         folder = Path(folder)
-        self.grid = o3d.t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz")).to(self.device)
-        data = np.load(folder / "semantics.npz")
-        # The saved blocks are laid out as buffer indices 0..N-1; move them to where the grid holds them.
-        self.labels, self.label_weight = data["labels"], data["label_weight"]
-        self.evidence, self.normal_sum = data["evidence"], data["normal_sum"]
-        self._remap(data["keys"], np.arange(len(data["keys"]), dtype=np.int64))
-        self.budget_hit = bool(data["budget_hit"])
+        self.grid = open3d().t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz"))
+        self.budget_hit = bool(json.loads((folder / "fusion.json").read_text())["budget_hit"])
+
+
+# Open3D's ray_cast first splits each block's image rectangle (on a range map ``factor`` times
+# smaller than the image) into 16x16 fragments in a buffer of 65535, without a bounds check.
+_FRAGMENT_BUFFER, _FRAGMENT_SIZE = 65535, 16
+
+
+def _range_map_factor(keys: np.ndarray, block_size_m: float, K: Intrinsics, camera_T_world: np.ndarray) -> int | None:
+    """Smallest range-map down-sampling (4, 8, 16, 32) for which the blocks' fragments fit that buffer."""
+    corners = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], np.float64)
+    world = (keys[:, None, :].astype(np.float64) + corners) * block_size_m  # (N, 8, 3)
+    camera = world @ camera_T_world[:3, :3].T + camera_T_world[:3, 3]
+    front = camera[..., 2] > 0
+    z = np.where(front, camera[..., 2], 1.0)
+    u, v = K.fx * camera[..., 0] / z + K.cx, K.fy * camera[..., 1] / z + K.cy
+    for factor in (4, 8, 16, 32):
+        w, h = K.width // factor, K.height // factor
+        u_min = np.minimum(np.where(front, np.floor(u / factor), w - 1).min(axis=1), w - 1).clip(0)
+        u_max = np.maximum(np.where(front, np.ceil(u / factor), 0).max(axis=1), 0).clip(max=w - 1)
+        v_min = np.minimum(np.where(front, np.floor(v / factor), h - 1).min(axis=1), h - 1).clip(0)
+        v_max = np.maximum(np.where(front, np.ceil(v / factor), 0).max(axis=1), 0).clip(max=h - 1)
+        visible = (u_min < u_max) & (v_min < v_max)
+        fragments = (np.ceil((v_max - v_min + 1) / _FRAGMENT_SIZE) * np.ceil((u_max - u_min + 1) / _FRAGMENT_SIZE))
+        if fragments[visible].sum() < _FRAGMENT_BUFFER - 1:
+            return factor
+    return None

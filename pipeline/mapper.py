@@ -49,7 +49,7 @@ class StepResult:
     world_T_camera: np.ndarray
     tracking: str
     keyframe: bool
-    fused_pixels: int
+    fused_voxels: int  # voxels updated
     masked_pixels: dict[str, int]
     timings_ms: dict[str, float]
     event: str = ""
@@ -90,8 +90,9 @@ class Mapper:
             # Open3D's parallel reductions differ in the last bits between runs, and odometry
             # amplifies that; one thread makes every run identical.
             open3d().utility.set_max_threads(1)
-        self.volume = SemanticTSDF(config.fusion, device)
-        self.odometry = RgbdOdometry(config.odometry, intrinsics, self.volume.device)
+        self.volume = SemanticTSDF(config.fusion)
+        self.device = open3d().core.Device(device)
+        self.odometry = RgbdOdometry(config.odometry, intrinsics, self.device)
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
@@ -103,8 +104,7 @@ class Mapper:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         prediction = _sanitised(prediction)
-        mask, cosine, masked = fusion_mask(prediction, self.K, self.config.fusion)
-        depth = np.where(mask, prediction.depth_m, 0).astype(np.float32)
+        depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
         timings["mask"] = 1000 * (time.perf_counter() - start)
 
         start = time.perf_counter()
@@ -115,10 +115,10 @@ class Mapper:
 
         fused, keyframe = 0, False
         start = time.perf_counter()
-        if tracking in ("init", "ok", "given") and mask.any():
-            stats = self.volume.integrate(depth, frame.rgb, self.K, pose, prediction.semantics,
-                                          prediction.confidence, prediction.normals, cosine)
-            fused = stats.pixels_fused
+        if tracking in ("init", "ok", "given") and (depth > 0).any():
+            stats = self.volume.integrate(depth, weight, frame.rgb, self.K, pose, prediction.semantics,
+                                          prediction.confidence, prediction.normals)
+            fused = stats.voxels_updated
             self._last_depth = depth
             keyframe = self._is_keyframe(pose)
             if keyframe:
@@ -153,7 +153,7 @@ class Mapper:
         if not (depth > 0).any():
             state.counts["no_depth"] += 1
             return predicted, "no-depth", f"frame {frame.index}: no usable depth; pose predicted, frame not fused"
-        source = rgbd_image(frame.rgb, depth, self.volume.device)
+        source = rgbd_image(frame.rgb, depth, self.device)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
         trusted = state.tracked_last
@@ -169,16 +169,16 @@ class Mapper:
         elif self.config.odometry.target == "keyframe" and self._keyframe is not None:
             key_pose, key_rgbd = self._keyframe
             key_T_previous = np.linalg.inv(key_pose) @ previous
-            result = track(rgbd_image(*key_rgbd, self.volume.device), key_T_previous @ velocity, check_motion=False)
+            result = track(rgbd_image(*key_rgbd, self.device), key_T_previous @ velocity, check_motion=False)
             if result.ok:  # express as motion from the previous pose, then check it
                 motion = np.linalg.inv(key_T_previous) @ result.prev_T_current
                 problem = self.odometry.motion_problem(motion, expected)
                 result = dataclasses.replace(result, ok=not problem, prev_T_current=motion if not problem else velocity,
                                              reason=problem)
             if not result.ok:
-                result = track(rgbd_image(*self._last_rgbd, self.volume.device), velocity)
+                result = track(rgbd_image(*self._last_rgbd, self.device), velocity)
         else:
-            result = track(rgbd_image(*self._last_rgbd, self.volume.device), velocity)
+            result = track(rgbd_image(*self._last_rgbd, self.device), velocity)
         if not result.ok and self.config.odometry.target != "model":
             retry = track(self._model_view(previous), velocity)
             result = retry if retry.ok else result
@@ -191,26 +191,10 @@ class Mapper:
 
     def _model_view(self, world_T_camera: np.ndarray):
         """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
-        o3d = open3d()
-        core = o3d.core
-        grid, K = self.volume.grid, self.K
-        Kt = core.Tensor(K.matrix, core.float64)
-        extrinsic = core.Tensor(np.linalg.inv(world_T_camera), core.float64)
-        depth_image = o3d.t.geometry.Image(core.Tensor(self._last_depth[..., None], device=self.volume.device))
-        blocks = grid.compute_unique_block_coordinates(depth_image, Kt, extrinsic, 1.0, self.config.fusion.depth_max_m,
-                                                       self.volume.trunc_multiplier)
-        _, found = grid.hashmap().find(blocks)
-        blocks = blocks[found]
-        if blocks.shape[0]:
-            view = grid.ray_cast(blocks, Kt, extrinsic, K.width, K.height, ["depth", "color"], 1.0,
-                                 self.config.fusion.depth_min_m, self.config.fusion.depth_max_m, 1.0,
-                                 self.volume.trunc_multiplier, 8)
-            depth = view["depth"].cpu().numpy()[..., 0]
-            if (depth > 0).mean() > 0.2:
-                color = np.clip(view["color"].cpu().numpy(), 0, 1)
-                return o3d.t.geometry.RGBDImage(o3d.t.geometry.Image(core.Tensor(color.astype(np.float32), device=self.volume.device)),
-                                                o3d.t.geometry.Image(core.Tensor(depth[..., None].astype(np.float32), device=self.volume.device)))
-        return rgbd_image(*self._last_rgbd, self.volume.device)
+        view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
+        if view is not None and (view[0] > 0).mean() > 0.2:
+            return rgbd_image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32), self.device)
+        return rgbd_image(*self._last_rgbd, self.device)
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:

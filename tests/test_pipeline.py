@@ -106,7 +106,7 @@ def test_bad_frames_give_events_not_crashes(apartment):
         results.append(mapper.step(frame, p))
     states = [r.tracking for r in results]
     assert states[4] == "no-depth" and states[6] == "no-depth" and states[8] == "lost"
-    assert states[-1] == "ok" and results[8].fused_pixels == 0
+    assert states[-1] == "ok" and results[8].fused_voxels == 0
     result = mapper.finish()
     # Frames 4, 6 and 8 are reported (the frame after the noise may be lost too before recovery).
     assert [e.split(":")[0] for e in result.events][:3] == ["frame 4", "frame 6", "frame 8"]
@@ -198,7 +198,7 @@ def test_prediction_sanitising_keeps_shapes():
 
 
 def test_semantics_survive_hash_map_growth(apartment):
-    """The grid's hash map moves blocks when it grows; the semantic arrays must follow them."""
+    """The grid's hash map moves blocks when it grows; every voxel attribute must follow them."""
     from pipeline.fusion import SemanticTSDF
     from pipeline.masks import fusion_mask
 
@@ -206,10 +206,64 @@ def test_semantics_survive_hash_map_growth(apartment):
     volumes = [SemanticTSDF(Config().fusion, initial_blocks=n) for n in (10000, 16)]
     for frame in sequence:
         p = prediction_from_ground_truth(frame)
-        mask, cosine, _ = fusion_mask(p, frame.intrinsics, Config().fusion)
+        depth, weight, _ = fusion_mask(p, frame.intrinsics, Config().fusion)
         for volume in volumes:
-            volume.integrate(np.where(mask, p.depth_m, 0), frame.rgb, frame.intrinsics, frame.world_T_camera,
-                             p.semantics, p.confidence, p.normals, cosine)
+            volume.integrate(depth, weight, frame.rgb, frame.intrinsics, frame.world_T_camera, p.semantics,
+                             p.confidence, p.normals)
     assert volumes[1].grid.hashmap().capacity() > 16  # it grew
     (ca, la, fa), (cb, lb, fb) = (v.labelled_voxels() for v in volumes)
     assert len(ca) > 1000 and np.array_equal(ca, cb) and np.array_equal(la, lb) and np.allclose(fa, fb)
+
+
+def _wall(K, depth_m=2.0, normal=(0.0, 0.0, -1.0)):
+    """Prediction of a fronto-parallel wall at ``depth_m`` with the given camera-frame normal everywhere."""
+    H, W = K.height, K.width
+    normals = np.broadcast_to(np.asarray(normal, np.float32) / np.float32(np.linalg.norm(normal)), (H, W, 3)).copy()
+    return Prediction(np.full((H, W), depth_m, np.float32), np.full((H, W), class_id("wall"), np.uint8),
+                      np.ones((H, W), np.float32), normals, np.zeros((H, W), np.float32))
+
+
+def test_fusion_mask_reasons():
+    from m2h_slam.core.intrinsics import Intrinsics
+    from pipeline.masks import fusion_mask, unit_rays
+
+    K = Intrinsics.from_fov(80, 60, 70.0)
+    p = _wall(K)
+    p.depth_m[:, 40:] = 3.0  # a depth jump between columns 39 and 40
+    p.depth_m[0, :5] = np.nan
+    p.semantics[30:40, 10:20] = PERSON
+    p.edges[50:, 60:70] = 0.9
+    config = dataclasses.replace(Config().fusion, dynamic_dilation_px=0)
+    depth, weight, counts = fusion_mask(p, K, config)
+    assert counts["invalid_depth"] == 5 and counts["dynamic"] == 100
+    assert counts["edges"] == 2 * 60 + 100  # both sides of the jump, and the edge block
+    assert np.all(depth[:, 39:41] == 0) and np.all(depth[30:40, 10:20] == 0) and np.all(depth[50:, 60:70] == 0)
+    assert np.all((weight > 0) == (depth > 0)) and np.all(weight <= 1)
+    # Weight is the view cosine: the centre ray meets the wall head-on, the corners obliquely.
+    assert weight[30, 38] > 0.99 and 0.72 < weight[59, 79] < 0.8  # corner ray: cos = 0.757
+    tilted = _wall(K, normal=(0.0, np.sin(np.radians(85)), -np.cos(np.radians(85))))
+    grazing = np.abs(unit_rays(K) @ tilted.normals[0, 0]) < config.min_view_cos
+    assert grazing.sum() > 1000 and fusion_mask(tilted, K, config)[2]["grazing"] == grazing.sum()
+
+
+def test_tsdf_weights_follow_the_view_angle():
+    """Oblique (but not grazing) views fuse with less weight: weight = |cos(view angle)|."""
+    from m2h_slam.core.intrinsics import Intrinsics
+    from pipeline.fusion import SemanticTSDF
+    from pipeline.masks import fusion_mask
+
+    K = Intrinsics.from_fov(64, 48, 40.0)
+    config = Config().fusion
+    weights = []
+    for normal in ((0.0, 0.0, -1.0), (0.0, np.sin(np.radians(60)), -np.cos(np.radians(60)))):
+        volume = SemanticTSDF(config)
+        p = _wall(K, normal=normal)
+        depth, weight, _ = fusion_mask(p, K, config)
+        volume.integrate(depth, weight, np.zeros((48, 64, 3), np.uint8), K, np.eye(4), p.semantics, p.confidence,
+                         p.normals)
+        w = volume.voxels("weight")
+        weights.append(np.median(w[w > 0]))
+        points, labels, confidence = volume.labelled_voxels()
+        assert len(points) and np.all(labels == class_id("wall")) and np.allclose(confidence, 1.0)
+        assert np.all(np.abs(points[:, 2] - 2.0) <= config.voxel_size_m + 1e-6)  # votes only near the surface
+    assert weights[0] == pytest.approx(1.0, abs=0.06) and weights[1] / weights[0] == pytest.approx(0.5, abs=0.05)

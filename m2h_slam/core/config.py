@@ -62,20 +62,19 @@ class OdometryConfig:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid)."""
+    """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid, CPU)."""
 
     voxel_size_m: float = 0.05
     truncation_m: float = 0.15
     block_resolution: int = 8  # voxels per block side
-    max_blocks: int = 40000  # memory budget (8^3 voxels each); new space is not mapped beyond it
+    max_blocks: int = 40000  # memory budget (8^3 voxels of 41 bytes each); new space is not mapped beyond it
     depth_min_m: float = 0.2
     depth_max_m: float = 5.0
-    min_view_cos: float = 0.17  # pixels seen at more than ~80 deg from their normal are not fused
+    min_view_cos: float = 0.17  # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
     edge_threshold: float = 0.5  # predicted edge probability above which pixels are not fused
     discontinuity_ratio: float = 0.05  # relative depth jump to a neighbour that marks a flying pixel
     dynamic_dilation_px: int = 5  # grow masks of dynamic classes (people) by this much
-    semantic_stride_px: int = 2  # fuse semantics and normals from every N-th pixel (of a 320 px wide image)
-    mesh_weight_threshold: float = 1.0
+    mesh_weight_threshold: float = 0.5  # voxels whose summed view cosines are below this are not meshed
 
 
 @dataclass(frozen=True)

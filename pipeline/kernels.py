@@ -1,0 +1,126 @@
+"""Compiled per-pixel and per-voxel loops of fusion (numba; parallel over rows / blocks).
+
+Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our values):
+voxel (x, y, z) = block key * R + local index samples the world point (x, y, z) * voxel
+size; local index = (z * R + y) * R + x; a voxel projects to pixel (floor(u), floor(v)).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# OpenMP first: on 2 cores numba's own work queue was 2x slower here, and the TBB found
+# beside Open3D is too old for numba (a warning on every run).
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
+# Why a pixel is not fused (codes of ``pixel_weights``' reason image).
+FUSED, INVALID_DEPTH, DYNAMIC, EDGE, GRAZING = range(5)
+REASONS = ("fused", "invalid_depth", "dynamic", "edges", "grazing")
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def pixel_weights(depth, excluded, edges, normals, rays, depth_min, depth_max, edge_threshold, discontinuity_ratio,
+                  min_view_cos):
+    """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused) and reason counts (5,) int64.
+
+    depth (H, W) m (NaN allowed); excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W)
+    probability; normals (H, W, 3) camera frame; rays (H, W, 3) unit viewing rays.
+    """
+    H, W = depth.shape
+    weight = np.zeros((H, W), np.float32)
+    counts = np.zeros((H, 5), np.int64)
+    for v in prange(H):
+        for u in range(W):
+            d = depth[v, u]
+            if not (d >= depth_min and d <= depth_max):
+                counts[v, INVALID_DEPTH] += 1
+                continue
+            if excluded[v, u]:
+                counts[v, DYNAMIC] += 1
+                continue
+            # A relative depth jump among the valid 3x3 neighbours marks a flying pixel.
+            high, low = d, d
+            for dv in range(-1, 2):
+                for du in range(-1, 2):
+                    vv, uu = v + dv, u + du
+                    if 0 <= vv < H and 0 <= uu < W:
+                        n = depth[vv, uu]
+                        if n >= depth_min and n <= depth_max:
+                            high, low = max(high, n), min(low, n)
+            if edges[v, u] > edge_threshold or high - low > discontinuity_ratio * d:
+                counts[v, EDGE] += 1
+                continue
+            c = abs(rays[v, u, 0] * normals[v, u, 0] + rays[v, u, 1] * normals[v, u, 1] + rays[v, u, 2] * normals[v, u, 2])
+            if c < min_view_cos:
+                counts[v, GRAZING] += 1
+                continue
+            weight[v, u] = c
+            counts[v, FUSED] += 1
+    return weight, counts.sum(axis=0)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, fx, fy, cx, cy, depth, weight, rgb,
+                     semantics, confidence, normals, truncation, semantic_band,
+                     tsdf, tsdf_weight, color, label, label_weight, evidence, normal_sum):
+    """Fuse one frame into the blocks at buffer indices ``buf`` (N,) with keys (N, 3).
+
+    depth (H, W) m, 0 = not fused; weight (H, W) per-pixel fusion weight; rgb (H, W, 3)
+    uint8; semantics (H, W) class, confidence (H, W); normals (H, W, 3) camera frame.
+    Voxel arrays are the grid's, flat per voxel: tsdf, tsdf_weight, label_weight, evidence
+    (V,), color, normal_sum (V, 3), label (V,) uint8. Weighted running means for TSDF and
+    colour; voxels within ``semantic_band`` m of the surface also get a class vote (the same
+    class adds weight x confidence, another subtracts it and takes over below zero), the
+    evidence total (confidence = vote weight / evidence) and a weighted world-normal sum.
+    Returns the number of voxels updated.
+    """
+    H, W = depth.shape
+    R3 = R * R * R
+    updated = np.zeros(len(buf), np.int64)
+    for i in prange(len(buf)):
+        base = buf[i] * R3
+        for local in range(R3):
+            x = (keys[i, 0] * R + local % R) * voxel_size
+            y = (keys[i, 1] * R + (local // R) % R) * voxel_size
+            z = (keys[i, 2] * R + local // (R * R)) * voxel_size
+            zc = camera_T_world[2, 0] * x + camera_T_world[2, 1] * y + camera_T_world[2, 2] * z + camera_T_world[2, 3]
+            if zc <= 0:
+                continue
+            xc = camera_T_world[0, 0] * x + camera_T_world[0, 1] * y + camera_T_world[0, 2] * z + camera_T_world[0, 3]
+            yc = camera_T_world[1, 0] * x + camera_T_world[1, 1] * y + camera_T_world[1, 2] * z + camera_T_world[1, 3]
+            u = fx * xc / zc + cx
+            v = fy * yc / zc + cy
+            if not (u >= 0 and v >= 0 and u <= W - 1 and v <= H - 1):
+                continue
+            ui, vi = int(u), int(v)
+            d = depth[vi, ui]
+            sdf = d - zc
+            if d <= 0 or sdf < -truncation:
+                continue
+            w = weight[vi, ui]
+            j = base + local
+            old = tsdf_weight[j]
+            total = old + w
+            tsdf[j] = (old * tsdf[j] + w * min(sdf, truncation) / truncation) / total
+            for c in range(3):
+                color[j, c] = (old * color[j, c] + w * rgb[vi, ui, c]) / total
+            tsdf_weight[j] = total
+            updated[i] += 1
+            if abs(sdf) > semantic_band:
+                continue
+            s = w * confidence[vi, ui]
+            cls = semantics[vi, ui]
+            if label[j] == cls:
+                label_weight[j] += s
+            elif label_weight[j] >= s:
+                label_weight[j] -= s
+            else:
+                label[j] = cls
+                label_weight[j] = s - label_weight[j]
+            evidence[j] += s
+            for c in range(3):
+                normal_sum[j, c] += s * (world_R_camera[c, 0] * normals[vi, ui, 0] + world_R_camera[c, 1] * normals[vi, ui, 1]
+                                         + world_R_camera[c, 2] * normals[vi, ui, 2])
+    return updated.sum()
