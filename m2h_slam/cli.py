@@ -225,7 +225,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError(Path(out), "output folder is not empty; --resume an interrupted run, or --force to overwrite")
     sequence = open_from_args(args)
     options = RunOptions(poses=args.poses, gt_perception=args.gt_perception, resume=args.resume,
-                         save_predictions=args.save_predictions, progress=not args.quiet, rerun=args.rerun)
+                         save_predictions=args.save_predictions, progress=not args.quiet,
+                         rerun=args.rerun_save or args.rerun)
     try:
         record = run(sequence, out, config, options)
     except KeyboardInterrupt:
@@ -299,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
     run.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
     run.add_argument("--save-predictions", action="store_true", help="also write per-frame predictions")
-    run.add_argument("--rerun", action="store_true", help="live view in rerun (needs m2h-slam[viz])")
+    view = run.add_mutually_exclusive_group()
+    view.add_argument("--rerun", action="store_true", help="live view in a rerun viewer (needs m2h-slam[viz])")
+    view.add_argument("--rerun-save", metavar="FILE.rrd", help="record the live view to a rerun file instead")
     add_input_arguments(run)
     run.set_defaults(func=cmd_run)
 

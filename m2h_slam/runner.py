@@ -48,7 +48,7 @@ class RunOptions:
     save_predictions: bool = False
     snapshot_every: int = 100
     progress: bool = True
-    rerun: bool = False
+    rerun: bool | str = False  # True: spawn a rerun viewer; a path: record to that .rrd file
 
 
 def demo_weights() -> Path:
@@ -191,6 +191,8 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         raise InputError(Path(str(sequence.path)), "no frames to map")
     t0 = time.perf_counter()
     result = mapper.finish()
+    if viewer is not None:
+        viewer.finish(result)
     record = _write_outputs(out, result, previews)
     timings["export"] = [1000 * (time.perf_counter() - t0)]
     if writer is not None:
@@ -299,4 +301,4 @@ def _rerun_viewer(options: RunOptions):
         return None
     from m2h_slam.viz_rerun import RerunViewer
 
-    return RerunViewer()
+    return RerunViewer(None if options.rerun is True else Path(options.rerun))

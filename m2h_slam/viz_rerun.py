@@ -1,8 +1,12 @@
-"""Live view of a run through rerun-sdk (``m2h-slam run --rerun``; install ``m2h-slam[viz]``)."""
+"""Live view of a run through rerun-sdk (``m2h-slam run --rerun`` / ``--rerun-save FILE.rrd``;
+install ``m2h-slam[viz]``): per frame the camera pose, image, predicted depth, semantics and
+tracking state; at the end the trajectory and the semantic mesh."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.labels import colourize
@@ -10,15 +14,18 @@ from m2h_slam.core.records import Frame, Prediction
 
 
 class RerunViewer:
-    """Logs each frame's image, depth, semantics and camera pose to a rerun viewer."""
+    """Logs a run to a spawned rerun viewer, or to an .rrd file when ``save`` is given."""
 
-    def __init__(self, application: str = "m2h-slam"):
+    def __init__(self, save: Path | None = None, application: str = "m2h-slam"):
         try:
             import rerun as rr
         except ImportError:
             raise InputError(Path("--rerun"), "rerun-sdk is not installed; pip install 'm2h-slam[viz]'") from None
         self.rr = rr
-        rr.init(application, spawn=True)
+        rr.init(application, spawn=save is None)
+        if save is not None:
+            rr.save(str(save))
+        rr.log("world", rr.ViewCoordinates.RDF, static=True)  # OpenCV camera axes
 
     def __call__(self, frame: Frame, prediction: Prediction, result) -> None:
         rr = self.rr
@@ -32,3 +39,14 @@ class RerunViewer:
         rr.log("world/camera/image/depth", rr.DepthImage(prediction.depth_m, meter=1.0))
         rr.log("semantics", rr.Image(colourize(prediction.semantics)))
         rr.log("tracking", rr.TextLog(result.tracking))
+
+    def finish(self, result) -> None:
+        """The whole trajectory and the semantic mesh of a finished run (``MapResult``)."""
+        rr = self.rr
+        rr.log("world/trajectory", rr.LineStrips3D([result.poses[:, :3, 3]]), static=True)
+        mesh = result.mesh
+        if len(mesh.triangles):
+            rr.log("world/mesh", rr.Mesh3D(vertex_positions=mesh.vertices.astype(np.float32),
+                                           triangle_indices=mesh.triangles.astype(np.uint32),
+                                           vertex_colors=mesh.colours), static=True)
+        rr.disconnect()

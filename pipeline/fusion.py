@@ -24,7 +24,7 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import PALETTE
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import LabelledMesh
-from pipeline.kernels import integrate_blocks
+from pipeline.kernels import integrate_blocks, raycast_blocks
 
 log = logging.getLogger("m2h_slam")
 
@@ -132,26 +132,44 @@ class SemanticTSDF:
         confidence = self.voxels("label_weight")[rows] / evidence
         return voxel[order] * self.config.voxel_size_m, self.voxels("label")[rows][order], confidence[order]
 
+    def sample(self, points_world: np.ndarray, *names: str) -> list[np.ndarray]:
+        """Attributes ``names`` (e.g. "tsdf", "weight", "label") of the voxels nearest to (N, 3) world
+        points, one (N,) array each; 0 where the map has no block."""
+        R = self.R
+        voxel = np.rint(np.asarray(points_world, np.float64).reshape(-1, 3) / self.config.voxel_size_m).astype(np.int64)
+        block = np.floor_divide(voxel, R)
+        local = voxel - block * R
+        found = np.zeros(len(voxel), bool)
+        row = np.zeros(len(voxel), np.int64)
+        if len(voxel):
+            buf, hit = self.grid.hashmap().find(open3d().core.Tensor(block.astype(np.int32)))
+            found = hit.numpy().astype(bool)
+            row = np.where(found, buf.numpy().astype(np.int64) * R**3 + (local[:, 2] * R + local[:, 1]) * R + local[:, 0], 0)
+        return [np.where(found, self.voxels(name)[row], 0) for name in names]
+
     def raycast(self, world_T_camera: np.ndarray, K: Intrinsics, region_depth_m: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(depth (H, W) m, colour (H, W, 3) in [0, 1]) of the map seen from a pose, looking at the blocks
-        around ``region_depth_m`` (a depth image, e.g. the last fused frame); None if no such block exists."""
+        """(depth (H, W) m, colour (H, W, 3) in [0, 1]) of the map seen from a pose, through the blocks
+        around ``region_depth_m`` (a depth image, e.g. the last fused frame); None if no such block exists.
+        (Our own compiled ray marching: Open3D's ray_cast corrupted the heap now and then on CPU.)"""
         o3d = open3d()
         core = o3d.core
-        Kt = core.Tensor(K.matrix, core.float64)
-        camera_T_world = np.linalg.inv(world_T_camera)
-        extrinsic = core.Tensor(camera_T_world, core.float64)
         region = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(region_depth_m, np.float32)[..., None]))
-        blocks = self.grid.compute_unique_block_coordinates(region, Kt, extrinsic, 1.0, self.config.depth_max_m,
-                                                            self.trunc_multiplier)
-        _, found = self.grid.hashmap().find(blocks)
-        blocks = blocks[found]
-        factor = _range_map_factor(blocks.numpy(), self.R * self.config.voxel_size_m, K, camera_T_world)
-        if not blocks.shape[0] or factor is None:
+        blocks = self.grid.compute_unique_block_coordinates(
+            region, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
+            1.0, self.config.depth_max_m, self.trunc_multiplier)
+        buf, found = self.grid.hashmap().find(blocks)
+        found = found.numpy().astype(bool)
+        if not found.any():
             return None
-        view = self.grid.ray_cast(blocks, Kt, extrinsic, K.width, K.height, ["depth", "color"], 1.0,
-                                  self.config.depth_min_m, self.config.depth_max_m, 1.0, self.trunc_multiplier, factor)
-        return view["depth"].numpy()[..., 0], np.clip(view["color"].numpy(), 0, 1)
+        keys, buf = blocks.numpy()[found].astype(np.int64), buf.numpy()[found].astype(np.int64)
+        origin = keys.min(axis=0)
+        index = np.full(keys.max(axis=0) - origin + 1, -1, np.int64)
+        index[tuple((keys - origin).T)] = buf
+        return raycast_blocks(index, origin, self.R, self.config.voxel_size_m, self.voxels("tsdf"),
+                              self.voxels("weight"), self.voxels("color"), np.asarray(world_T_camera, np.float64),
+                              K.fx, K.fy, K.cx, K.cy, K.height, K.width, self.config.depth_min_m,
+                              self.config.depth_max_m, self.config.truncation_m)
 
     def extract_mesh(self) -> tuple[LabelledMesh, np.ndarray]:
         """(mesh with semantic colours and labels, (N, 3) uint8 fused RGB per vertex)."""
@@ -182,28 +200,3 @@ class SemanticTSDF:
         self.grid = open3d().t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz"))
         self.budget_hit = bool(json.loads((folder / "fusion.json").read_text())["budget_hit"])
 
-
-# Open3D's ray_cast first splits each block's image rectangle (on a range map ``factor`` times
-# smaller than the image) into 16x16 fragments in a buffer of 65535, without a bounds check.
-_FRAGMENT_BUFFER, _FRAGMENT_SIZE = 65535, 16
-
-
-def _range_map_factor(keys: np.ndarray, block_size_m: float, K: Intrinsics, camera_T_world: np.ndarray) -> int | None:
-    """Smallest range-map down-sampling (4, 8, 16, 32) for which the blocks' fragments fit that buffer."""
-    corners = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], np.float64)
-    world = (keys[:, None, :].astype(np.float64) + corners) * block_size_m  # (N, 8, 3)
-    camera = world @ camera_T_world[:3, :3].T + camera_T_world[:3, 3]
-    front = camera[..., 2] > 0
-    z = np.where(front, camera[..., 2], 1.0)
-    u, v = K.fx * camera[..., 0] / z + K.cx, K.fy * camera[..., 1] / z + K.cy
-    for factor in (4, 8, 16, 32):
-        w, h = K.width // factor, K.height // factor
-        u_min = np.minimum(np.where(front, np.floor(u / factor), w - 1).min(axis=1), w - 1).clip(0)
-        u_max = np.maximum(np.where(front, np.ceil(u / factor), 0).max(axis=1), 0).clip(max=w - 1)
-        v_min = np.minimum(np.where(front, np.floor(v / factor), h - 1).min(axis=1), h - 1).clip(0)
-        v_max = np.maximum(np.where(front, np.ceil(v / factor), 0).max(axis=1), 0).clip(max=h - 1)
-        visible = (u_min < u_max) & (v_min < v_max)
-        fragments = (np.ceil((v_max - v_min + 1) / _FRAGMENT_SIZE) * np.ceil((u_max - u_min + 1) / _FRAGMENT_SIZE))
-        if fragments[visible].sum() < _FRAGMENT_BUFFER - 1:
-            return factor
-    return None

@@ -124,3 +124,53 @@ def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, f
                 normal_sum[j, c] += s * (world_R_camera[c, 0] * normals[vi, ui, 0] + world_R_camera[c, 1] * normals[vi, ui, 1]
                                          + world_R_camera[c, 2] * normals[vi, ui, 2])
     return updated.sum()
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world_T_camera, fx, fy, cx, cy, H, W,
+                   depth_min, depth_max, truncation):
+    """Depth (H, W) m (0 = no surface) and colour (H, W, 3) in [0, 1] of the map seen from a camera.
+
+    index (X, Y, Z) int64: buffer index of block (origin + (x, y, z)), -1 where none. Each ray
+    marches from depth_min in steps of the TSDF value (at least one voxel; a block where none
+    is allocated) until the TSDF changes sign from + to - in observed voxels; the crossing is
+    interpolated. Depth is planar (the ray direction has z = 1 in the camera).
+    """
+    depth = np.zeros((H, W), np.float32)
+    rgb = np.zeros((H, W, 3), np.float32)
+    R3 = R * R * R
+    block_size = R * voxel_size
+    for v in prange(H):
+        for u in range(W):
+            xc, yc = (u - cx) / fx, (v - cy) / fy
+            dx = world_T_camera[0, 0] * xc + world_T_camera[0, 1] * yc + world_T_camera[0, 2]
+            dy = world_T_camera[1, 0] * xc + world_T_camera[1, 1] * yc + world_T_camera[1, 2]
+            dz = world_T_camera[2, 0] * xc + world_T_camera[2, 1] * yc + world_T_camera[2, 2]
+            t = depth_min
+            previous_t, previous_value = -1.0, 0.0
+            while t < depth_max:
+                x = world_T_camera[0, 3] + t * dx
+                y = world_T_camera[1, 3] + t * dy
+                z = world_T_camera[2, 3] + t * dz
+                vx, vy, vz = int(np.rint(x / voxel_size)), int(np.rint(y / voxel_size)), int(np.rint(z / voxel_size))
+                bx, by, bz = vx // R - origin[0], vy // R - origin[1], vz // R - origin[2]
+                if not (0 <= bx < index.shape[0] and 0 <= by < index.shape[1] and 0 <= bz < index.shape[2]) \
+                        or index[bx, by, bz] < 0:
+                    previous_t = -1.0
+                    t += block_size * 0.5
+                    continue
+                j = index[bx, by, bz] * R3 + ((vz % R) * R + vy % R) * R + vx % R
+                if tsdf_weight[j] <= 0:
+                    previous_t = -1.0
+                    t += voxel_size
+                    continue
+                value = tsdf[j]
+                if previous_t >= 0 and previous_value > 0 and value <= 0:
+                    hit = previous_t + (t - previous_t) * previous_value / (previous_value - value)
+                    depth[v, u] = hit
+                    for c in range(3):
+                        rgb[v, u, c] = color[j, c] / 255.0
+                    break
+                previous_t, previous_value = t, value
+                t += max(voxel_size, 0.8 * value * truncation)
+    return depth, rgb

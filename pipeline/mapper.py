@@ -7,10 +7,11 @@
 
 Per frame: masks (dynamic classes, edges / discontinuities, grazing views), pose (given,
 or RGB-D odometry with a constant-velocity prior against the last keyframe, the previous
-frame or a raycast of the map: ``odometry.target``), fusion into the semantic TSDF. A
-frame that fails the tracking test against the previous frame is tried against the map
-raycast from the predicted pose (recovery); if that fails too it is not fused, its pose
-is the constant-velocity prediction, and the event is recorded.
+frame or a raycast of the map: ``odometry.target``), moving objects (object segments that
+stand where the map saw free space, and their tracks: ``pipeline.moving``), fusion into
+the semantic TSDF. A frame that fails the tracking test against the previous frame is
+tried against the map raycast from the predicted pose (recovery); if that fails too it
+is not fused, its pose is the constant-velocity prediction, and the event is recorded.
 
 On the synthetic benchmark, tracking against the last keyframe drifts least; the previous
 frame is next; a 5 cm TSDF raycast is about 10x less accurate (it is smoother than a frame).
@@ -35,6 +36,7 @@ from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
 from pipeline.fusion import SemanticTSDF
 from pipeline.masks import fusion_mask
+from pipeline.moving import find_moving
 from pipeline.odometry import RgbdOdometry, rgbd_image, rotation_deg
 
 log = logging.getLogger("m2h_slam")
@@ -76,9 +78,10 @@ class _State:
     velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
     last_keyframe: list[float] | None = None
     tracked_last: bool = True  # the previous frame got a measured (not predicted) pose
+    moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
-                                                            "no_depth": 0})
+                                                            "no_depth": 0, "moving_objects": 0})
 
 
 class Mapper:
@@ -112,6 +115,21 @@ class Mapper:
         if depth.any():
             self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        if tracking in ("ok", "given") and self._last_depth is not None:
+            c = self.config.fusion  # all pixels of a segment with valid depth (edges too: often the only seen part)
+            valid = np.where((prediction.depth_m >= c.depth_min_m) & (prediction.depth_m <= c.depth_max_m),
+                             prediction.depth_m, 0)
+            moving = find_moving(prediction.semantics, valid, self.K, pose, self.volume, self.state.moving_tracks, c)
+            if moving.mask.any():
+                masked["moving"] = int((moving.mask & (depth > 0)).sum())
+                depth, weight = np.where(moving.mask, 0, depth), np.where(moving.mask, 0, weight)
+            for description in moving.new:
+                self.state.counts["moving_objects"] += 1
+                self.state.events.append(f"frame {frame.index}: moving object: {description}; masked")
+                log.info("frame %d: moving object: %s", frame.index, description)
+        timings["moving"] = 1000 * (time.perf_counter() - start)
 
         fused, keyframe = 0, False
         start = time.perf_counter()

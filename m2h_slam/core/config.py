@@ -74,6 +74,10 @@ class FusionConfig:
     edge_threshold: float = 0.5  # predicted edge probability above which pixels are not fused
     discontinuity_ratio: float = 0.05  # relative depth jump to a neighbour that marks a flying pixel
     dynamic_dilation_px: int = 5  # grow masks of dynamic classes (people) by this much
+    moving_free_space_ratio: float = 0.5  # object segments with this share of samples in seen free space move; 0 = off
+    moving_min_area: float = 0.002  # smallest segment checked, as a share of the image
+    moving_min_weight: float = 2.0  # map weight (summed view cosines) a voxel needs to count as seen
+    moving_track_radius_m: float = 0.3  # same-class segments this close to a moving object are masked too
     mesh_weight_threshold: float = 0.5  # voxels whose summed view cosines are below this are not meshed
 
 
