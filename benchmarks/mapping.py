@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/mapping.py [--quick]
 
-1. ms/frame per stage (predict, mask, odometry, fusion, export) at 320x240 and 640x480;
+1. ms/frame per stage (predict, mask, odometry, moving objects, fusion, export) at 320x240 and 640x480;
 2. our fusion (masks + TSDF + colour + semantic evidence + normals) vs plain VoxelBlockGrid
    integration of the same frames, alternating frame by frame;
 3. per-frame time over a long sequence (mean of the last 10% / the first 10%);
 4. quality on held-out synthetic apartments (seeds never used for training): ATE (evo)
-   and mesh F1 at 5 cm, with ground-truth perception and with the demo network;
+   and mesh F1 at 5 cm, frames lost and moving objects flagged, with ground-truth
+   perception and with the demo network;
 5. end-to-end frames/s of `m2h-slam run` with the demo weights at 320x240; peak RSS.
 """
 
@@ -130,6 +131,7 @@ def quality(frames: int, tmp: Path) -> dict:
                          RunOptions(gt_perception=gt_perception, progress=False, snapshot_every=0))
             scores = evaluate_run(out, sequence_dir, correct_scale=not gt_perception)
             scores["frames_per_s"] = record["frames_per_s"]
+            scores.update({k: record["counts"][k] for k in ("fused", "lost", "moving_objects")})
             entry[name] = scores
         results[f"seed{seed}"] = entry
     return results
