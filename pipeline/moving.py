@@ -2,16 +2,16 @@
 
 A pixel violates free space when the map's voxel at its back-projected point was observed
 (weight >= ``moving_min_weight``) more than the truncation distance in front of a surface
-(TSDF near +1): something now stands where the camera saw through before. A connected
-segment of one object class (``IS_OBJECT``, people are masked anyway) moves when at least
-``moving_free_space_ratio`` of its sampled pixels that the map knows violate free space and
-the map holds no voxels of its class there (thin parts of mapped objects, e.g. table legs,
-also sit in voxels that saw the floor beside them).
-Only frames whose structure (walls, floors, ...) agrees with the map's free space can reveal
-new movers (with poor depth everything seems to move). Moving segments become tracks
-(class, world centroid); in later frames segments of the same
-class within ``moving_track_radius_m`` of a track are masked too, even where the map knows
-nothing. Masked pixels are never fused, so the moved object does not enter the map.
+(TSDF near +1): something now stands where the camera saw through before. (The map
+allocates voxels only in blocks near surfaces, so this is known for objects near walls,
+floors and furniture, where moved objects stand.) A connected segment of one object class
+(``IS_OBJECT``; people are masked anyway) moves when at least ``moving_free_space_ratio``
+of its known samples violate free space and the map holds no voxels of its class there.
+Only frames whose structure (walls, floors, ...) agrees with the map's free space can
+reveal new movers (with poor depth everything seems to move). Moving segments become
+tracks (class, world centroid); in later frames segments of the same class within
+``moving_track_radius_m`` of a track are masked too, even where the map knows nothing.
+Masked pixels are never fused, so the moved object does not enter the map.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from pipeline.fusion import SemanticTSDF
 
 _MOVABLE = IS_OBJECT & ~IS_DYNAMIC
 _FREE_TSDF = 0.95  # truncation units: observed this far in front of any surface
-_STATIC_DISAGREEMENT = 0.02  # frames whose structure violates free space more often than this detect nothing
+_STATIC_DISAGREEMENT = 0.02  # frames whose structure violates free space more often than this detect nothing,
+_STATIC_MEDIAN_TSDF = 0.2  # and those whose structure lies further from the map's surfaces (truncation units)
 _MAPPED_SHARE = 0.1  # segments with more samples than this next to voxels of their class are not new there
+_MIN_SAMPLES = 10  # fewer sampled pixels (or ones the map has seen) decide nothing
 _NEIGHBOURS = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], np.float64)
 
 
@@ -62,34 +64,41 @@ def find_moving(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world
         n, components, stats, _ = cv2.connectedComponentsWithStats((semantics == cls).view(np.uint8), connectivity=4)
         for c in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1:
             x, y, w, h = stats[c, :4]
-            vv, uu = np.mgrid[y:y + h:stride, x:x + w:stride]
-            inside = (components[vv, uu] == c) & (depth_m[vv, uu] > 0)
-            vv, uu = vv[inside], uu[inside]
-            if len(vv) < 4:
+            segment = (components[y:y + h, x:x + w] == c) & (depth_m[y:y + h, x:x + w] > 0)
+            vv, uu = np.nonzero(segment[::stride, ::stride])
+            vv, uu = vv * stride + y, uu * stride + x
+            if len(vv) < _MIN_SAMPLES:
                 continue
-            points = backproject_pixels(uu, vv, depth_m[vv, uu], K) @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
+            points = _to_world(uu, vv, depth_m, K, world_T_camera)
             centroid = np.median(points, axis=0)
             track = _nearest_track(tracks, int(cls), centroid, config.moving_track_radius_m)
-            if track is None:
-                if not trusted:
-                    continue
-                tsdf, weight = volume.sample(points, "tsdf", "weight")
-                known = weight >= config.moving_min_weight
-                violating = known & (tsdf >= _FREE_TSDF)
-                if known.sum() < 4 or violating.sum() < config.moving_free_space_ratio * known.sum():
-                    continue
-                if _mapped_here(volume, points, int(cls)) > _MAPPED_SHARE:
-                    continue  # the map already holds this object here (thin parts see free space around them)
+            if track is not None:
+                track[1:] = centroid.tolist()  # follow it
+            elif trusted and _stands_in_free_space(points, volume, int(cls), config):
                 tracks.append([float(cls), *centroid.tolist()])
                 new.append(f"{NYU40[int(cls)].name} at ({centroid[0]:.2f}, {centroid[1]:.2f}, {centroid[2]:.2f}) m "
-                           f"stands in free space ({violating.sum()}/{known.sum()} samples)")
+                           "stands in free space")
             else:
-                track[1:] = centroid.tolist()  # follow it
+                continue
             mask |= components == c
     if mask.any() and config.dynamic_dilation_px > 0:
         size = 2 * config.dynamic_dilation_px + 1
         mask = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))).view(bool)
     return MovingResult(mask, new)
+
+
+def _to_world(uu, vv, depth_m, K, world_T_camera) -> np.ndarray:
+    return backproject_pixels(uu, vv, depth_m[vv, uu], K) @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
+
+
+def _stands_in_free_space(points: np.ndarray, volume: SemanticTSDF, cls: int, config: FusionConfig) -> bool:
+    """Whether a segment's (N, 3) world points lie in the map's seen free space, where the map holds
+    no object of their class (thin parts of a mapped object share voxels with the free space beside them)."""
+    tsdf, weight = volume.sample(points, "tsdf", "weight")
+    known = weight >= config.moving_min_weight
+    violating = known & (tsdf >= _FREE_TSDF)
+    return (known.sum() >= _MIN_SAMPLES and violating.sum() >= config.moving_free_space_ratio * known.sum()
+            and _mapped_here(volume, points, cls) <= _MAPPED_SHARE)
 
 
 def _nearest_track(tracks: list[list[float]], cls: int, centroid: np.ndarray, radius_m: float) -> list[float] | None:
@@ -109,12 +118,12 @@ def _mapped_here(volume: SemanticTSDF, points: np.ndarray, cls: int) -> float:
 
 
 def _agrees_with_map(semantics, depth_m, K, world_T_camera, volume, config, stride) -> bool:
-    """Whether the frame's structure (walls, floors, ..., which never move) stays out of the map's free
-    space: with inconsistent depth (a poor network) nothing can be called moving."""
+    """Whether the frame's structure (walls, floors, ..., which never move) lies on the map's surfaces
+    and stays out of its free space: with poor depth or a drifted pose nothing can be called moving."""
     vv, uu = np.mgrid[0:depth_m.shape[0]:stride, 0:depth_m.shape[1]:stride]
     keep = IS_STRUCTURE[semantics[vv, uu]] & (depth_m[vv, uu] > 0)
     vv, uu = vv[keep], uu[keep]
-    points = backproject_pixels(uu, vv, depth_m[vv, uu], K) @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
-    tsdf, weight = volume.sample(points, "tsdf", "weight")
-    known = weight >= config.moving_min_weight
-    return known.sum() >= 20 and np.sum(known & (tsdf >= _FREE_TSDF)) <= _STATIC_DISAGREEMENT * known.sum()
+    tsdf, weight = volume.sample(_to_world(uu, vv, depth_m, K, world_T_camera), "tsdf", "weight")
+    tsdf = tsdf[weight >= config.moving_min_weight]
+    return (len(tsdf) >= 20 and np.sum(tsdf >= _FREE_TSDF) <= _STATIC_DISAGREEMENT * len(tsdf)
+            and float(np.median(np.abs(tsdf))) <= _STATIC_MEDIAN_TSDF)
