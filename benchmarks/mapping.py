@@ -105,18 +105,24 @@ def fusion_vs_plain(size: tuple[int, int], count: int) -> dict:
 def long_run(count: int) -> dict:
     frames = frames_of(23, count, (320, 240))
     mapper = None
-    per_frame = []
+    per_frame, truth = [], []
     for frame in frames:
         mapper = mapper or Mapper(Config(), frame.intrinsics)
         p = prediction_from_ground_truth(frame)
         start = time.perf_counter()
         mapper.step(frame, p)
         per_frame.append(time.perf_counter() - start)
+        truth.append(frame.world_T_camera[:3, 3])
     tenth = max(1, count // 10)
     first, last = np.mean(per_frame[1:tenth]), np.mean(per_frame[-tenth:])
+    truth = np.array(truth)  # the map starts at the first true pose: no alignment needed
+    error = np.linalg.norm(np.array(mapper.state.poses).reshape(-1, 4, 4)[:, :3, 3] - truth, axis=1)
     return {"frames": count, "first_10pct_ms": round(1000 * first, 2), "last_10pct_ms": round(1000 * last, 2),
             "ratio_last_over_first": round(float(last / first), 3), "target_ratio": 1.2,
-            "blocks": mapper.volume.block_count, "tracking_failures": mapper.state.counts["lost"]}
+            "blocks": mapper.volume.block_count, "tracking_failures": mapper.state.counts["lost"],
+            "frames_without_depth": mapper.state.counts["no_depth"], "moving_objects": mapper.state.counts["moving_objects"],
+            "ate_rmse_m": round(float(np.sqrt(np.mean(error**2))), 3),
+            "path_length_m": round(float(np.linalg.norm(np.diff(truth, axis=0), axis=1).sum()), 1)}
 
 
 def quality(frames: int, tmp: Path) -> dict:

@@ -16,6 +16,7 @@ Masked pixels are never fused, so the moved object does not enter the map.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -58,10 +59,11 @@ def find_moving(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world
         return MovingResult(mask, new)
     min_area = max(4, int(config.moving_min_area * H * W))
     stride = max(1, W // 160)  # about 160 x 120 samples at any resolution
-    trusted = _agrees_with_map(semantics, depth_m, K, world_T_camera, volume, config, stride)
+    # Whether the frame agrees with the map: computed once, when a new segment needs it.
+    agrees = functools.cache(lambda: _agrees_with_map(semantics, depth_m, K, world_T_camera, volume, config, stride))
     classes, counts = np.unique(semantics[::stride, ::stride], return_counts=True)
     for cls in classes[_MOVABLE[classes] & (counts * stride * stride >= min_area)]:
-        n, components, stats, _ = cv2.connectedComponentsWithStats((semantics == cls).view(np.uint8), connectivity=4)
+        _, components, stats, _ = cv2.connectedComponentsWithStats((semantics == cls).view(np.uint8), connectivity=4)
         for c in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1:
             x, y, w, h = stats[c, :4]
             segment = (components[y:y + h, x:x + w] == c) & (depth_m[y:y + h, x:x + w] > 0)
@@ -74,7 +76,7 @@ def find_moving(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world
             track = _nearest_track(tracks, int(cls), centroid, config.moving_track_radius_m)
             if track is not None:
                 track[1:] = centroid.tolist()  # follow it
-            elif trusted and _stands_in_free_space(points, volume, int(cls), config):
+            elif _stands_in_free_space(points, volume, int(cls), config) and agrees():
                 tracks.append([float(cls), *centroid.tolist()])
                 new.append(f"{NYU40[int(cls)].name} at ({centroid[0]:.2f}, {centroid[1]:.2f}, {centroid[2]:.2f}) m "
                            "stands in free space")
