@@ -136,6 +136,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     """Map ``sequence`` into ``out``; returns the run record (also written as run.json)."""
     from pipeline import Mapper
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     out = Path(out)
     snapshot = out / SNAPSHOT
@@ -159,32 +160,33 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     picks = set(np.linspace(0, len(sequence) - 1, min(4, len(sequence))).round().astype(int).tolist())
     bar = tqdm(total=len(sequence), initial=done, unit="frame", desc="mapping", disable=not options.progress)
     start_wall = time.perf_counter()
-    try:
-        frames = _frames_after(sequence, done)
-        for position, frame in enumerate(frames, start=done):
-            t0 = time.perf_counter()
-            prediction = perception(frame)
-            t1 = time.perf_counter()
-            result = mapper.step(frame, prediction, poses(frame))
-            timings["predict"].append(1000 * (t1 - t0))
-            for stage, ms in result.timings_ms.items():
-                timings.setdefault(stage, []).append(ms)
-            if writer is not None:
-                writer(frame, prediction, result.world_T_camera)
-            if viewer is not None:
-                viewer(frame, prediction, result)
-            if position in picks:
-                previews.append((frame.rgb, prediction))
-            elapsed = time.perf_counter() - start_wall
-            bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
-            bar.update(1)
-            if options.snapshot_every and mapper.frames_done % options.snapshot_every == 0:
-                _snapshot(mapper, snapshot, timings)
-    except KeyboardInterrupt:
-        _snapshot(mapper, snapshot, timings)
-        bar.close()
-        log.warning("interrupted after frame %d; continue with --resume", mapper.frames_done)
-        raise
+    with logging_redirect_tqdm(loggers=[log]):  # warnings above the bar, not through it
+        try:
+            frames = _frames_after(sequence, done)
+            for position, frame in enumerate(frames, start=done):
+                t0 = time.perf_counter()
+                prediction = perception(frame)
+                t1 = time.perf_counter()
+                result = mapper.step(frame, prediction, poses(frame))
+                timings["predict"].append(1000 * (t1 - t0))
+                for stage, ms in result.timings_ms.items():
+                    timings.setdefault(stage, []).append(ms)
+                if writer is not None:
+                    writer(frame, prediction, result.world_T_camera)
+                if viewer is not None:
+                    viewer(frame, prediction, result)
+                if position in picks:
+                    previews.append((frame.rgb, prediction))
+                elapsed = time.perf_counter() - start_wall
+                bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
+                bar.update(1)
+                if options.snapshot_every and mapper.frames_done % options.snapshot_every == 0:
+                    _snapshot(mapper, snapshot, timings)
+        except KeyboardInterrupt:
+            _snapshot(mapper, snapshot, timings)
+            bar.close()
+            log.warning("interrupted after frame %d; continue with --resume", mapper.frames_done)
+            raise
     bar.close()
     wall_s = time.perf_counter() - start_wall
     if mapper.frames_done == 0:
