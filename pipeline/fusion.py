@@ -82,14 +82,9 @@ class SemanticTSDF:
                   normals: np.ndarray) -> FusionStats:
         """Fuse one frame. depth_m (H, W) m: pixels to fuse have depth > 0, all others 0; weight (H, W)
         fusion weight of each pixel (view cosine); rgb (H, W, 3) uint8; normals (H, W, 3) camera frame."""
-        o3d = open3d()
-        core = o3d.core
         depth = np.ascontiguousarray(depth_m, np.float32)
         camera_T_world = np.linalg.inv(world_T_camera)
-        blocks = self.grid.compute_unique_block_coordinates(
-            o3d.t.geometry.Image(core.Tensor(depth[..., None])), core.Tensor(K.matrix, core.float64),
-            core.Tensor(camera_T_world, core.float64), 1.0, self.config.depth_max_m, self.trunc_multiplier)
-        blocks = self._within_budget(blocks)
+        blocks = self._within_budget(self._blocks_seen(depth, K, world_T_camera))
         if not blocks.shape[0]:
             return FusionStats(self.block_count, 0, self.budget_hit)
         hashmap = self.grid.hashmap()
@@ -132,6 +127,15 @@ class SemanticTSDF:
         confidence = self.voxels("label_weight")[rows] / evidence
         return voxel[order] * self.config.voxel_size_m, self.voxels("label")[rows][order], confidence[order]
 
+    def _blocks_seen(self, depth_m: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray):
+        """Open3D (N, 3) int32 tensor of the block coordinates within truncation of a depth image's points."""
+        o3d = open3d()
+        core = o3d.core
+        image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth_m, np.float32)[..., None]))
+        return self.grid.compute_unique_block_coordinates(
+            image, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
+            1.0, self.config.depth_max_m, self.trunc_multiplier)
+
     def sample(self, points_world: np.ndarray, *names: str) -> list[np.ndarray]:
         """Attributes ``names`` (e.g. "tsdf", "weight", "label") of the voxels nearest to (N, 3) world
         points, one (N,) array each; 0 where the map has no block."""
@@ -152,12 +156,7 @@ class SemanticTSDF:
         """(depth (H, W) m, colour (H, W, 3) in [0, 1]) of the map seen from a pose, through the blocks
         around ``region_depth_m`` (a depth image, e.g. the last fused frame); None if no such block exists.
         (Our own compiled ray marching: Open3D's ray_cast corrupted the heap now and then on CPU.)"""
-        o3d = open3d()
-        core = o3d.core
-        region = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(region_depth_m, np.float32)[..., None]))
-        blocks = self.grid.compute_unique_block_coordinates(
-            region, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
-            1.0, self.config.depth_max_m, self.trunc_multiplier)
+        blocks = self._blocks_seen(region_depth_m, K, world_T_camera)
         buf, found = self.grid.hashmap().find(blocks)
         found = found.numpy().astype(bool)
         if not found.any():

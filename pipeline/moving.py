@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from m2h_slam.core.config import FusionConfig
-from m2h_slam.core.geometry import backproject_pixels
+from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, IS_STRUCTURE, NYU40
 from pipeline.fusion import SemanticTSDF
@@ -90,7 +90,7 @@ def find_moving(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world
 
 
 def _to_world(uu, vv, depth_m, K, world_T_camera) -> np.ndarray:
-    return backproject_pixels(uu, vv, depth_m[vv, uu], K) @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
+    return transform_points(world_T_camera, backproject_pixels(uu, vv, depth_m[vv, uu], K))
 
 
 def _stands_in_free_space(points: np.ndarray, volume: SemanticTSDF, cls: int, config: FusionConfig) -> bool:
