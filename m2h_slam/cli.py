@@ -7,43 +7,59 @@ and exit status 2; warnings print as ``m2h-slam: warning: ...``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence as Seq
 
 from m2h_slam import __version__
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
+from m2h_slam.core.errors import InputError, M2HError
+from m2h_slam.core.interrupts import Terminated, raise_on_sigterm
 
 log = logging.getLogger("m2h_slam")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal colour codes (Open3D puts them in its messages)."""
+    return _ANSI.sub("", text)
 
 
 class _Formatter(logging.Formatter):
     """Info as plain lines; warnings and errors prefixed like the CLI's own errors."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = plain(record.getMessage())
         if record.levelno >= logging.WARNING:
             return f"m2h-slam: {record.levelname.lower()}: {message}"
         return message
 
 
-def _bounded(cast: type, low: float, high: float | None = None, name: str = "number"):
-    """argparse type: ``cast`` the text and check it lies in [low, high]."""
+def _bounded(cast: type, allowed: Range, name: str = "number"):
+    """argparse type: ``cast`` the text and check it against ``allowed`` (finite, in range)."""
 
     def parse(text: str):
-        value = cast(text)
-        if value < low or (high is not None and value > high):
-            limits = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {text}")
+        value = cast(text)  # a ValueError becomes argparse's "invalid NAME value: 'TEXT'"
+        problem = allowed.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     parse.__name__ = name  # argparse names the type in its messages
     return parse
 
 
-_positive_int = _bounded(int, 1, name="integer")
-_non_negative = _bounded(float, 0.0, name="number")
+_positive_int = _bounded(int, AT_LEAST_ONE, "integer")
+_non_negative_int = _bounded(int, NON_NEGATIVE, "integer")
+_non_negative = _bounded(float, NON_NEGATIVE)
+_positive = _bounded(float, POSITIVE)
+_fov = _bounded(float, Range(0, 180, low_open=True, high_open=True))
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -54,13 +70,6 @@ def _size(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return width, height
-
-
-def _fov(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 180:
-        raise argparse.ArgumentTypeError(f"field of view must be in (0, 180) degrees, got {text}")
-    return value
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,55 +96,59 @@ def open_from_args(args: argparse.Namespace):
 def cmd_info(args: argparse.Namespace) -> int:
     import dataclasses
 
-    info = open_from_args(args).info()
+    sequence = open_from_args(args)
+    report = None
+    if args.check:
+        from m2h_slam.data.check import check_sequence
+
+        report = check_sequence(sequence, progress=not args.quiet and not args.json)
+    info = sequence.info()
     if args.json:
         record = dataclasses.asdict(info)
+        record["frames_known"] = sequence.length_known
+        if report is not None:
+            record["check"] = dataclasses.asdict(report)
         print(json.dumps(record, indent=2))
-        return 0
+        return 2 if report is not None and report.errors else 0
     K = info.intrinsics
     fps = f"{info.fps:.3f}" if info.fps else "unknown"
     rows = [
         ("path", info.path),
         ("format", info.format),
-        ("frames", str(info.num_frames)),
+        ("frames", str(info.num_frames) if sequence.length_known else "unknown (the container gives no count)"),
         ("size", f"{info.width}x{info.height}"),
         ("fps", fps),
         ("intrinsics", f"fx={K.fx:.2f} fy={K.fy:.2f} cx={K.cx:.2f} cy={K.cy:.2f} (hfov {K.hfov_deg:.1f} deg)"),
         ("  from", info.intrinsics_source),
         ("ground truth", ", ".join(info.ground_truth) or "none"),
     ]
+    if report is not None:
+        verdict = "FAILS: " + report.errors[0] if report.errors else "ok"
+        rows.append(("check", f"{report.frames_read} frames read; {verdict}"))
+        rows.extend(("  warning", plain(w)) for w in report.warnings)
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
-    return 0
+    return 2 if report is not None and report.errors else 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from m2h_slam.data.output_folder import prepare_output_folder
     from m2h_slam.data.samples import write_sample
+    from m2h_slam.data.sequence_folder import SEQUENCE_OUTPUTS
 
+    prepare_output_folder(args.out, args.force, SEQUENCE_OUTPUTS)
     out = write_sample(args.name, args.out)
     print(f"wrote sample '{args.name}' to {out}")
     return 0
 
 
-def _check_output_folder(path: str, force: bool) -> None:
-    from pathlib import Path
-
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "output exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise InputError(out, "output folder is not empty; choose another or pass --force to overwrite")
-
-
 def cmd_synth(args: argparse.Namespace) -> int:
-    import shutil
     import time
 
-    from m2h_slam.data.synthetic import RenderOptions, WorldSpec, write_synthetic
+    from m2h_slam.data.output_folder import prepare_output_folder
+    from m2h_slam.data.synthetic import SYNTHETIC_OUTPUTS, RenderOptions, WorldSpec, write_synthetic
 
-    _check_output_folder(args.out, args.force)
-    if args.force:
-        shutil.rmtree(args.out, ignore_errors=True)
+    prepare_output_folder(args.out, args.force, SYNTHETIC_OUTPUTS)
     spec = WorldSpec(seed=args.seed, frames=args.frames, fps=args.fps, rooms=args.rooms, people=args.people,
                      static_camera=args.static_camera, move_object=args.move_object)
     options = RenderOptions(noise_std=args.noise, blur_sigma_px=args.blur, exposure_variation=args.exposure)
@@ -148,9 +161,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from m2h_slam.model import create_model
+    from m2h_slam.model import create_model, list_models
     from m2h_slam.train import SequenceDataset, TrainConfig, train
 
+    if args.model not in list_models():
+        raise InputError(None, f"--model: unknown model {args.model!r}; choose from {', '.join(list_models())}")
+    _check_output_file(args.out, args.sequences)
     model = create_model(args.model)
     size = args.size or tuple(model.config.input_size)
     dataset = SequenceDataset(args.sequences, size)
@@ -161,9 +177,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predictor(args: argparse.Namespace):
-    from m2h_slam.inference import Predictor
+def _check_output_file(path: str, inputs=()) -> None:
+    """An output file must not be a folder, an input, or lie under a file."""
+    from pathlib import Path
 
+    from m2h_slam.data.output_folder import check_not_input
+
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(out, "output is a folder; give a file name")
+    check_not_input(out, inputs)
+
+
+def _predictor(args: argparse.Namespace):
+    from m2h_slam.inference import Predictor, check_device
+
+    check_device(args.device)
     return Predictor.from_weights(args.weights, device=args.device, threads=args.threads,
                                   **({"input_size": args.input_size} if args.input_size else {}))
 
@@ -175,7 +204,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from m2h_slam.data import image_io
     from m2h_slam.data.image_folder import list_images
-    from m2h_slam.inference.outputs import write_prediction
+    from m2h_slam.data.output_folder import prepare_output_folder
+    from m2h_slam.inference.outputs import PREDICTION_OUTPUTS, write_prediction
 
     source = Path(args.input)
     if not source.exists():
@@ -184,11 +214,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not images:
         raise InputError(source, "folder holds no images")
     predictor = _predictor(args)
-    out = Path(args.out)
+    out = prepare_output_folder(args.out, args.force, PREDICTION_OUTPUTS, inputs=[source])
+    skipped = 0
     for path in tqdm(images, desc="predicting", unit="image", disable=args.quiet or len(images) < 2):
-        rgb = image_io.read_rgb(path)
+        try:
+            rgb = image_io.read_rgb(path)
+        except InputError as error:
+            log.warning("%s; skipped", error)
+            skipped += 1
+            continue
         write_prediction(out, path.stem, rgb, predictor.predict(rgb))
-    log.info("wrote predictions of %d image(s) to %s", len(images), out)
+    log.info("wrote predictions of %d image(s) to %s%s", len(images) - skipped, out,
+             f" ({skipped} unreadable skipped)" if skipped else "")
     return 0
 
 
@@ -196,6 +233,9 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     from m2h_slam.inference.onnx_export import export_onnx
     from m2h_slam.model.weights import load_weights
 
+    if str(args.weights).lower().endswith(".onnx"):
+        raise InputError(args.weights, "is already an ONNX model; export-onnx needs .safetensors or official .pt/.pth weights")
+    _check_output_file(args.out, [args.weights])
     model = load_weights(args.weights)
     width, height = args.input_size or tuple(model.config.input_size)
     export_onnx(model, args.out, height, width)
@@ -214,23 +254,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.weights:
         perception = dataclasses.replace(perception, weights=args.weights)
     if args.device:
-        perception = dataclasses.replace(perception, device=args.device)
+        try:
+            perception = dataclasses.replace(perception, device=args.device)
+        except ValueError as error:
+            raise InputError(None, f"--device: {str(error).removeprefix('device ')}") from None
     if args.threads:
         perception = dataclasses.replace(perception, threads=args.threads)
     config = dataclasses.replace(config, perception=perception)
     out = args.out
-    from pathlib import Path
+    if args.resume and args.force:
+        raise InputError(None, "--resume and --force exclude each other: continue the run, or start it over")
+    if not args.gt_perception:
+        from m2h_slam.inference import check_device
 
-    if not args.resume and Path(out).is_dir() and any(Path(out).iterdir()) and not args.force:
-        raise InputError(Path(out), "output folder is not empty; --resume an interrupted run, or --force to overwrite")
+        check_device(config.perception.device)
     sequence = open_from_args(args)
-    options = RunOptions(poses=args.poses, gt_perception=args.gt_perception, resume=args.resume,
-                         save_predictions=args.save_predictions, progress=not args.quiet,
-                         rerun=args.rerun_save or args.rerun)
-    try:
-        record = run(sequence, out, config, options)
-    except KeyboardInterrupt:
-        return 130
+    options = RunOptions(poses=args.poses, gt_perception=args.gt_perception, resume=args.resume, force=args.force,
+                         save_predictions=args.save_predictions, snapshot_every=args.snapshot_every,
+                         progress=not args.quiet, rerun=args.rerun_save or args.rerun)
+    record = run(sequence, out, config, options)
     counts = record["counts"]
     log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices -> %s",
              counts["frames"], record["frames_per_s"] or 0, counts["fused"], counts["lost"],
@@ -244,8 +286,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from m2h_slam.core.atomic import atomic_write_text
     from m2h_slam.eval.run_eval import evaluate_run
 
+    target = Path(args.run) / "eval.json"
+    if target.is_dir():
+        raise InputError(target, "is a folder; eval writes its scores to this file")
     scores = evaluate_run(args.run, args.gt, correct_scale=args.scale, threshold_m=args.threshold)
-    atomic_write_text(Path(args.run) / "eval.json", json.dumps(scores, indent=1) + "\n")
+    atomic_write_text(target, json.dumps(scores, indent=1) + "\n")
     for key, value in scores.items():
         print(f"{key + ':':<26}{value}")
     return 0
@@ -264,23 +309,25 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", parents=[common], help="describe a sequence, video, image folder or TUM RGB-D folder")
     info.add_argument("path", help="sequence folder, TUM RGB-D folder, image folder or video file")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--check", action="store_true", help="read every frame; report what run would reject or skip")
     add_input_arguments(info)
     info.set_defaults(func=cmd_info)
 
     sample = commands.add_parser("sample", parents=[common], help="write a small real sample sequence (no download)")
     sample.add_argument("name", choices=sorted(SAMPLES), help="; ".join(f"{k}: {v}" for k, v in SAMPLES.items()))
     sample.add_argument("out", help="output folder")
+    sample.add_argument("--force", action="store_true", help="replace a sample or sequence in a non-empty folder")
     sample.set_defaults(func=cmd_sample)
 
     synth = commands.add_parser("synth", parents=[common], help="generate a synthetic apartment sequence with exact ground truth")
     synth.add_argument("out", help="output folder (m2h sequence + mesh.ply, scene_graph.json, preview.png)")
-    synth.add_argument("--seed", type=int, default=0, help="world seed: same seed, same bytes (default 0)")
+    synth.add_argument("--seed", type=_non_negative_int, default=0, help="world seed: same seed, same bytes (default 0)")
     synth.add_argument("--frames", type=_positive_int, default=300, help="number of frames (default 300)")
-    synth.add_argument("--fps", type=float, default=15.0, help="frame rate (default 15)")
+    synth.add_argument("--fps", type=_positive, default=15.0, help="frame rate (default 15)")
     synth.add_argument("--size", type=_size, default=(320, 240), metavar="WxH", help="image size (default 320x240)")
     synth.add_argument("--hfov-deg", type=_fov, default=70.0, help="horizontal field of view (default 70)")
-    synth.add_argument("--rooms", type=_bounded(int, 2, 6, "integer"), default=4, help="rooms, 2-6 (default 4)")
-    synth.add_argument("--people", type=_bounded(int, 0, 20, "integer"), default=2, help="walking people (default 2)")
+    synth.add_argument("--rooms", type=_bounded(int, Range(2, 6), "integer"), default=4, help="rooms, 2-6 (default 4)")
+    synth.add_argument("--people", type=_bounded(int, Range(0, 20), "integer"), default=2, help="walking people (default 2)")
     synth.add_argument("--static-camera", action="store_true", help="camera stands still in the largest room")
     synth.add_argument("--move-object", action="store_true", help="move one chair or box half-way through")
     synth.add_argument("--noise", type=_non_negative, default=0.0, help="RGB noise sigma in 8-bit levels")
@@ -300,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
     run.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
     run.add_argument("--save-predictions", action="store_true", help="also write per-frame predictions")
+    run.add_argument("--snapshot-every", type=_non_negative_int, default=100, metavar="N",
+                     help="save a resumable snapshot every N frames (default 100; 0 = only when stopped)")
     view = run.add_mutually_exclusive_group()
     view.add_argument("--rerun", action="store_true", help="live view in a rerun viewer (needs m2h-slam[viz])")
     view.add_argument("--rerun-save", metavar="FILE.rrd", help="record the live view to a rerun file instead")
@@ -310,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="output folder of m2h-slam run")
     evaluate.add_argument("--gt", required=True, help="sequence with ground-truth poses, depth and mesh.ply")
     evaluate.add_argument("--scale", action="store_true", help="Sim(3) alignment (monocular scale), like evo -as")
-    evaluate.add_argument("--threshold", type=float, default=0.05, help="mesh distance threshold in m (default 0.05)")
+    evaluate.add_argument("--threshold", type=_positive, default=0.05, help="mesh distance threshold in m (default 0.05)")
     evaluate.set_defaults(func=cmd_eval)
 
     train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
@@ -319,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="checkpoint to write (.safetensors); resumes if its log exists")
     train.add_argument("--epochs", type=_positive_int, default=10)
     train.add_argument("--batch-size", type=_positive_int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    train.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (default 1e-3)")
     train.add_argument("--size", type=_size, metavar="WxH", help="training image size (default: the model's)")
     train.set_defaults(func=cmd_train)
 
@@ -333,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict)
     predict.add_argument("--device", default="cpu", help="torch device (default cpu)")
     predict.add_argument("--threads", type=_positive_int, help="CPU threads")
+    predict.add_argument("--force", action="store_true", help="write into a non-empty folder (old predictions removed)")
     predict.set_defaults(func=cmd_predict)
 
     export = commands.add_parser("export-onnx", parents=[common], help="export a model to ONNX (fixed input size)")
@@ -342,6 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OSError numbers that mean a wrong path (a user mistake, status 2); others (disk full, I/O) give status 1.
+_PATH_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EROFS, errno.ENOENT,
+                errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def _error(message: str, status: int) -> int:
+    print(f"m2h-slam: error: {plain(message)}", file=sys.stderr)
+    return status
+
+
+def _crash_log(error: BaseException) -> str:
+    """Write the traceback of an unexpected error to a log file; its path (or a note that none was written)."""
+    import tempfile
+    import time
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"m2h-slam-error-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log")
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(traceback.format_exception(error)))
+        return f"traceback in {path}"
+    except OSError:
+        return "no log written"
+
+
 def main(argv: Seq[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -349,14 +424,23 @@ def main(argv: Seq[str] | None = None) -> int:
     log.handlers[:] = [handler]
     log.setLevel(logging.ERROR if args.quiet else logging.INFO)
     log.propagate = False
+    raise_on_sigterm()
     try:
         return args.func(args)
     except InputError as error:
-        print(f"m2h-slam: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("m2h-slam: interrupted", file=sys.stderr)
-        return 130
+        return _error(str(error), 2)
+    except M2HError as error:  # a run that failed: its message says what was kept and where the log is
+        return _error(str(error), 1)
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"m2h-slam: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    except OSError as error:  # unwritable path, disk full: name the path
+        where = error.filename or getattr(args, "out", None) or "?"
+        return _error(f"{where}: {error.strerror or error}", 2 if error.errno in _PATH_ERRORS else 1)
+    except Exception as error:  # a bug: one line, the traceback in a file
+        return _error(f"unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}; "
+                      f"{_crash_log(error)}", 1)
 
 
 if __name__ == "__main__":

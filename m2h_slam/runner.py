@@ -6,7 +6,8 @@
     OUT/run.json          config, versions, input, per-stage timings, counts, tracking events
     OUT/preview.png       a few frames: RGB, depth, semantics; OUT/map_topdown.png: the map from above
     OUT/predictions/      per-frame predictions as an m2h sequence (with --save-predictions)
-    OUT/.snapshot/        mapper state every `snapshot_every` frames, for --resume
+    OUT/.snapshot/        mapper state every `snapshot_every` frames and at the end, for --resume
+    OUT/error.log         the traceback of an unexpected error (the run's one-line message names it)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,7 +26,9 @@ import numpy as np
 from m2h_slam import __version__
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import Config, config_to_dict
-from m2h_slam.core.errors import InputError
+from m2h_slam import run_state
+from m2h_slam.core.errors import InputError, RunError
+from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.data.sequence import Sequence
@@ -34,7 +36,6 @@ from m2h_slam.data.trajectory_io import read_tum_trajectory
 
 log = logging.getLogger("m2h_slam")
 
-SNAPSHOT = ".snapshot"
 DEMO_WEIGHTS = "m2h_tiny_synthetic.safetensors"
 
 
@@ -45,6 +46,7 @@ class RunOptions:
     poses: str = "vo"  # "vo", "gt" or a TUM file
     gt_perception: bool = False
     resume: bool = False
+    force: bool = False  # clear a previous run's outputs (only the files a run writes)
     save_predictions: bool = False
     snapshot_every: int = 100
     progress: bool = True
@@ -133,103 +135,169 @@ def _stage_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float
 
 
 def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions = RunOptions()) -> dict:
-    """Map ``sequence`` into ``out``; returns the run record (also written as run.json)."""
+    """Map ``sequence`` into ``out``; returns the run record (also written as run.json).
+
+    Interrupted (Ctrl-C, SIGTERM) or failed runs save a snapshot first; ``resume=True``
+    continues from it. An unexpected error ends in ``RunError`` with the traceback in
+    ``OUT/error.log``.
+    """
     from pipeline import Mapper
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     out = Path(out)
-    snapshot = out / SNAPSHOT
-    if options.resume and not (snapshot / "state.json").is_file():
-        raise InputError(out, "nothing to resume (no snapshot; run without --resume)")
-    out.mkdir(parents=True, exist_ok=True)
+    run_state.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
     perception = _Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
     mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device))
-    record_path = out / "run.json"
+    binding = run_state.input_binding(sequence, config, options.poses, perception.weights)
     timings: dict[str, list[float]] = {"predict": []}
+    resumed = False
     if options.resume:
-        mapper.load_snapshot(snapshot)
-        previous = json.loads((snapshot / "timings.json").read_text())
-        timings = {k: list(v) for k, v in previous.items()}
-        log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
-    writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
-    viewer = _rerun_viewer(options)
+        previous = run_state.load_snapshot(out, mapper, binding)
+        if previous is None:
+            log.warning("%s: no complete snapshot (killed during the first one); starting from the first frame", out)
+        else:
+            timings, resumed = {k: list(v) for k, v in previous.items()}, True
+            log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
     done = mapper.frames_done
-    previews: list[tuple[np.ndarray, Prediction]] = []
-    picks = set(np.linspace(0, len(sequence) - 1, min(4, len(sequence))).round().astype(int).tolist())
-    bar = tqdm(total=len(sequence), initial=done, unit="frame", desc="mapping", disable=not options.progress)
-    start_wall = time.perf_counter()
-    with logging_redirect_tqdm(loggers=[log]):  # warnings above the bar, not through it
-        try:
-            frames = _frames_after(sequence, done)
-            for position, frame in enumerate(frames, start=done):
-                t0 = time.perf_counter()
-                prediction = perception(frame)
-                t1 = time.perf_counter()
-                result = mapper.step(frame, prediction, poses(frame))
-                timings["predict"].append(1000 * (t1 - t0))
-                for stage, ms in result.timings_ms.items():
-                    timings.setdefault(stage, []).append(ms)
-                if writer is not None:
-                    writer(frame, prediction, result.world_T_camera)
-                if viewer is not None:
-                    viewer(frame, prediction, result)
-                if position in picks:
-                    previews.append((frame.rgb, prediction))
-                elapsed = time.perf_counter() - start_wall
-                bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
-                bar.update(1)
-                if options.snapshot_every and mapper.frames_done % options.snapshot_every == 0:
-                    _snapshot(mapper, snapshot, timings)
-        except KeyboardInterrupt:
-            _snapshot(mapper, snapshot, timings)
-            bar.close()
-            log.warning("interrupted after frame %d; continue with --resume", mapper.frames_done)
-            raise
-    bar.close()
-    wall_s = time.perf_counter() - start_wall
+    loop = _FrameLoop(sequence, out, mapper, perception, poses, options, timings, binding)
+    wall_s = loop.run(done)
     if mapper.frames_done == 0:
         raise InputError(Path(str(sequence.path)), "no frames to map")
+    if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
+        run_state.save_snapshot(out, mapper, timings, binding)
     t0 = time.perf_counter()
     result = mapper.finish()
-    if viewer is not None:
-        viewer.finish(result)
-    record = _write_outputs(out, result, previews)
+    if loop.viewer is not None:
+        loop.viewer.finish(result)
+    record = _write_outputs(out, result, loop.previews)
+    if not len(result.mesh.vertices):
+        log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
+                    "outputs are written but hold no surface", result.counts["no_depth"], result.counts["frames"])
     timings["export"] = [1000 * (time.perf_counter() - t0)]
-    if writer is not None:
-        writer.close()
+    if loop.writer is not None:
+        loop.writer.close()
     frames_run = mapper.frames_done - done
     record.update({
         "m2h_slam_run": 1,
-        "input": {"path": str(sequence.path), "format": sequence.format, "frames": len(sequence),
+        "input": {"path": str(sequence.path), "format": sequence.format,
+                  "frames": len(sequence) if sequence.length_known else mapper.frames_done,
                   "size": list(sequence.intrinsics.size), "intrinsics": sequence.intrinsics.to_dict(),
                   "intrinsics_source": sequence.intrinsics_source,
+                  "fingerprint": binding["input.fingerprint"],
                   "frames_skipped_by_reader": int(getattr(sequence, "frames_corrupt", 0))},
         "perception": "ground truth" if options.gt_perception else str(perception.weights),
         "poses": options.poses,
         "config": config_to_dict(config),
         "versions": _versions(),
         "timings": _stage_summary(timings),
-        "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 else None,
+        "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
         "counts": result.counts,
         "tracking_events": result.events,
-        "resumed": options.resume,
+        "resumed": resumed,
     })
-    atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
-    shutil.rmtree(snapshot, ignore_errors=True)  # the run is complete
+    atomic_write_text(out / "run.json", json.dumps(record, indent=1) + "\n")
+    run_state.finish_snapshot(out)  # the run is complete
     return record
 
 
-def _frames_after(sequence: Sequence, done: int) -> Iterator[Frame]:
-    for k, frame in enumerate(sequence):
-        if k >= done:
-            yield frame
+def _inputs(sequence: Sequence, options: RunOptions) -> tuple[Path, ...]:
+    """Files and folders a run reads, which its output must not touch."""
+    given = [options.poses] if options.poses not in ("vo", "gt") else []
+    return (sequence.path, *map(Path, given))
 
 
-def _snapshot(mapper, folder: Path, timings: dict) -> None:
-    mapper.save_snapshot(folder)
-    atomic_write_text(folder / "timings.json", json.dumps(timings))
+class _FrameLoop:
+    """The per-frame loop of a run: perception, mapper step, optional writers, snapshots, progress."""
+
+    def __init__(self, sequence: Sequence, out: Path, mapper, perception: _Perception, poses: _Poses,
+                 options: RunOptions, timings: dict[str, list[float]], binding: dict):
+        self.sequence, self.out, self.mapper, self.perception, self.poses = sequence, out, mapper, perception, poses
+        self.options, self.timings, self.binding = options, timings, binding
+        self.writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
+        self.viewer = _rerun_viewer(options)
+        self.previews: list[tuple[np.ndarray, Prediction]] = []
+
+    def run(self, done: int) -> float:
+        """Map the frames after the first ``done``; wall time in s. Saves a snapshot when stopped."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        total = len(self.sequence) if self.sequence.length_known else None  # None: a video that gives no count
+        picks = set(np.linspace(0, total - 1, min(4, total)).round().astype(int).tolist()) if total else {0, 30, 300}
+        bar = tqdm(total=total, initial=done, unit="frame", desc="mapping", disable=not self.options.progress)
+        start_wall = time.perf_counter()
+        consistent = True  # False while a frame is half-way through the mapper
+        with logging_redirect_tqdm(loggers=[log]), Interrupts() as interrupts:  # warnings above the bar
+            try:
+                for position, frame in enumerate(self.sequence.frames_from(done), start=done):
+                    t0 = time.perf_counter()
+                    prediction = self.perception(frame)
+                    t1 = time.perf_counter()
+                    with interrupts.critical():
+                        consistent = False
+                        result = self.mapper.step(frame, prediction, self.poses(frame))
+                        consistent = True
+                    self._record(frame, prediction, result, 1000 * (t1 - t0), position in picks)
+                    elapsed = time.perf_counter() - start_wall
+                    bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
+                    bar.update(1)
+                    every = self.options.snapshot_every
+                    if every and self.mapper.frames_done % every == 0 and self.mapper.frames_done != total:
+                        with interrupts.critical():
+                            run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+            except KeyboardInterrupt:
+                bar.close()
+                if self.mapper.frames_done > done:
+                    run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+                log.warning("interrupted after frame %d; continue with --resume", self.mapper.frames_done)
+                raise
+            except InputError:
+                bar.close()
+                self._save_if(consistent, done)
+                raise
+            except Exception as error:
+                bar.close()
+                raise self._failed(error, consistent, done) from error
+        bar.close()
+        return time.perf_counter() - start_wall
+
+    def _record(self, frame: Frame, prediction: Prediction, result, predict_ms: float, preview: bool) -> None:
+        self.timings["predict"].append(predict_ms)
+        for stage, ms in result.timings_ms.items():
+            self.timings.setdefault(stage, []).append(ms)
+        if self.writer is not None:
+            self.writer(frame, prediction, result.world_T_camera)
+        if self.viewer is not None:
+            self.viewer(frame, prediction, result)
+        if preview:
+            self.previews.append((frame.rgb, prediction))
+
+    def _save_if(self, consistent: bool, done: int) -> bool:
+        """Snapshot the mapper if its state is whole and holds new frames; True if saved."""
+        if not consistent or self.mapper.frames_done <= done:
+            return False
+        try:
+            run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+            return True
+        except OSError as error:
+            log.warning("could not save a snapshot (%s)", error)
+            return False
+
+    def _failed(self, error: Exception, consistent: bool, done: int) -> RunError:
+        """Snapshot, write the traceback to OUT/error.log, and describe the failure in one line."""
+        import traceback
+
+        saved = self._save_if(consistent, done)
+        log_path = self.out / run_state.ERROR_LOG
+        text = "".join(traceback.format_exception(error))
+        try:
+            atomic_write_text(log_path, text)
+            where = f"traceback in {log_path}"
+        except OSError:
+            where = "no log written"
+        kept = "snapshot saved, continue with --resume" if saved else "no new snapshot"
+        problem = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        return RunError(f"unexpected error after frame {self.mapper.frames_done} ({problem}); {kept}; {where}")
 
 
 def _write_outputs(out: Path, result, previews) -> dict:

@@ -171,12 +171,17 @@ class SemanticTSDF:
                               self.config.depth_max_m, self.config.truncation_m)
 
     def extract_mesh(self) -> tuple[LabelledMesh, np.ndarray]:
-        """(mesh with semantic colours and labels, (N, 3) uint8 fused RGB per vertex)."""
+        """(mesh with semantic colours and labels, (N, 3) uint8 fused RGB per vertex); empty if nothing was fused."""
+        if self.block_count == 0:  # Open3D refuses to mesh an empty grid
+            empty = LabelledMesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.uint8),
+                                 np.zeros(0, np.uint8), np.zeros(0, np.uint16))
+            return empty, np.zeros((0, 3), np.uint8)
         mesh = self.grid.extract_triangle_mesh(self.config.mesh_weight_threshold).to_legacy()
         vertices = np.asarray(mesh.vertices)
         triangles = np.asarray(mesh.triangles).astype(np.int64)
         rgb = (np.clip(np.asarray(mesh.vertex_colors), 0, 1) * 255).astype(np.uint8) if mesh.has_vertex_colors() \
             else np.zeros((len(vertices), 3), np.uint8)
+        vertices, triangles, rgb = _canonical_order(vertices, triangles, rgb)
         labels = np.zeros(len(vertices), np.uint8)
         points, voxel_labels, _ = self.labelled_voxels()
         if len(vertices) and len(points):
@@ -199,3 +204,15 @@ class SemanticTSDF:
         self.grid = open3d().t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz"))
         self.budget_hit = bool(json.loads((folder / "fusion.json").read_text())["budget_hit"])
 
+
+
+def _canonical_order(vertices: np.ndarray, triangles: np.ndarray, rgb: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices sorted by position and triangles by their vertex ids, so the same map always gives the same
+    file (the block hash map's order changes when a snapshot is reloaded)."""
+    order = np.lexsort((rgb[:, 2], rgb[:, 1], rgb[:, 0], vertices[:, 2], vertices[:, 1], vertices[:, 0]))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    triangles = rank[triangles]
+    triangles = triangles[np.lexsort(triangles.T[::-1])]
+    return vertices[order], triangles, rgb[order]

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,24 +240,16 @@ class Mapper:
         return self.state.counts["frames"]
 
     def save_snapshot(self, folder: str | os.PathLike) -> None:
-        """Write the whole mapper state to ``folder`` (replaced atomically as a whole)."""
+        """Write the whole mapper state into ``folder`` (a new folder; callers make it atomic)."""
         folder = Path(folder)
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.volume.save(tmp)
+        self.volume.save(folder)
         arrays = {k: v for k, v in (("last_depth", self._last_depth),) if v is not None}
         if self._last_rgbd is not None:
             arrays["last_rgb"], arrays["last_rgbd_depth"] = self._last_rgbd
         if self._keyframe is not None:
             arrays["keyframe_pose"], (arrays["keyframe_rgb"], arrays["keyframe_depth"]) = self._keyframe
-        np.savez(tmp / "frames.npz", **arrays)
-        (tmp / "state.json").write_text(json.dumps(asdict(self.state)))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        np.savez(folder / "frames.npz", **arrays)
+        (folder / "state.json").write_text(json.dumps(asdict(self.state)))
 
     def load_snapshot(self, folder: str | os.PathLike) -> None:
         folder = Path(folder)

@@ -80,11 +80,13 @@ def test_cli_video_warns_about_estimated_intrinsics(bikes_path):
     assert "frames:       3" in result.stdout and "m2h-slam: warning:" in result.stderr and "--fov-deg" in result.stderr
 
 
-def test_truncated_image_in_folder(tmp_path):
-    folder = _image_folder(tmp_path / "imgs", ["a.png"])
+def test_truncated_image_in_folder_is_skipped_with_a_warning(tmp_path, caplog):
+    folder = _image_folder(tmp_path / "imgs", ["a.png", "c.png"])
     (folder / "b.png").write_bytes((folder / "a.png").read_bytes()[:60])
-    with pytest.raises(InputError, match="b.png"):
-        list(open_sequence(folder))
+    sequence = open_sequence(folder)
+    frames = list(sequence)
+    assert [f.index for f in frames] == [0, 2] and sequence.frames_corrupt == 1
+    assert any("skipped 1 unreadable image(s)" in r.message and "b.png" in r.message for r in caplog.records)
 
 
 def test_cli_user_mistakes_are_one_line_without_traceback(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from m2h_slam.core.config import Config
-from m2h_slam.core.geometry import backproject, transform_points
+from m2h_slam.core.geometry import backproject, transform_from_quaternion, transform_points
 from m2h_slam.core.labels import class_id
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Prediction
@@ -178,15 +178,19 @@ print(len(mapper.finish().mesh.vertices) > 0, "torch" in sys.modules)
     assert result.stdout.split() == ["True", "False"], result.stderr
 
 
-def test_resume_equals_an_uninterrupted_run(apartment, tmp_path, monkeypatch):
+@pytest.mark.parametrize("poses", ["gt", "vo"])
+def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, poses):
+    """With given poses a resumed run is bit-identical to an uninterrupted one. With odometry it keeps the
+    snapshot's poses exactly and tracks on from them (Open3D 0.20's CPU odometry differs in the last bits
+    between identical calls, so two odometry runs are never bit-identical)."""
     from m2h_slam import runner
     from m2h_slam.runner import RunOptions, run
 
     def sequence():
         return open_sequence(apartment, ReadOptions(max_frames=30))
 
-    options = RunOptions(gt_perception=True, snapshot_every=10, progress=False)
-    config = Config(odometry=dataclasses.replace(Config().odometry, deterministic=True))
+    options = RunOptions(poses=poses, gt_perception=True, snapshot_every=10, progress=False)
+    config = Config()
     full = run(sequence(), tmp_path / "full", config, options)
     # Interrupt at frame 17 (after the snapshot at 10), then resume.
     original = runner._Perception.__call__
@@ -199,17 +203,28 @@ def test_resume_equals_an_uninterrupted_run(apartment, tmp_path, monkeypatch):
     monkeypatch.setattr(runner._Perception, "__call__", interrupting)
     with pytest.raises(KeyboardInterrupt):
         run(sequence(), tmp_path / "resumed", config, options)
-    assert (tmp_path / "resumed" / ".snapshot" / "state.json").is_file()
+    snapshot = tmp_path / "resumed" / ".snapshot"
+    assert json.loads((snapshot / "state.json").read_text())["counts"]["frames"] == 17
+    before = np.array(json.loads((snapshot / "state.json").read_text())["poses"]).reshape(-1, 4, 4)
     assert not (tmp_path / "resumed" / "mesh.ply").exists()
     monkeypatch.setattr(runner._Perception, "__call__", original)
     resumed = run(sequence(), tmp_path / "resumed", config, dataclasses.replace(options, resume=True))
     a = np.loadtxt(tmp_path / "full" / "trajectory.txt")
     b = np.loadtxt(tmp_path / "resumed" / "trajectory.txt")
-    assert a.shape == b.shape == (30, 8) and np.allclose(a, b, atol=1e-9)
-    mesh_a, mesh_b = read_labelled_ply(tmp_path / "full" / "mesh.ply"), read_labelled_ply(tmp_path / "resumed" / "mesh.ply")
-    assert np.array_equal(mesh_a.labels, mesh_b.labels) and np.allclose(mesh_a.vertices, mesh_b.vertices)
+    assert a.shape == b.shape == (30, 8)
     assert resumed["resumed"] and full["counts"]["frames"] == resumed["counts"]["frames"] == 30
-    assert not (tmp_path / "resumed" / ".snapshot").exists()
+    assert not snapshot.exists()
+    if poses == "gt":
+        for name in ("mesh.ply", "mesh_rgb.ply", "trajectory.txt"):
+            assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
+        return
+    truth = np.array([f.world_T_camera for f in sequence()])
+    resumed_poses = np.array([transform_from_quaternion(r[1:4], r[4:]) for r in b])
+    assert np.allclose(resumed_poses[:17], before, atol=1e-8)  # the snapshot's poses, as written
+    full_poses = np.array([transform_from_quaternion(r[1:4], r[4:]) for r in a])
+    error_full = np.abs(full_poses[:, :3, 3] - truth[:, :3, 3]).max()
+    error_resumed = np.abs(resumed_poses[:, :3, 3] - truth[:, :3, 3]).max()
+    assert error_resumed < 2 * error_full + 0.01, (error_resumed, error_full)  # tracked on from them as well
 
 
 def test_cli_run_on_real_video(tmp_path, bikes_path):

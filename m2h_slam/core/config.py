@@ -1,16 +1,21 @@
 """Configuration: frozen dataclasses filled from YAML, strictly.
 
 A YAML file may set any subset of keys; the rest keep their defaults. An unknown
-key or a value of the wrong type is an ``InputError`` naming the key and the file.
-Every stage's settings live in this one file; ``configs/default.yaml`` mirrors the
-defaults (a test keeps the two equal).
+key, a value of the wrong type, a non-finite number or a value outside its range
+is an ``InputError`` naming the key and the file. Ranges are declared once, on the
+dataclass fields (``ranged``), and checked in ``__post_init__``, so a config built
+in code, read from YAML or changed by a CLI flag passes the same checks (the CLI's
+number flags use ``Range`` too). Every stage's settings live in this one file;
+``configs/default.yaml`` mirrors the defaults (a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,66 +24,150 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, require_file
 
 
 @dataclass(frozen=True)
-class InputConfig:
+class Range:
+    """Allowed numbers: ``low``/``high`` bounds (None = unbounded), open (excluded) or closed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed (non-finite or out of range), or None."""
+        if isinstance(value, (tuple, list)):
+            return next((p for p in map(self.problem, value) if p), None)
+        if value is None or isinstance(value, (bool, str)):
+            return None
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"must be {self.describe()}, got {value:g}" if below or above else None
+
+    def describe(self) -> str:
+        if self.low == 0 and self.high is None:
+            return "positive" if self.low_open else "at least 0"
+        if self.high is None:
+            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        if self.low is None:
+            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+SHARE = Range(0, 1)  # a fraction in [0, 1]
+
+
+def ranged(default: Any, allowed: Range) -> Any:
+    """A dataclass field whose values (each element, for tuples) must satisfy ``allowed``."""
+    return field(default=default, metadata={"range": allowed})
+
+
+class ConfigValueError(ValueError):
+    """A config value outside its range; ``key`` names the field."""
+
+    def __init__(self, key: str, problem: str):
+        self.key, self.problem = key, problem
+        super().__init__(f"{key} {problem}")
+
+
+class _Checked:
+    """Mixin: ``__post_init__`` checks every field declared with ``ranged`` and every float's finiteness."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            allowed = f.metadata.get("range", Range())
+            problem = allowed.problem(value)
+            if problem:
+                raise ConfigValueError(f.name, problem)
+        for key, problem in self._relations():
+            raise ConfigValueError(key, problem)
+
+    def _relations(self) -> list[tuple[str, str]]:
+        """(key, problem) for rules between fields; none by default."""
+        return []
+
+
+@dataclass(frozen=True)
+class InputConfig(_Checked):
     """How sequences are read."""
 
-    default_fov_deg: float = 60.0  # horizontal FOV assumed when a video or image folder has no intrinsics
-    image_fps: float = 30.0  # frame rate given to image folders (timestamps = index / fps)
-    tum_max_time_diff_s: float = 0.02  # TUM rgb/depth/pose association window
+    default_fov_deg: float = ranged(60.0, Range(0, 180, low_open=True, high_open=True))  # horizontal FOV assumed when a video or image folder has no intrinsics
+    image_fps: float = ranged(30.0, POSITIVE)  # frame rate given to image folders (timestamps = index / fps)
+    tum_max_time_diff_s: float = ranged(0.02, NON_NEGATIVE)  # TUM rgb/depth/pose association window
+    max_image_side_px: int = ranged(1280, Range(64))  # larger frames are downscaled (with a warning) unless --resize
 
 
 @dataclass(frozen=True)
-class PerceptionConfig:
+class PerceptionConfig(_Checked):
     """The network that gives depth, semantics, normals and edges."""
 
     weights: str | None = None  # our .safetensors, an official .pt, or .onnx; None = the shipped demo weights
-    input_size: tuple[int, int] | None = None  # (W, H) network input; None = the model's own
+    input_size: tuple[int, int] | None = ranged(None, Range(14))  # (W, H) network input; None = the model's own
     device: str = "cpu"  # torch device, e.g. "cuda"
-    threads: int | None = None  # CPU threads for the network
+    threads: int | None = ranged(None, AT_LEAST_ONE)  # CPU threads for the network
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
+        return []
 
 
 @dataclass(frozen=True)
-class OdometryConfig:
+class OdometryConfig(_Checked):
     """RGB-D odometry on predicted depth, frame to model (a raycast of the map)."""
 
     method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
     target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
-    iterations: tuple[int, ...] = (10, 10, 5, 3)  # per pyramid level (one entry per level)
-    depth_max_m: float = 6.0
-    min_fitness: float = 0.15  # share of pixels with a correspondence
-    max_inlier_rmse_m: float = 0.05
-    max_translation_m: float = 0.3  # per frame; more is a tracking failure
-    max_rotation_deg: float = 20.0
-    max_prediction_error_m: float = 0.1  # per frame, off the constant-velocity prediction
-    max_prediction_error_deg: float = 10.0
-    keyframe_translation_m: float = 0.25
-    keyframe_rotation_deg: float = 15.0
-    deterministic: bool = False  # one Open3D thread: bit-identical reruns and resumes, slower
+    iterations: tuple[int, ...] = ranged((10, 10, 5, 3), AT_LEAST_ONE)  # per pyramid level (one entry per level)
+    depth_max_m: float = ranged(6.0, POSITIVE)
+    min_fitness: float = ranged(0.15, SHARE)  # share of pixels with a correspondence
+    max_inlier_rmse_m: float = ranged(0.05, POSITIVE)
+    max_translation_m: float = ranged(0.3, POSITIVE)  # per frame; more is a tracking failure
+    max_rotation_deg: float = ranged(20.0, Range(0, 180, low_open=True))
+    max_prediction_error_m: float = ranged(0.1, POSITIVE)  # per frame, off the constant-velocity prediction
+    max_prediction_error_deg: float = ranged(10.0, Range(0, 180, low_open=True))
+    keyframe_translation_m: float = ranged(0.25, NON_NEGATIVE)
+    keyframe_rotation_deg: float = ranged(15.0, Range(0, 180))
+    deterministic: bool = False  # one Open3D thread: smaller run-to-run differences, slower (not bit-identical:
+    # Open3D 0.20's CPU odometry differs in the last bits between identical calls; given poses are bit-identical)
+
+    def _relations(self) -> list[tuple[str, str]]:
+        return [] if self.iterations else [("iterations", "needs at least one pyramid level")]
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(_Checked):
     """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid, CPU)."""
 
-    voxel_size_m: float = 0.05
-    truncation_m: float = 0.15
-    block_resolution: int = 8  # voxels per block side
-    max_blocks: int = 40000  # memory budget (8^3 voxels of 41 bytes each); new space is not mapped beyond it
-    depth_min_m: float = 0.2
-    depth_max_m: float = 5.0
-    min_view_cos: float = 0.17  # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
-    edge_threshold: float = 0.5  # predicted edge probability above which pixels are not fused
-    discontinuity_ratio: float = 0.05  # relative depth jump to a neighbour that marks a flying pixel
-    dynamic_dilation_px: int = 5  # grow masks of dynamic classes (people) by this much
-    moving_free_space_ratio: float = 0.5  # object segments with this share of samples in seen free space move; 0 = off
-    moving_min_area: float = 0.002  # smallest segment checked, as a share of the image
-    moving_min_weight: float = 2.0  # map weight (summed view cosines) a voxel needs to count as seen
-    moving_track_radius_m: float = 0.3  # same-class segments this close to a moving object are masked too
-    mesh_weight_threshold: float = 0.5  # voxels whose summed view cosines are below this are not meshed
+    voxel_size_m: float = ranged(0.05, Range(0.001, 1.0))
+    truncation_m: float = ranged(0.15, POSITIVE)
+    block_resolution: int = ranged(8, Range(2, 32))  # voxels per block side
+    max_blocks: int = ranged(40000, AT_LEAST_ONE)  # memory budget (8^3 voxels of 41 bytes each); new space is not mapped beyond it
+    depth_min_m: float = ranged(0.2, NON_NEGATIVE)
+    depth_max_m: float = ranged(5.0, POSITIVE)
+    min_view_cos: float = ranged(0.17, SHARE)  # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
+    edge_threshold: float = ranged(0.5, SHARE)  # predicted edge probability above which pixels are not fused
+    discontinuity_ratio: float = ranged(0.05, POSITIVE)  # relative depth jump to a neighbour that marks a flying pixel
+    dynamic_dilation_px: int = ranged(5, NON_NEGATIVE)  # grow masks of dynamic classes (people) by this much
+    moving_free_space_ratio: float = ranged(0.5, SHARE)  # object segments with this share of samples in seen free space move; 0 = off
+    moving_min_area: float = ranged(0.002, SHARE)  # smallest segment checked, as a share of the image
+    moving_min_weight: float = ranged(2.0, NON_NEGATIVE)  # map weight (summed view cosines) a voxel needs to count as seen
+    moving_track_radius_m: float = ranged(0.3, NON_NEGATIVE)  # same-class segments this close to a moving object are masked too
+    mesh_weight_threshold: float = ranged(0.5, NON_NEGATIVE)  # voxels whose summed view cosines are below this are not meshed
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if self.depth_min_m >= self.depth_max_m:
+            return [("depth_min_m", f"must be below depth_max_m ({self.depth_max_m:g}), got {self.depth_min_m:g}")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -158,7 +247,11 @@ def _build(schema: type, data: dict, source: str, prefix: str = "") -> Any:
             values[key] = _convert(hints[key], value, dotted, source)
         except _ConfigTypeError as error:
             raise InputError(source, f"config key '{dotted}': {error}") from None
-    return schema(**values)
+    try:
+        return schema(**values)
+    except ConfigValueError as error:
+        dotted = f"{prefix}.{error.key}" if prefix else error.key
+        raise InputError(source, f"config key '{dotted}' {error.problem}") from None
 
 
 def config_from_dict(data: dict | None, schema: type = Config, source: str = "<config>") -> Any:
@@ -175,8 +268,7 @@ def load_config(path: str | os.PathLike | None = None, schema: type = Config) ->
     if path is None:
         return schema()
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "config file not found")
+    require_file(path, "config")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

@@ -19,3 +19,18 @@ class InputError(M2HError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(problem if self.path is None else f"{self.path}: {problem}")
+
+
+def require_file(path: str | os.PathLike, what: str) -> None:
+    """``InputError`` naming ``path`` unless it is an existing file (``what``: e.g. "weights")."""
+    if os.path.isdir(path):
+        raise InputError(path, f"is a folder; expected a {what} file")
+    if not os.path.isfile(path):
+        raise InputError(path, f"{what} file not found")
+
+
+class RunError(M2HError):
+    """A run that failed for a reason other than the user's input; the message says what was kept.
+
+    The CLI prints it as one line and exits with status 1.
+    """

@@ -2,11 +2,13 @@
 
 Timestamps are index / ``input.image_fps``. Intrinsics come from ``--intrinsics``,
 ``--fov-deg``, an ``intrinsics.yaml``/``intrinsics.json`` in the folder, or the
-default field of view.
+default field of view. Unreadable images are skipped and counted (one warning per read),
+like corrupt video frames; an image of another size than the first is an error.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ from m2h_slam.data import image_io
 from m2h_slam.data.intrinsics_io import load_intrinsics
 from m2h_slam.data.sequence import ReadOptions, Sequence
 from m2h_slam.data.sequence_folder import check_size
+
+log = logging.getLogger("m2h_slam")
 
 INTRINSICS_NAMES = ("intrinsics.yaml", "intrinsics.yml", "intrinsics.json")
 
@@ -44,7 +48,16 @@ class ImageFolderSequence(Sequence):
         if not self.files:
             raise InputError(self.path, "folder holds no images")
         self.fps = config.image_fps
-        first = image_io.read_rgb(self.files[0])
+        self.frames_corrupt = 0  # unreadable images skipped in the last read
+        first = None
+        for path in self.files:
+            try:
+                first = image_io.read_rgb(path)
+                break
+            except InputError:
+                continue
+        if first is None:
+            raise InputError(self.path, f"none of the {len(self.files)} images can be read")
         height, width = first.shape[:2]
         own = None
         for name in INTRINSICS_NAMES:
@@ -60,7 +73,15 @@ class ImageFolderSequence(Sequence):
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
+        skipped, first_problem = 0, ""
         for i in indices:
-            rgb = image_io.read_rgb(self.files[i])
+            try:
+                rgb = image_io.read_rgb(self.files[i])
+            except InputError as error:
+                skipped, first_problem = skipped + 1, first_problem or str(error)
+                continue
             check_size(self.files[i], "image", rgb, K.width, K.height)
             yield Frame(i, i / self.fps, rgb, K)
+        self.frames_corrupt = skipped
+        if skipped:
+            log.warning("%s: skipped %d unreadable image(s), the first: %s", self.path, skipped, first_problem)

@@ -15,6 +15,8 @@ import numpy as np
 from m2h_slam.core.atomic import atomic_write
 from m2h_slam.core.errors import InputError
 
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no "[ WARN ]" lines: we report problems ourselves
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _NORMAL_SCALE = 32767.5  # uint16 code c <-> component c / 32767.5 - 1
 
@@ -55,8 +57,10 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
 def read_depth(path: str | os.PathLike, units_per_m: float) -> np.ndarray:
     """(H, W) float32 metres from a 16-bit depth PNG holding ``units_per_m`` units per metre; 0 = invalid."""
     raw = _read(path, cv2.IMREAD_UNCHANGED)
-    if raw.ndim != 2 or raw.dtype not in (np.uint16, np.uint8, np.float32):
-        raise InputError(path, f"depth must be a single-channel 16-bit image, got {raw.dtype} x{raw.shape[2:] or 1}")
+    if raw.ndim != 2 or raw.dtype not in (np.uint16, np.float32):
+        channels = raw.shape[2] if raw.ndim == 3 else 1
+        raise InputError(path, f"depth must be a single-channel 16-bit image, got {raw.dtype} with {channels} channel(s)"
+                               + (" (8 bits cannot hold metric depth)" if raw.dtype == np.uint8 else ""))
     depth = raw.astype(np.float32) / np.float32(units_per_m)
     depth[~np.isfinite(depth)] = 0.0
     return depth

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from m2h_slam.core.atomic import atomic_write_text
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.intrinsics import Intrinsics
 
 
@@ -32,16 +32,18 @@ def intrinsics_from_mapping(data: object, source: str | os.PathLike) -> Intrinsi
     if unknown:
         raise InputError(source, f"unknown intrinsics keys {', '.join(map(str, unknown))}")
     try:
-        return Intrinsics(**{k: data[k] for k in keys})
-    except ValueError as error:
+        K = Intrinsics(**{k: data[k] for k in keys})
+    except (ValueError, TypeError) as error:
         raise InputError(source, f"malformed intrinsics: {error}") from None
+    if not (-0.5 <= K.cx <= K.width - 0.5 and -0.5 <= K.cy <= K.height - 0.5):
+        raise InputError(source, f"principal point ({K.cx:g}, {K.cy:g}) lies outside the {K.width}x{K.height} image")
+    return K
 
 
 def load_intrinsics(path: str | os.PathLike) -> Intrinsics:
     """Read an intrinsics file (YAML or JSON; JSON is YAML)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "intrinsics file not found")
+    require_file(path, "intrinsics")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):

@@ -26,6 +26,8 @@ from m2h_slam.data.intrinsics_io import load_intrinsics
 
 log = logging.getLogger("m2h_slam")
 
+UNKNOWN_LENGTH = 2**31  # raw_length of a source that does not say how many frames it has
+
 
 @dataclass(frozen=True)
 class ReadOptions:
@@ -84,7 +86,12 @@ class Sequence(ABC):
 
     @abstractmethod
     def raw_frames(self, indices: range) -> Iterator[Frame]:
-        """Frames at the given source indices, at native resolution, in order."""
+        """Frames at the given source indices, at native resolution, in order (unreadable ones may be skipped)."""
+
+    @property
+    def length_known(self) -> bool:
+        """False for sources that do not say how many frames they hold (``len`` is then a bound)."""
+        return True
 
     @property
     def ground_truth(self) -> tuple[str, ...]:
@@ -121,13 +128,28 @@ class Sequence(ABC):
                 fov,
                 self.native_intrinsics.fx,
             )
+        if self.options.resize is None and self.size != (width, height):
+            log.warning("%s: frames of %dx%d are larger than the working size (input.max_image_side_px: %d); "
+                        "downscaled to %dx%d for perception and mapping (pass --resize to choose)",
+                        self.path, width, height, self.config.max_image_side_px, *self.size)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(W, H) of the frames this sequence yields: ``--resize``, else native capped at ``max_image_side_px``."""
+        if self.options.resize is not None:
+            return self.options.resize
+        width, height = self.native_intrinsics.size
+        scale = self.config.max_image_side_px / max(width, height)
+        if scale >= 1:
+            return width, height
+        return max(1, round(width * scale)), max(1, round(height * scale))
 
     @property
     def intrinsics(self) -> Intrinsics:
         """Intrinsics of the frames this sequence yields (after resize)."""
-        if self.options.resize is None:
+        if self.size == self.native_intrinsics.size:
             return self.native_intrinsics
-        return self.native_intrinsics.rescaled(*self.options.resize)
+        return self.native_intrinsics.rescaled(*self.size)
 
     @property
     def selected(self) -> range:
@@ -144,10 +166,15 @@ class Sequence(ABC):
         for frame in self.raw_frames(self.selected):
             yield self._resized(frame)
 
+    def frames_from(self, position: int) -> Iterator[Frame]:
+        """The frames after the first ``position`` ones (for resuming), without reading the skipped ones."""
+        for frame in self.raw_frames(self.selected[position:]):
+            yield self._resized(frame)
+
     def _resized(self, frame: Frame) -> Frame:
-        if self.options.resize is None or frame.intrinsics.size == self.options.resize:
+        if frame.intrinsics.size == self.size:
             return frame
-        return resize_frame(frame, *self.options.resize)
+        return resize_frame(frame, *self.size)
 
     def info(self) -> SequenceInfo:
         K = self.intrinsics

@@ -17,6 +17,7 @@ one writer, and every file it writes is atomic.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ FORMAT_VERSION = 1
 FOLDERS = {"depth_m": "depth", "semantics": "semantics", "instances": "instances", "normals": "normals",
            "edges": "edges", "rooms": "rooms"}
 assert set(FOLDERS) == set(IMAGE_FIELDS)
+#: Everything a ``SequenceWriter`` writes (``--force`` removes only these).
+SEQUENCE_OUTPUTS = (MANIFEST, "frames.txt", "groundtruth.txt", "rgb", *FOLDERS.values())
 
 
 def _name(index: int) -> str:
@@ -65,7 +68,13 @@ class FolderSequence(Sequence):
             raise InputError(manifest_path, f"unsupported version {manifest.get('version')!r} (expected {FORMAT_VERSION})")
         self.name = str(manifest.get("name", self.path.name))
         self.fps = float(manifest["fps"]) if manifest.get("fps") else None
-        self.depth_units_per_m = float(manifest.get("depth_units_per_m", 1000.0))
+        try:
+            self.depth_units_per_m = float(manifest.get("depth_units_per_m", 1000.0))
+        except (TypeError, ValueError):
+            self.depth_units_per_m = float("nan")
+        if not (math.isfinite(self.depth_units_per_m) and self.depth_units_per_m > 0):
+            raise InputError(manifest_path, f"depth_units_per_m must be a positive number, got "
+                                            f"{manifest.get('depth_units_per_m')!r}")
         own = intrinsics_from_mapping(manifest.get("intrinsics"), manifest_path)
         self._resolve_intrinsics(own.width, own.height, (own, f"{MANIFEST}"))
 

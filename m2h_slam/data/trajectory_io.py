@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_text
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.geometry import quaternion_from_transform, transform_from_quaternion
 
 
@@ -19,8 +19,7 @@ def read_tum_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     Timestamps must increase strictly; quaternions must be non-zero.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "trajectory file not found")
+    require_file(path, "trajectory")
     stamps, poses = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = line.strip()
@@ -39,6 +38,8 @@ def read_tum_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
             raise InputError(path, f"line {number}: timestamp {values[0]} does not increase")
         stamps.append(values[0])
         poses.append(transform_from_quaternion(values[1:4], values[4:]))
+    if not stamps:
+        raise InputError(path, "trajectory holds no poses")
     return np.array(stamps, dtype=np.float64), np.array(poses, dtype=np.float64).reshape(-1, 4, 4)
 
 

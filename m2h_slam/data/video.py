@@ -1,7 +1,8 @@
 """Video files through OpenCV: stride, frame limit, resize, container timestamps.
 
 Corrupt frames are skipped and counted (one warning per video); a truncated file is
-read up to the damage. Intrinsics are unknown unless given (``--fov-deg``,
+read up to the damage. A container without a frame count (live recorders' webm) is read
+to its end; the count is learnt while reading (``length_known`` is False until then). Intrinsics are unknown unless given (``--fov-deg``,
 ``--intrinsics``), in which case a default field of view is assumed, loudly.
 """
 
@@ -16,7 +17,7 @@ import cv2
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.records import Frame
-from m2h_slam.data.sequence import ReadOptions, Sequence
+from m2h_slam.data.sequence import UNKNOWN_LENGTH, ReadOptions, Sequence
 
 log = logging.getLogger("m2h_slam")
 
@@ -41,7 +42,8 @@ class VideoSequence(Sequence):
         super().__init__(path, options, config)
         capture = _open(self.path)
         try:
-            self._frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            self._frame_count = int(count) if 0 < count < UNKNOWN_LENGTH else 0  # 0: not given
             fps = capture.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps and fps > 0 else None
             ok, first = capture.read()
@@ -55,8 +57,12 @@ class VideoSequence(Sequence):
 
     @property
     def raw_length(self) -> int:
-        """Frame count reported by the container (the readable count may be lower)."""
-        return max(self._frame_count, 1)
+        """Frame count reported by the container (the readable count may be lower); ``UNKNOWN_LENGTH`` if none."""
+        return self._frame_count or UNKNOWN_LENGTH
+
+    @property
+    def length_known(self) -> bool:
+        return self._frame_count > 0
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         """Decode the video once, yielding the wanted frames.
@@ -97,6 +103,8 @@ class VideoSequence(Sequence):
         finally:
             capture.release()
         self.frames_corrupt = skipped
+        if not self._frame_count and last_index < indices[-1]:  # read to the end: now the count is known
+            self._frame_count = last_index + 1
         self._report(last_index, indices[-1])
 
     def _report(self, last_index: int, last_wanted: int) -> None:

@@ -14,6 +14,11 @@ from m2h_slam.data import image_io
 from m2h_slam.data.contact_sheet import colourize_depth, colourize_normals
 
 
+PANELS = ("depth_color", "overlay", "normals", "edges")
+#: Name patterns of everything ``write_prediction`` writes.
+PREDICTION_OUTPUTS = tuple(f"*_{kind}.png" for kind in ("depth", "semantics", *PANELS, "preview"))
+
+
 def prediction_panels(rgb: np.ndarray, prediction: Prediction) -> dict[str, np.ndarray]:
     """Named RGB pictures of a prediction."""
     semantics = colourize(prediction.semantics)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.records import Prediction
 from m2h_slam.inference.onnx_export import OUTPUTS
 from m2h_slam.model.config import IMAGE_MEAN, IMAGE_STD
@@ -25,6 +25,24 @@ from m2h_slam.model.layers import unit_vectors
 from m2h_slam.model.m2h import M2H
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
+
+
+def check_device(name: str) -> None:
+    """``InputError`` unless ``name`` is a torch device present on this machine (cpu, cuda[:N], mps)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InputError(None, f"--device: unknown device {name!r} (cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(None, f"--device {name}: no CUDA GPU is available here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise InputError(None, f"--device {name}: only {count} CUDA GPU(s) here (cuda:0..cuda:{count - 1})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(None, f"--device {name}: Apple MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(None, f"--device {name}: unsupported device type (cpu, cuda, cuda:N or mps)")
 
 
 class TorchBackend:
@@ -47,8 +65,7 @@ class OnnxBackend:
         import onnxruntime as ort
 
         path = Path(path)
-        if not path.is_file():
-            raise InputError(path, "ONNX model not found")
+        require_file(path, "ONNX model")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

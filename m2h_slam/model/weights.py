@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from m2h_slam.core.atomic import atomic_write
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.model.config import M2HConfig
 from m2h_slam.model.m2h import M2H
 from m2h_slam.model.registry import create_model
@@ -89,8 +89,7 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: 
 def load_checkpoint(path: str | os.PathLike, **overrides) -> M2H:
     """Rebuild and load a model saved by ``save_checkpoint``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
+    require_file(path, "weights")
     tensors, metadata = _read_safetensors(path)
     if CONFIG_KEY not in metadata:
         raise InputError(path, "safetensors file has no m2h-slam config (is it a backbone-only file?)")
@@ -133,8 +132,7 @@ def _apply(mapping: dict[str, str | None], state: dict[str, torch.Tensor]) -> di
 def load_dinov2_backbone(model: M2H, path: str | os.PathLike) -> M2H:
     """Load official DINOv2 backbone weights (torch-hub .pth or timm .safetensors) into ``model``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
+    require_file(path, "weights")
     state = _read_safetensors(path)[0] if path.suffix == ".safetensors" else _read_torch(path)
     state = {k.removeprefix("backbone.").removeprefix("vit."): v for k, v in state.items()}
     mapped = {k.removeprefix("backbone.vit."): v for k, v in _apply(backbone_key_map(state), state).items()}
@@ -156,8 +154,7 @@ def official_model_name(state: dict[str, torch.Tensor], path: Path) -> str:
 def load_official_checkpoint(path: str | os.PathLike, **overrides) -> M2H:
     """Build the matching model (official-structure decode) and load the authors' weights."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
+    require_file(path, "weights")
     state = _read_torch(path)
     model = create_model(official_model_name(state, path), official_decode=True, **overrides)
     _load_strict(model, _apply(official_key_map(state), state), path)

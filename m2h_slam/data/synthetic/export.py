@@ -23,7 +23,7 @@ from m2h_slam.data.contact_sheet import contact_sheet
 from m2h_slam.data.image_io import write_rgb
 from m2h_slam.core.records import LabelledMesh
 from m2h_slam.data.ply_io import write_labelled_ply
-from m2h_slam.data.sequence_folder import SequenceWriter
+from m2h_slam.data.sequence_folder import SEQUENCE_OUTPUTS, SequenceWriter
 from m2h_slam.data.synthetic.furniture import PlacedObject
 from m2h_slam.data.synthetic.meshes import merge
 from m2h_slam.data.synthetic.render import Renderer, RenderOptions
@@ -72,6 +72,10 @@ def static_mesh(world: World) -> LabelledMesh:
     labels[triangles.ravel()] = np.repeat(classes, 3)
     ids[triangles.ravel()] = np.repeat(instances, 3)
     return LabelledMesh(vertices, triangles, PALETTE[labels], labels, ids)
+
+
+#: Everything ``write_synthetic`` writes.
+SYNTHETIC_OUTPUTS = (*SEQUENCE_OUTPUTS, "mesh.ply", "scene_graph.json", "preview.png")
 
 
 def write_synthetic(out: str | os.PathLike, spec: WorldSpec, size: tuple[int, int] = (320, 240),
