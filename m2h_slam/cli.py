@@ -109,7 +109,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if report is not None:
             record["check"] = dataclasses.asdict(report)
         print(json.dumps(record, indent=2))
-        return 2 if report is not None and report.errors else 0
+        return _check_verdict(report)
     K = info.intrinsics
     fps = f"{info.fps:.3f}" if info.fps else "unknown"
     rows = [
@@ -123,12 +123,19 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("ground truth", ", ".join(info.ground_truth) or "none"),
     ]
     if report is not None:
-        verdict = "FAILS: " + report.errors[0] if report.errors else "ok"
+        verdict = "run would stop (error below)" if report.errors else "ok"
         rows.append(("check", f"{report.frames_read} frames read; {verdict}"))
         rows.extend(("  warning", plain(w)) for w in report.warnings)
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
-    return 2 if report is not None and report.errors else 0
+    return _check_verdict(report)
+
+
+def _check_verdict(report) -> int:
+    """0 without a check or when it passed; the check's error as the command's error otherwise."""
+    if report is not None and report.errors:
+        raise InputError(None, report.errors[0])
+    return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -189,11 +196,18 @@ def _check_output_file(path: str, inputs=()) -> None:
     check_not_input(out, inputs)
 
 
+def _weights(args: argparse.Namespace):
+    """``--weights``, or the shipped demo weights."""
+    from m2h_slam.runner import demo_weights
+
+    return args.weights or demo_weights()
+
+
 def _predictor(args: argparse.Namespace):
     from m2h_slam.inference import Predictor, check_device
 
     check_device(args.device)
-    return Predictor.from_weights(args.weights, device=args.device, threads=args.threads,
+    return Predictor.from_weights(_weights(args), device=args.device, threads=args.threads,
                                   **({"input_size": args.input_size} if args.input_size else {}))
 
 
@@ -233,10 +247,11 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     from m2h_slam.inference.onnx_export import export_onnx
     from m2h_slam.model.weights import load_weights
 
-    if str(args.weights).lower().endswith(".onnx"):
-        raise InputError(args.weights, "is already an ONNX model; export-onnx needs .safetensors or official .pt/.pth weights")
-    _check_output_file(args.out, [args.weights])
-    model = load_weights(args.weights)
+    weights = _weights(args)
+    if str(weights).lower().endswith(".onnx"):
+        raise InputError(weights, "is already an ONNX model; export-onnx needs .safetensors or official .pt/.pth weights")
+    _check_output_file(args.out, [weights])
+    model = load_weights(weights)
     width, height = args.input_size or tuple(model.config.input_size)
     export_onnx(model, args.out, height, width)
     log.info("wrote %s (input 1x3x%dx%d)", args.out, height, width)
@@ -373,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     def add_model_arguments(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--weights", required=True, help="our .safetensors, an official .pt/.pth, or an .onnx")
+        sub.add_argument("--weights", help="our .safetensors, an official .pt/.pth, or an .onnx "
+                                           "(default: the shipped m2h_tiny demo weights)")
         sub.add_argument("--input-size", type=_size, metavar="WxH", help="network input size (default: the model's)")
 
     predict = commands.add_parser("predict", parents=[common], help="depth, semantics, normals and edges for images")

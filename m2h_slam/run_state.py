@@ -82,7 +82,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 def differences(saved: dict, current: dict) -> list[str]:
     """'name: SAVED (snapshot) vs CURRENT (now)' for every entry that differs."""
     lines = []
-    for key in sorted(set(saved) | set(current)):
+    for key in sorted(set(saved) | set(current), key=lambda k: (not k.startswith("input."), k)):
         a, b = saved.get(key, "<unset>"), current.get(key, "<unset>")
         if a != b and not (isinstance(a, list) and tuple(a) == b):
             lines.append(f"{key}: {a} (snapshot) vs {b} (now)")

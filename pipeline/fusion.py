@@ -132,9 +132,14 @@ class SemanticTSDF:
         o3d = open3d()
         core = o3d.core
         image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth_m, np.float32)[..., None]))
-        return self.grid.compute_unique_block_coordinates(
-            image, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
-            1.0, self.config.depth_max_m, self.trunc_multiplier)
+        try:
+            return self.grid.compute_unique_block_coordinates(
+                image, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
+                1.0, self.config.depth_max_m, self.trunc_multiplier)
+        except RuntimeError as error:  # Open3D samples the image sparsely: a few valid pixels may touch nothing
+            if "No block is touched" not in str(error):
+                raise
+            return core.Tensor(np.zeros((0, 3), np.int32))
 
     def sample(self, points_world: np.ndarray, *names: str) -> list[np.ndarray]:
         """Attributes ``names`` (e.g. "tsdf", "weight", "label") of the voxels nearest to (N, 3) world

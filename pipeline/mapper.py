@@ -40,6 +40,9 @@ from pipeline.odometry import RgbdOdometry, rgbd_image, rotation_deg
 
 log = logging.getLogger("m2h_slam")
 
+MIN_FRAME_SIDE_PX = 16  # smaller frames are not tracked or fused
+MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid depth pixels than both of these
+
 
 @dataclass
 class StepResult:
@@ -110,7 +113,10 @@ class Mapper:
         timings["mask"] = 1000 * (time.perf_counter() - start)
 
         start = time.perf_counter()
-        pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera)
+        unusable = _unusable(depth)
+        if unusable:
+            depth = np.zeros_like(depth)  # too little to track or fuse: the frame counts as one without depth
+        pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera, unusable)
         if depth.any():
             self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
@@ -153,7 +159,7 @@ class Mapper:
         return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
-              given: np.ndarray | None) -> tuple[np.ndarray, str, str]:
+              given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, str, str]:
         state = self.state
         if given is not None:
             self._remember_motion(given)
@@ -165,11 +171,12 @@ class Mapper:
         previous = np.array(state.poses[-1]).reshape(4, 4)
         velocity = np.array(state.velocity).reshape(4, 4)
         predicted = previous @ velocity
-        if self._last_depth is None:  # nothing fused yet: start the map here
+        if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
             return predicted, "init", ""
         if not (depth > 0).any():
             state.counts["no_depth"] += 1
-            return predicted, "no-depth", f"frame {frame.index}: no usable depth; pose predicted, frame not fused"
+            why = unusable or "no usable depth"
+            return predicted, "no-depth", f"frame {frame.index}: {why}; pose predicted, frame not fused"
         source = rgbd_image(frame.rgb, depth, self.device)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
@@ -260,6 +267,17 @@ class Mapper:
         self._keyframe = ((data["keyframe_pose"], (data["keyframe_rgb"], data["keyframe_depth"]))
                           if "keyframe_pose" in data else None)
         self.state = _State(**json.loads((folder / "state.json").read_text()))
+
+
+def _unusable(depth: np.ndarray) -> str:
+    """Why a masked depth image is too poor to track or fuse ('' if it is usable)."""
+    height, width = depth.shape
+    if min(height, width) < MIN_FRAME_SIDE_PX:
+        return f"frame of {width}x{height} px is too small (at least {MIN_FRAME_SIDE_PX} px a side)"
+    valid = int(np.count_nonzero(depth))
+    if valid and valid < max(MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE * depth.size):
+        return f"only {valid} valid depth pixels"
+    return ""
 
 
 def _sanitised(prediction: Prediction) -> Prediction:

@@ -11,6 +11,7 @@ from m2h_slam.core.errors import InputError
 from m2h_slam.core.labels import IS_DYNAMIC
 from m2h_slam.data import open_sequence
 from m2h_slam.data.ply_io import read_labelled_ply
+from m2h_slam.data.sequence_folder import MANIFEST
 from m2h_slam.data.trajectory_io import read_tum_trajectory
 from m2h_slam.eval.metrics import mesh_score, trajectory_error
 
@@ -35,6 +36,11 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     ``ground_truth``: an m2h sequence with poses, depth and a ``mesh.ply`` (as ``m2h-slam synth`` writes).
     """
     run_dir, ground_truth = Path(run_dir), Path(ground_truth)
+    if (ground_truth / "run.json").is_file():
+        raise InputError(ground_truth, "is the output of m2h-slam run, not a sequence with ground truth; "
+                                       "pass the sequence that was mapped as --gt")
+    if not (ground_truth / MANIFEST).is_file():
+        raise InputError(ground_truth, f"not an m2h sequence folder with ground truth (no {MANIFEST})")
     for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply", ground_truth / "mesh.ply"):
         if not needed.is_file():
             raise InputError(needed, "missing (evaluation needs a finished run and a sequence with mesh.ply)")
