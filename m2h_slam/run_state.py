@@ -82,7 +82,12 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 def differences(saved: dict, current: dict) -> list[str]:
     """'name: SAVED (snapshot) vs CURRENT (now)' for every entry that differs."""
     lines = []
-    for key in sorted(set(saved) | set(current), key=lambda k: (not k.startswith("input."), k)):
+    rank = ("--", "perception", "input.path", "input.fingerprint", "input.")  # what the user typed first
+
+    def order(key: str) -> tuple[int, str]:
+        return next((k for k, prefix in enumerate(rank) if key.startswith(prefix)), len(rank)), key
+
+    for key in sorted(set(saved) | set(current), key=order):
         a, b = saved.get(key, "<unset>"), current.get(key, "<unset>")
         if a != b and not (isinstance(a, list) and tuple(a) == b):
             lines.append(f"{key}: {a} (snapshot) vs {b} (now)")

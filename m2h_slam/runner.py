@@ -251,7 +251,7 @@ class _FrameLoop:
                     run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
                 log.warning("interrupted after frame %d; continue with --resume", self.mapper.frames_done)
                 raise
-            except InputError:
+            except (InputError, OSError):  # a bad frame, a full disk: keep what was mapped, report the path
                 bar.close()
                 self._save_if(consistent, done)
                 raise

@@ -49,17 +49,19 @@ class SemanticTSDF:
     """TSDF + colour + semantic evidence + normals in one VoxelBlockGrid (CPU)."""
 
     def __init__(self, config: FusionConfig, initial_blocks: int = 10000):
-        o3d = open3d()
-        core = o3d.core
         self.config = config
-        self.device = core.Device("CPU:0")
+        self.device = open3d().core.Device("CPU:0")
         self.R = config.block_resolution
-        names, dtypes, channels = zip(*ATTRIBUTES)
-        self.grid = o3d.t.geometry.VoxelBlockGrid(names, [getattr(core, d) for d in dtypes], [(c) for c in channels],
-                                                  config.voxel_size_m, self.R, min(config.max_blocks, initial_blocks),
-                                                  self.device)
+        self.initial_blocks = min(config.max_blocks, initial_blocks)
+        self.grid = self._new_grid(self.initial_blocks)
         self.trunc_multiplier = config.truncation_m / config.voxel_size_m
         self.budget_hit = False
+
+    def _new_grid(self, capacity: int):
+        o3d = open3d()
+        names, dtypes, channels = zip(*ATTRIBUTES)
+        return o3d.t.geometry.VoxelBlockGrid(names, [getattr(o3d.core, d) for d in dtypes], list(channels),
+                                             self.config.voxel_size_m, self.R, capacity, self.device)
 
     def voxels(self, name: str) -> np.ndarray:
         """The grid's attribute ``name`` as a writable view, one row per voxel: (capacity x R^3,) or (.., 3)."""
@@ -84,7 +86,8 @@ class SemanticTSDF:
         fusion weight of each pixel (view cosine); rgb (H, W, 3) uint8; normals (H, W, 3) camera frame."""
         depth = np.ascontiguousarray(depth_m, np.float32)
         camera_T_world = np.linalg.inv(world_T_camera)
-        blocks = self._within_budget(self._blocks_seen(depth, K, world_T_camera))
+        blocks = self._blocks_seen(depth, K, world_T_camera)
+        blocks = self._within_budget(blocks) if blocks.shape[0] else blocks
         if not blocks.shape[0]:
             return FusionStats(self.block_count, 0, self.budget_hit)
         hashmap = self.grid.hashmap()
@@ -162,6 +165,8 @@ class SemanticTSDF:
         around ``region_depth_m`` (a depth image, e.g. the last fused frame); None if no such block exists.
         (Our own compiled ray marching: Open3D's ray_cast corrupted the heap now and then on CPU.)"""
         blocks = self._blocks_seen(region_depth_m, K, world_T_camera)
+        if not blocks.shape[0] or not self.block_count:
+            return None
         buf, found = self.grid.hashmap().find(blocks)
         found = found.numpy().astype(bool)
         if not found.any():
@@ -198,17 +203,32 @@ class SemanticTSDF:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
-        """Write the grid with every attribute (``grid.npz``)."""
+        """Write the allocated blocks with every attribute (``grid.npz``: block keys + one array per attribute).
+
+        Written with numpy, not Open3D's ``save``: Open3D aborts the process when a write fails (full disk).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.grid.save(str(folder / "grid.npz"))
+        keys, buf = self._block_table()
+        arrays = {name: self.grid.attribute(name).numpy()[buf] for name, _, _ in ATTRIBUTES}
+        with open(folder / "grid.npz", "wb") as handle:
+            np.savez(handle, keys=keys, **arrays)
         (folder / "fusion.json").write_text(json.dumps({"budget_hit": self.budget_hit}))
 
     def load(self, folder: str | os.PathLike) -> None:
+        """Replace the map by the one ``save`` wrote into ``folder``."""
         folder = Path(folder)
-        self.grid = open3d().t.geometry.VoxelBlockGrid.load(str(folder / "grid.npz"))
+        with np.load(folder / "grid.npz") as data:
+            keys = open3d().core.Tensor(data["keys"].astype(np.int32).reshape(-1, 3))
+            self.grid = self._new_grid(max(self.initial_blocks, keys.shape[0]))
+            if keys.shape[0]:
+                hashmap = self.grid.hashmap()
+                hashmap.activate(keys)
+                buf, _ = hashmap.find(keys)
+                buf = buf.numpy().astype(np.int64)
+                for name, _, _ in ATTRIBUTES:  # views taken after activation (which may grow the buffers)
+                    self.grid.attribute(name).numpy()[buf] = data[name]
         self.budget_hit = bool(json.loads((folder / "fusion.json").read_text())["budget_hit"])
-
 
 
 def _canonical_order(vertices: np.ndarray, triangles: np.ndarray, rgb: np.ndarray
