@@ -234,3 +234,75 @@ def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, ca
         assert case.message in captured.err
     assert [tree_digest(path) for path in watched] == before, "an input was changed"
 
+
+
+def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_path, capsys, monkeypatch):
+    from m2h_slam import runner
+
+    original = runner._Perception.__call__
+
+    def failing(self, frame):
+        if frame.index == 5:
+            raise ZeroDivisionError("a bug")
+        return original(self, frame)
+
+    monkeypatch.setattr(runner._Perception, "__call__", failing)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "ZeroDivisionError: a bug" in err and "Traceback" not in err
+    assert "snapshot saved, continue with --resume" in err and str(out / "error.log") in err
+    assert "Traceback" in (out / "error.log").read_text() and "a bug" in (out / "error.log").read_text()
+    assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 5
+    monkeypatch.setattr(runner._Perception, "__call__", original)
+    assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q", "--resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["counts"]["frames"] == 8
+
+
+def test_error_inside_a_mapper_step_keeps_the_previous_snapshot(world, tmp_path, capsys, monkeypatch):
+    """A frame that failed half-way through the mapper is never snapshotted (the map may hold part of it)."""
+    from pipeline import Mapper
+
+    original = Mapper.step
+
+    def failing(self, frame, prediction, pose=None):
+        if frame.index == 5:
+            raise RuntimeError("half-way")
+        return original(self, frame, prediction, pose)
+
+    monkeypatch.setattr(Mapper, "step", failing)
+    out = tmp_path / "run"
+    argv = ["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q", "--snapshot-every", "2"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no new snapshot" in err and "half-way" in err
+    assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 4
+
+
+def test_signals_are_held_back_inside_a_critical_block():
+    import os
+    import signal
+
+    from m2h_slam.core.interrupts import Interrupts, Terminated
+
+    steps = []
+    with pytest.raises(Terminated), Interrupts() as interrupts:
+        with interrupts.critical():
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("finished the block")  # not interrupted half-way
+        steps.append("after the block")
+    assert steps == ["finished the block"]
+    with pytest.raises(KeyboardInterrupt), Interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between bytecodes
+            pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_info_check_reports_a_truncated_video(bikes_faststart, tmp_path, capsys):
+    cut = tmp_path / "cut.mp4"
+    data = bikes_faststart.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    assert cli.main(["info", str(cut), "--check", "--fov-deg", "60", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "frames read; ok" in out and "of 250 frames readable" in out
