@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="torch device for the network, e.g. cuda")
     run.add_argument("--threads", type=_positive_int, help="CPU threads for the network")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
-    run.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    run.add_argument("--force", action="store_true", help="replace a previous run's outputs (other files stay)")
     run.add_argument("--save-predictions", action="store_true", help="also write per-frame predictions")
     run.add_argument("--snapshot-every", type=_non_negative_int, default=100, metavar="N",
                      help="save a resumable snapshot every N frames (default 100; 0 = only when stopped)")

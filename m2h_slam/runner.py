@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -342,13 +341,10 @@ def topdown(vertices: np.ndarray, colours: np.ndarray, pixel_m: float = 0.05) ->
 
 
 class _PredictionWriter:
-    def __init__(self, out: Path, sequence: Sequence, resume: bool):
+    def __init__(self, out: Path, sequence: Sequence):
         from m2h_slam.data.sequence_folder import SequenceWriter
 
-        folder = out / "predictions"
-        if not resume:
-            shutil.rmtree(folder, ignore_errors=True)
-        self.writer = SequenceWriter(folder, sequence.intrinsics, fps=sequence.fps, name="predictions",
+        self.writer = SequenceWriter(out / "predictions", sequence.intrinsics, fps=sequence.fps, name="predictions",
                                      source={"generator": "m2h-slam run --save-predictions"})
 
     def __call__(self, frame: Frame, prediction: Prediction, pose: np.ndarray) -> None:
@@ -363,7 +359,7 @@ class _PredictionWriter:
 def _prediction_writer(out: Path, sequence: Sequence, options: RunOptions):
     if options.resume:
         log.warning("--save-predictions with --resume keeps only the frames after the snapshot")
-    return _PredictionWriter(out, sequence, options.resume)
+    return _PredictionWriter(out, sequence)
 
 
 def _rerun_viewer(options: RunOptions):

@@ -1,9 +1,13 @@
 """Strict YAML configs."""
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+import yaml
 
 from m2h_slam.core.config import Config, config_from_dict, config_to_dict, load_config
 from m2h_slam.core.errors import InputError
@@ -77,3 +81,38 @@ def test_nested_tuples_optionals_and_bools():
         config_from_dict({"flag": 1}, _Outer)
     with pytest.raises(InputError, match="'inner.size': expected an integer, got 2.5"):
         config_from_dict({"inner": {"size": [1, 2.5]}}, _Outer)
+
+
+def _ranged_fields():
+    """(section, field, annotation text) of every config value declared with a range."""
+    config = Config()
+    for section in dataclasses.fields(Config):
+        schema = type(getattr(config, section.name))
+        hints = typing.get_type_hints(schema)
+        for f in dataclasses.fields(schema):
+            if "range" in f.metadata:
+                yield section.name, f, str(hints[f.name])
+
+
+@pytest.mark.parametrize("section, f, hint", list(_ranged_fields()), ids=lambda v: getattr(v, "name", str(v)))
+def test_every_ranged_value_is_checked_where_it_is_parsed(tmp_path, section, f, hint):
+    """Just outside its range, and NaN, each value is an error naming the key and the file; the default passes."""
+    allowed = f.metadata["range"]
+    outside = allowed.low - 1 if allowed.low is not None else allowed.high + 1
+    numbers = [int(outside)] if "int" in hint else [outside, float("nan")]
+    for number in numbers:
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump({section: {f.name: [number, number] if "tuple" in hint else number}}))
+        with pytest.raises(InputError) as error:
+            load_config(path)
+        assert str(error.value).startswith(f"{path}: config key '{section}.{f.name}'"), str(error.value)
+    assert allowed.problem(getattr(getattr(Config(), section), f.name)) is None
+
+
+def test_ranges_apply_to_configs_built_in_code():
+    from m2h_slam.core.config import ConfigValueError, FusionConfig
+
+    with pytest.raises(ConfigValueError, match="voxel_size_m must be in"):
+        FusionConfig(voxel_size_m=0.0)
+    with pytest.raises(ConfigValueError, match="finite"):
+        dataclasses.replace(FusionConfig(), truncation_m=float("inf"))

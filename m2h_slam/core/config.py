@@ -100,7 +100,8 @@ class _Checked:
 class InputConfig(_Checked):
     """How sequences are read."""
 
-    default_fov_deg: float = ranged(60.0, Range(0, 180, low_open=True, high_open=True))  # horizontal FOV assumed when a video or image folder has no intrinsics
+    # horizontal FOV assumed when a video or image folder has no intrinsics
+    default_fov_deg: float = ranged(60.0, Range(0, 180, low_open=True, high_open=True))
     image_fps: float = ranged(30.0, POSITIVE)  # frame rate given to image folders (timestamps = index / fps)
     tum_max_time_diff_s: float = ranged(0.02, NON_NEGATIVE)  # TUM rgb/depth/pose association window
     max_image_side_px: int = ranged(1280, Range(64))  # larger frames are downscaled (with a warning) unless --resize
