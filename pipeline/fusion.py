@@ -115,20 +115,26 @@ class SemanticTSDF:
         return blocks[found]
 
     # -- queries ------------------------------------------------------------------------------
-    def labelled_voxels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sample points (N, 3) m, labels (N,), confidence (N,)) of voxels with semantic evidence, by position."""
+    def voxel_table(self, *names: str, require: str = "weight") -> tuple[np.ndarray, list[np.ndarray]]:
+        """(positions (N, 3) m, [attribute (N,) or (N, 3) per name]) of the voxels whose ``require``
+        attribute is positive, sorted by position (independent of the buffer layout)."""
         R = self.R
         keys, active = self._block_table()
         rows = (active[:, None] * R**3 + np.arange(R**3)).reshape(-1)
-        evidence = self.voxels("evidence")[rows]
-        keep = evidence > 0
-        rows, evidence = rows[keep], evidence[keep]
+        keep = self.voxels(require)[rows] > 0
+        rows = rows[keep]
         local = np.tile(np.arange(R**3), len(active))[keep]
         block = np.repeat(keys.astype(np.int64), R**3, axis=0)[keep]
         voxel = block * R + np.stack([local % R, (local // R) % R, local // (R * R)], axis=1)
-        order = np.lexsort(voxel.T[::-1])  # independent of the buffer layout
-        confidence = self.voxels("label_weight")[rows] / evidence
-        return voxel[order] * self.config.voxel_size_m, self.voxels("label")[rows][order], confidence[order]
+        order = np.lexsort(voxel.T[::-1])
+        rows = rows[order]
+        return voxel[order] * self.config.voxel_size_m, [self.voxels(name)[rows] for name in names]
+
+    def labelled_voxels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sample points (N, 3) m, labels (N,), confidence (N,)) of voxels with semantic evidence, by position."""
+        points, (labels, label_weight, evidence) = self.voxel_table("label", "label_weight", "evidence",
+                                                                   require="evidence")
+        return points, labels, label_weight / evidence
 
     def _blocks_seen(self, depth_m: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray):
         """Open3D (N, 3) int32 tensor of the block coordinates within truncation of a depth image's points."""

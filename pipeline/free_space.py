@@ -1,0 +1,73 @@
+"""A 2D free-space map at standing height, from the TSDF in the gravity-aligned map frame.
+
+A cell (``cell_m`` square, default 10 cm) is *occupied* where the map has a surface voxel
+(|TSDF| below one voxel) between ``z_min_m`` and ``z_max_m`` above the floor (walls, furniture;
+not the floor, not the ceiling), and *free* where it is not occupied and the map saw either the
+floor below it or free space (TSDF +1) in that band. Everything else is unknown. Occupied
+cells whose surfaces are structure (walls, doors, windows: the class table's flag) are also
+marked as ``walls``: rooms are the floor area the walls enclose, furniture included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from m2h_slam.core.geometry import transform_points
+from m2h_slam.core.labels import IS_STRUCTURE, class_id
+
+FLOOR = class_id("floor")
+
+
+@dataclass(frozen=True)
+class FreeSpaceMap:
+    """free, occupied, walls, floor: (H, W) bool (floor: floor seen there), row = y, column = x;
+    cell (0, 0) is centred at ``origin_xy`` (m)."""
+
+    free: np.ndarray
+    occupied: np.ndarray
+    walls: np.ndarray
+    floor: np.ndarray
+    origin_xy: np.ndarray
+    cell_m: float
+
+    def cells(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) int (row, column) of map-frame points (N, 2+) m; may lie outside the grid."""
+        ij = np.rint((np.asarray(xy)[:, :2] - self.origin_xy) / self.cell_m).astype(np.int64)
+        return ij[:, ::-1]
+
+    def xy(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(N, 2) map-frame centres (m) of cells."""
+        return self.origin_xy + np.stack([cols, rows], axis=-1) * self.cell_m
+
+    def inside(self, rc: np.ndarray) -> np.ndarray:
+        return (rc[:, 0] >= 0) & (rc[:, 1] >= 0) & (rc[:, 0] < self.free.shape[0]) & (rc[:, 1] < self.free.shape[1])
+
+
+def free_space_map(points_world: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, map_T_world: np.ndarray,
+                   voxel_m: float, truncation_m: float, cell_m: float = 0.1, z_min_m: float = 0.2,
+                   z_max_m: float = 1.8) -> FreeSpaceMap:
+    """Free space from observed voxels: positions (N, 3) in the world frame, normalised TSDF (N,) in
+    [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown)."""
+    points = transform_points(map_T_world, points_world)
+    if not len(points):
+        return FreeSpaceMap(*(np.zeros((1, 1), bool) for _ in range(4)), np.zeros(2), cell_m)
+    lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    shape = tuple((np.rint((hi - lo) / cell_m).astype(int) + 1)[::-1])
+    grid = FreeSpaceMap(*(np.zeros(shape, bool) for _ in range(4)), lo, cell_m)
+    rc = grid.cells(points)
+    z = points[:, 2]
+    band = (z >= z_min_m) & (z <= z_max_m)
+    surface = np.abs(tsdf) * truncation_m < voxel_m
+    occupied = band & surface
+    floor = (labels == FLOOR) & surface & (np.abs(z) < z_min_m)
+    seen_free = (band & (tsdf > 0.99)) | floor
+    walls = occupied & IS_STRUCTURE[labels]
+    grid.occupied[rc[occupied, 0], rc[occupied, 1]] = True
+    grid.walls[rc[walls, 0], rc[walls, 1]] = True
+    grid.floor[rc[floor, 0], rc[floor, 1]] = True
+    free = np.zeros(shape, bool)
+    free[rc[seen_free, 0], rc[seen_free, 1]] = True
+    grid.free[...] = free & ~grid.occupied
+    return grid
