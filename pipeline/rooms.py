@@ -55,7 +55,7 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m
     seeds, count = ndimage.label(clearance > seed_clearance_m)
     if count == 0:
         return RoomMap(np.zeros(free.shape, np.int32), [], [])
-    labels = _grow(seeds, free)
+    labels = _fill_orthogonally(_grow(seeds, free), space.walls)
     rooms, labels = _rooms(labels, space, min_area_m2)
     return RoomMap(labels, rooms, _openings(labels, space))
 
@@ -82,6 +82,26 @@ def _grow(seeds: np.ndarray, inside: np.ndarray) -> np.ndarray:
         if not new.any():
             return labels
         labels[new] = grown[new]
+
+
+def _fill_orthogonally(labels: np.ndarray, walls: np.ndarray) -> np.ndarray:
+    """Give each room the unseen cells that lie between its own cells along their row and their column
+    (rooms are orthogonally convex: rectangles, L shapes), unless a wall or another room is there."""
+    filled = labels.copy()
+    for room in np.unique(labels[labels > 0]):
+        mask = labels == room
+        rows, cols = np.nonzero(mask)
+        row_span = np.zeros_like(mask)
+        col_span = np.zeros_like(mask)
+        for r in np.unique(rows):
+            cs = cols[rows == r]
+            row_span[r, cs.min():cs.max() + 1] = True
+        for c in np.unique(cols):
+            rs = rows[cols == c]
+            col_span[rs.min():rs.max() + 1, c] = True
+        add = row_span & col_span & (filled == 0) & ~walls
+        filled[add] = room
+    return filled
 
 
 def _rooms(labels: np.ndarray, space: FreeSpaceMap, min_area_m2: float) -> tuple[list[Room], np.ndarray]:

@@ -138,3 +138,112 @@ def test_outline_of_an_l_shaped_room():
     area = 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)
     assert len(polygon) == 6 and area == pytest.approx(16 * 0.25)  # counter-clockwise, six corners
     assert x.min() == pytest.approx(10.0 + 0.5 * 0.5) and y.min() == pytest.approx(20.0 + 0.5 * 0.5)
+
+
+@pytest.fixture(scope="module")
+def graph(world_map):
+    """The graph of the mapped apartment with one made-up object per room and one walking agent."""
+    from pipeline.graph_records import AgentRecord, ObjectRecord
+    from pipeline.places import find_places
+    from pipeline.rooms import segment_rooms
+    from pipeline.scene_graph import SceneGraph
+
+    mapper, _ = world_map
+    space = _space(mapper)
+    rooms = segment_rooms(space)
+    places = find_places(space)
+    objects = []
+    for k, room in enumerate(rooms.rooms, start=1):
+        centre = np.array([*room.centroid, 0.4])
+        cid = 4 if k == 1 else 5  # a bed in the first room, chairs elsewhere
+        objects.append(ObjectRecord(k, cid, centre, centre, np.array([1.0, 0.5, 0.8]), 0.3, 100, 5, 0.0, 1.0, 0.9))
+    path = np.array([[*rooms.rooms[0].centroid, 0.0], [*rooms.rooms[-1].centroid, 0.0]])
+    agents = [AgentRecord(1, 31, np.array([0.0, 2.0]), path, False)]
+    return SceneGraph.build(rooms, places, space, objects, agents, ceiling_z_m=2.6), rooms
+
+
+def test_graph_layers_queries_and_route(graph):
+    from pipeline.scene_graph import number_of
+
+    g, rooms = graph
+    counts = g.counts()
+    assert counts["building"] == 1 and counts["room"] == len(rooms.rooms) and counts["object"] == len(rooms.rooms)
+    assert counts["agent"] == 1 and counts["place"] > 20
+    assert all(d["layer"] == node.split(":")[0] for node, d in g.graph.nodes(data=True))
+    first = "room:1"
+    assert g.objects_in(first) == ["object:1"] and g.graph.nodes[first]["type"] == "bedroom"
+    assert g.room_at(rooms.rooms[0].centroid) == first and g.room_at((1e3, 1e3)) is None
+    route = g.route(first, f"room:{rooms.rooms[-1].id}")
+    assert len(route) >= 2 and all(r.startswith("place:") for r in route)
+    assert all(g.graph.has_edge(a, b) for a, b in zip(route, route[1:]))
+    last_place = g.graph.nodes[route[-1]]
+    assert g.room_at(last_place["position"]) == f"room:{rooms.rooms[-1].id}"
+    assert g.graph.has_edge(f"room:{rooms.rooms[-1].id}", "agent:1") and number_of("agent:1") == 1
+
+
+def test_graph_json_validates_and_round_trips(graph):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from pipeline.scene_graph import SceneGraph
+
+    g, _ = graph
+    data = json.loads(json.dumps(g.to_json()))
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    again = SceneGraph.from_json(data)
+    assert again.to_json() == data
+    assert set(again.graph.nodes) == set(g.graph.nodes)
+    assert {frozenset(e) for e in again.graph.edges} == {frozenset(e) for e in g.graph.edges}
+    for n in g.graph.nodes:
+        assert np.allclose(again.graph.nodes[n]["position"], g.graph.nodes[n]["position"], atol=1e-4)
+
+
+def test_spark_dsg_loads_the_export_with_the_same_nodes(graph, tmp_path):
+    import spark_dsg
+
+    from pipeline.dsg_export import write_spark_dsg
+
+    g, _ = graph
+    path = tmp_path / "scene_graph_dsg.json"
+    write_spark_dsg(g, path)
+    loaded = spark_dsg.DynamicSceneGraph.load(str(path))
+    by_layer: dict = {}
+    positions = {}
+    for n in loaded.nodes:
+        by_layer[str(n.layer)] = by_layer.get(str(n.layer), 0) + 1
+        positions[(n.id.category, n.id.category_id)] = n.attributes.position
+    counts = g.counts()
+    assert by_layer["5"] == 1 and by_layer["4"] == counts["room"] and by_layer["3"] == counts["place"]
+    assert by_layer["2"] == counts["object"] and sum(v for k, v in by_layer.items() if k.startswith("2[")) == 2
+    for o in g.nodes("object"):
+        assert np.allclose(positions[("O", int(o.split(":")[1]))], g.graph.nodes[o]["position"])
+    for p in g.nodes("place"):
+        assert np.allclose(positions[("p", int(p.split(":")[1]))], g.graph.nodes[p]["position"])
+
+
+def test_synthetic_ground_truth_graph_still_validates_and_loads(apartment):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from pipeline.scene_graph import SceneGraph
+
+    truth = json.loads((apartment / "scene_graph.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json").read_text())
+    jsonschema.validate(truth, schema)
+    graph = SceneGraph.from_json(truth)
+    assert graph.counts()["room"] == len(truth["rooms"]) and graph.counts()["object"] == len(truth["objects"])
+
+
+def test_scene_graph_picture(graph, tmp_path):
+    from m2h_slam.data.graph_picture import draw_scene_graph
+    from m2h_slam.data.image_io import read_rgb
+
+    g, _ = graph
+    draw_scene_graph(g.to_json(), tmp_path / "scene_graph.png")
+    picture = read_rgb(tmp_path / "scene_graph.png")
+    assert picture.shape[0] > 400 and picture.shape[1] > 400 and picture.std() > 10

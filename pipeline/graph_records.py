@@ -1,0 +1,41 @@
+"""Typed records of the scene graph's object and agent layers (map frame: metres, z up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """A static object. centroid, box_center, extent (w, d, h in the box frame): (3,) m; yaw_rad about z."""
+
+    id: int
+    class_id: int
+    centroid: np.ndarray
+    box_center: np.ndarray
+    extent: np.ndarray
+    yaw_rad: float
+    points: int
+    observations: int
+    first_seen_s: float
+    last_seen_s: float
+    confidence: float
+    moved: tuple[dict, ...] = ()  # {"time_s", "from": (3,), "to": (3,)} each time it was seen moved
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """A moving agent (a person). times_s (N,), positions (N, 3) m: the foot point at each time."""
+
+    id: int
+    class_id: int
+    times_s: np.ndarray
+    positions: np.ndarray
+    active: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def path_length_m(self) -> float:
+        return float(np.linalg.norm(np.diff(self.positions, axis=0), axis=1).sum()) if len(self.positions) > 1 else 0.0
