@@ -24,6 +24,7 @@ from m2h_slam.core.config import Config  # noqa: E402
 from m2h_slam.data import open_sequence  # noqa: E402
 from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
 from pipeline import Mapper  # noqa: E402
+from pipeline.graph_builder import SceneGraphBuilder  # noqa: E402
 from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def main() -> None:
         sequence = open_sequence(seq_path)
         config = Config()
         mapper = Mapper(config, sequence.intrinsics)
+        builder = SceneGraphBuilder(config, sequence.intrinsics)
         start = time.perf_counter()
         for frame in sequence:
             mapper.step(frame, prediction_from_ground_truth(frame), frame.world_T_camera)
@@ -56,7 +58,7 @@ def main() -> None:
         ours, open3d_save = [], []
         for k in range(args.repeat):  # alternate the two writers
             t0 = time.perf_counter()
-            run_state.save_snapshot(work / "out", mapper, {}, binding)
+            run_state.save_snapshot(work / "out", mapper, builder, {}, binding)
             ours.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             (work / "o3d").mkdir(exist_ok=True)
@@ -64,7 +66,8 @@ def main() -> None:
             open3d_save.append(time.perf_counter() - t0)
         snapshot_mb = sum(p.stat().st_size for p in (work / "out" / ".snapshot").rglob("*") if p.is_file()) / 2**20
         other = Mapper(config, sequence.intrinsics)
-        load_ms = _mean_ms(lambda: run_state.load_snapshot(work / "out", other, binding), args.repeat)
+        load_ms = _mean_ms(lambda: run_state.load_snapshot(work / "out", other, SceneGraphBuilder(config, sequence.intrinsics),
+                                                           binding), args.repeat)
         finish_ms = _mean_ms(mapper.finish, args.repeat)
         same = other.finish().mesh.vertices.tobytes() == mapper.finish().mesh.vertices.tobytes()
         result = {

@@ -311,6 +311,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from m2h_slam.graph_summary import load_graph_document, route_lines, summary_lines
+
+    data = load_graph_document(Path(args.run))
+    if args.route:
+        lines = route_lines(data, *args.route)
+    elif args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    else:
+        lines = summary_lines(data)
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from m2h_slam.data.samples import SAMPLES
 
@@ -376,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scale", action="store_true", help="Sim(3) alignment (monocular scale), like evo -as")
     evaluate.add_argument("--threshold", type=_positive, default=0.05, help="mesh distance threshold in m (default 0.05)")
     evaluate.set_defaults(func=cmd_eval)
+
+    graph = commands.add_parser("graph", parents=[common], help="summarise a run's scene graph; --route between rooms")
+    graph.add_argument("run", help="output folder of m2h-slam run")
+    graph.add_argument("--json", action="store_true", help="print the scene graph JSON")
+    graph.add_argument("--route", nargs=2, metavar=("ROOM_A", "ROOM_B"), help="shortest walk between two rooms (ids)")
+    graph.set_defaults(func=cmd_graph)
 
     train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
     train.add_argument("sequences", nargs="+", help="m2h sequence folders with depth, semantics, normals, edges")

@@ -27,8 +27,8 @@ log = logging.getLogger("m2h_slam")
 SNAPSHOT = ".snapshot"
 ERROR_LOG = "error.log"
 #: Everything ``m2h-slam run`` writes into its output folder (``--force`` removes only these).
-RUN_OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "run.json", "preview.png", "map_topdown.png",
-               "eval.json", ERROR_LOG, "predictions", SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old")
+RUN_OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "run.json", "preview.png", "scene_graph.json",
+               "scene_graph_dsg.json", "scene_graph.png", "eval.json", ERROR_LOG, "predictions", SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old")
 FINGERPRINT_FRAMES = 2
 _NOT_BINDING = ("perception.device", "perception.threads")  # change speed, not the map
 
@@ -94,11 +94,12 @@ def differences(saved: dict, current: dict) -> list[str]:
     return lines
 
 
-def save_snapshot(out: Path, mapper, timings: dict, binding: dict) -> None:
-    """Seal the mapper state, timings and binding as ``OUT/.snapshot`` (atomically as a whole)."""
+def save_snapshot(out: Path, mapper, builder, timings: dict, binding: dict) -> None:
+    """Seal the mapper and scene-graph state, timings and binding as ``OUT/.snapshot`` (atomically as a whole)."""
 
     def write(folder: Path) -> None:
         mapper.save_snapshot(folder)
+        builder.save(folder)
         (folder / "timings.json").write_text(json.dumps(timings))
         (folder / "binding.json").write_text(json.dumps(binding, indent=0))
 
@@ -110,8 +111,8 @@ def has_run_traces(out: Path) -> bool:
     return any((out / name).exists() for name in (SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old"))
 
 
-def load_snapshot(out: Path, mapper, binding: dict) -> dict | None:
-    """Restore ``mapper`` from the complete snapshot in ``out``; its timings, or None if none is complete.
+def load_snapshot(out: Path, mapper, builder, binding: dict) -> dict | None:
+    """Restore ``mapper`` and ``builder`` from the complete snapshot in ``out``; its timings, or None if none is complete.
 
     ``InputError`` if the snapshot was made for another input or other options.
     """
@@ -125,6 +126,7 @@ def load_snapshot(out: Path, mapper, binding: dict) -> dict | None:
         raise InputError(out, "cannot --resume: the snapshot was made with other input or options: "
                               + "; ".join(changed[:3]) + more + " (use --force to start over)")
     mapper.load_snapshot(folder)
+    builder.load(folder)
     return json.loads((folder / "timings.json").read_text())
 
 

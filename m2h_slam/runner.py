@@ -4,7 +4,9 @@
     OUT/mesh_rgb.ply      the same mesh with fused RGB colours
     OUT/trajectory.txt    TUM trajectory (world_T_camera), readable by `evo_ape tum`
     OUT/run.json          config, versions, input, per-stage timings, counts, tracking events
-    OUT/preview.png       a few frames: RGB, depth, semantics; OUT/map_topdown.png: the map from above
+    OUT/preview.png       a few frames: RGB, depth, semantics
+    OUT/scene_graph.json  rooms, places, objects, agents (docs/scene-graph.schema.json); scene_graph_dsg.json:
+                          the same through spark_dsg; scene_graph.png: the graph and map from above
     OUT/predictions/      per-frame predictions as an m2h sequence (with --save-predictions)
     OUT/.snapshot/        mapper state every `snapshot_every` frames and at the end, for --resume
     OUT/error.log         the traceback of an unexpected error (the run's one-line message names it)
@@ -32,6 +34,7 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.data.sequence import Sequence
 from m2h_slam.data.trajectory_io import read_tum_trajectory
+from m2h_slam.run_outputs import write_outputs
 
 log = logging.getLogger("m2h_slam")
 
@@ -141,34 +144,41 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     ``OUT/error.log``.
     """
     from pipeline import Mapper
+    from pipeline.graph_builder import SceneGraphBuilder
 
     out = Path(out)
     run_state.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
     perception = _Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
     mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device))
+    builder = SceneGraphBuilder(config, sequence.intrinsics)
     binding = run_state.input_binding(sequence, config, options.poses, perception.weights)
     timings: dict[str, list[float]] = {"predict": []}
     resumed = False
     if options.resume:
-        previous = run_state.load_snapshot(out, mapper, binding)
+        previous = run_state.load_snapshot(out, mapper, builder, binding)
         if previous is None:
             log.warning("%s: no complete snapshot (killed during the first one); starting from the first frame", out)
         else:
             timings, resumed = {k: list(v) for k, v in previous.items()}, True
             log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
     done = mapper.frames_done
-    loop = _FrameLoop(sequence, out, mapper, perception, poses, options, timings, binding)
+    loop = _FrameLoop(sequence, out, mapper, builder, perception, poses, options, timings, binding)
     wall_s = loop.run(done)
     if mapper.frames_done == 0:
         raise InputError(Path(str(sequence.path)), "no frames to map")
     if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
-        run_state.save_snapshot(out, mapper, timings, binding)
+        run_state.save_snapshot(out, mapper, builder, timings, binding)
     t0 = time.perf_counter()
     result = mapper.finish()
+    graph, graph_status = builder.build(mapper)
+    timings["scene_graph"] = [1000 * (time.perf_counter() - t0)]
     if loop.viewer is not None:
         loop.viewer.finish(result)
-    record = _write_outputs(out, result, loop.previews)
+    record = write_outputs(out, result, loop.previews, builder, graph)
+    record["scene_graph"] = graph_status
+    if graph is None:
+        log.warning("no scene graph: %s", graph_status["state"])
     if not len(result.mesh.vertices):
         log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
                     "outputs are written but hold no surface", result.counts["no_depth"], result.counts["frames"])
@@ -208,9 +218,10 @@ def _inputs(sequence: Sequence, options: RunOptions) -> tuple[Path, ...]:
 class _FrameLoop:
     """The per-frame loop of a run: perception, mapper step, optional writers, snapshots, progress."""
 
-    def __init__(self, sequence: Sequence, out: Path, mapper, perception: _Perception, poses: _Poses,
+    def __init__(self, sequence: Sequence, out: Path, mapper, builder, perception: _Perception, poses: _Poses,
                  options: RunOptions, timings: dict[str, list[float]], binding: dict):
-        self.sequence, self.out, self.mapper, self.perception, self.poses = sequence, out, mapper, perception, poses
+        self.sequence, self.out, self.mapper, self.builder = sequence, out, mapper, builder
+        self.perception, self.poses = perception, poses
         self.options, self.timings, self.binding = options, timings, binding
         self.writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
         self.viewer = _rerun_viewer(options)
@@ -235,6 +246,9 @@ class _FrameLoop:
                     with interrupts.critical():
                         consistent = False
                         result = self.mapper.step(frame, prediction, self.poses(frame))
+                        t2 = time.perf_counter()
+                        self.builder.update(frame, prediction, result)
+                        result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - t2)
                         consistent = True
                     self._record(frame, prediction, result, 1000 * (t1 - t0), position in picks)
                     elapsed = time.perf_counter() - start_wall
@@ -243,11 +257,11 @@ class _FrameLoop:
                     every = self.options.snapshot_every
                     if every and self.mapper.frames_done % every == 0 and self.mapper.frames_done != total:
                         with interrupts.critical():
-                            run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+                            run_state.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
             except KeyboardInterrupt:
                 bar.close()
                 if self.mapper.frames_done > done:
-                    run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+                    run_state.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
                 log.warning("interrupted after frame %d; continue with --resume", self.mapper.frames_done)
                 raise
             except (InputError, OSError):  # a bad frame, a full disk: keep what was mapped, report the path
@@ -276,7 +290,7 @@ class _FrameLoop:
         if not consistent or self.mapper.frames_done <= done:
             return False
         try:
-            run_state.save_snapshot(self.out, self.mapper, self.timings, self.binding)
+            run_state.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
             return True
         except OSError as error:
             log.warning("could not save a snapshot (%s)", error)
@@ -297,47 +311,6 @@ class _FrameLoop:
         kept = "snapshot saved, continue with --resume" if saved else "no new snapshot"
         problem = f"{type(error).__name__}: {error}".splitlines()[0][:200]
         return RunError(f"unexpected error after frame {self.mapper.frames_done} ({problem}); {kept}; {where}")
-
-
-def _write_outputs(out: Path, result, previews) -> dict:
-    from m2h_slam.core.records import LabelledMesh
-    from m2h_slam.data.contact_sheet import contact_sheet
-    from m2h_slam.data.image_io import write_rgb
-    from m2h_slam.data.ply_io import write_labelled_ply
-    from m2h_slam.data.trajectory_io import write_tum_trajectory
-
-    mesh = result.mesh
-    write_labelled_ply(out / "mesh.ply", mesh)
-    write_labelled_ply(out / "mesh_rgb.ply", LabelledMesh(mesh.vertices, mesh.triangles, result.mesh_rgb, mesh.labels,
-                                                          mesh.instances))
-    write_tum_trajectory(out / "trajectory.txt", result.timestamps_s, result.poses)
-    if previews:
-        frames = []
-        for rgb, prediction in previews:
-            h, w = rgb.shape[:2]
-            frames.append(Frame(0, 0.0, rgb, Intrinsics.from_fov(w, h, 60.0), depth_m=prediction.depth_m,
-                                semantics=prediction.semantics, normals=prediction.normals))
-        write_rgb(out / "preview.png", contact_sheet(frames))
-    if len(mesh.vertices):
-        write_rgb(out / "map_topdown.png", topdown(mesh.vertices, mesh.colours))
-    labels, counts = np.unique(mesh.labels, return_counts=True)
-    return {"mesh": {"vertices": int(len(mesh.vertices)), "triangles": int(len(mesh.triangles)),
-                     "label_vertices": {int(k): int(v) for k, v in zip(labels, counts)}}}
-
-
-def topdown(vertices: np.ndarray, colours: np.ndarray, pixel_m: float = 0.05) -> np.ndarray:
-    """(H, W, 3) view of coloured points from above (highest point per pixel, ceilings cut off at 1.8 m)."""
-    keep = vertices[:, 2] < 1.8
-    v, c = vertices[keep], colours[keep]
-    if not len(v):
-        return np.zeros((8, 8, 3), np.uint8)
-    lo = v[:, :2].min(0)
-    ij = np.floor((v[:, :2] - lo) / pixel_m).astype(int)
-    size = ij.max(0) + 1
-    image = np.full((size[1], size[0], 3), 255, np.uint8)
-    order = np.argsort(v[:, 2])  # later (higher) points overwrite lower ones
-    image[size[1] - 1 - ij[order, 1], ij[order, 0]] = c[order]
-    return image
 
 
 class _PredictionWriter:

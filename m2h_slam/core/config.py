@@ -172,6 +172,24 @@ class FusionConfig(_Checked):
 
 
 @dataclass(frozen=True)
+class GraphConfig(_Checked):
+    """The scene graph: objects and agents from the per-frame masks, rooms and places from the map."""
+
+    object_min_pixels: int = ranged(40, AT_LEAST_ONE)  # smaller segments are not objects
+    object_voxel_m: float = ranged(0.1, Range(0.01, 1.0))  # an object's shape is kept on this grid
+    object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
+    object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
+    object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
+    object_empty_share: float = ranged(0.7, SHARE)  # an object whose voxels are this much seen-free is gone
+    agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
+    agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
+    agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer
+    room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
+    place_spacing_m: float = ranged(0.5, POSITIVE)
+    update_every_frames: int = ranged(30, AT_LEAST_ONE)  # rooms and places are rebuilt this often (and at the end)
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings of a run."""
 
@@ -179,6 +197,7 @@ class Config:
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     odometry: OdometryConfig = field(default_factory=OdometryConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
 
 
 class _ConfigTypeError(Exception):

@@ -1,0 +1,125 @@
+"""The scene-graph stage of a run: fed after each mapper step, asked for the graph when it is wanted.
+
+    builder = SceneGraphBuilder(config, intrinsics)
+    builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame
+    graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
+
+The map frame is the world of the poses when the poses are given or the map started at a
+ground-truth pose; otherwise it is estimated from the fused floor (``pipeline.gravity``), and
+until enough floor is seen the graph waits (``status`` says so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam.core.config import Config
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.records import Frame, Prediction
+from pipeline.agents import AgentLayer
+from pipeline.free_space import free_space_map
+from pipeline.gravity import estimate_map_frame
+from pipeline.objects import ObjectLayer
+from pipeline.places import find_places
+from pipeline.rooms import segment_rooms
+from pipeline.scene_graph import SceneGraph
+
+STATE_FILE = "scene_graph_state.json"
+
+
+class SceneGraphBuilder:
+    """Objects and agents from frames; rooms, places and the map frame from the mapper's map."""
+
+    def __init__(self, config: Config, intrinsics: Intrinsics):
+        self.config = config
+        self.objects = ObjectLayer(config.graph, intrinsics)
+        self.agents = AgentLayer(config.graph, intrinsics)
+        self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
+        self.last_time_s = 0.0
+        self.last_map_T_world = np.eye(4)  # of the last build
+        self.events: list[str] = []
+
+    def update(self, frame: Frame, prediction: Prediction, step) -> None:
+        """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
+        if self.world_is_map is None:
+            self.world_is_map = step.tracking == "given" or frame.world_T_camera is not None
+        self.last_time_s = float(frame.timestamp_s)
+        if step.tracking not in ("init", "ok", "given"):
+            return  # the pose is a guess: nothing is placed with it
+        depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
+        self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
+        self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
+                             prediction.confidence, step.world_T_camera)
+
+    def map_frame(self, mapper) -> np.ndarray | None:
+        """map_T_world (4, 4), or None while the floor is unknown."""
+        if self.world_is_map:
+            return np.eye(4)
+        points, (labels, normals) = mapper.volume.voxel_table("label", "normal_sum", require="evidence")
+        frame = estimate_map_frame(points, labels, normals)
+        return None if frame is None else frame.map_T_world
+
+    def build(self, mapper) -> tuple[SceneGraph | None, dict]:
+        """The scene graph of the map so far, and a status record for run.json."""
+        map_T_world = self.map_frame(mapper)
+        if map_T_world is None:
+            return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
+        self.last_map_T_world = map_T_world
+        c, g = mapper.config.fusion, self.config.graph
+        self.objects.merge()
+        self.events += self.objects.prune(lambda points: _free_share(mapper, points), mapper.state.moving_tracks,
+                                          self.last_time_s)
+        points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
+        space = free_space_map(points, tsdf, np.where(evidence > 0, labels, 0), map_T_world, c.voxel_size_m,
+                               c.truncation_m)
+        rooms = segment_rooms(space, g.room_seed_clearance_m)
+        places = find_places(space, g.place_spacing_m)
+        graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
+                                 self.agents.records(map_T_world, self.last_time_s))
+        status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
+                  "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
+                  "events": list(self.events)}
+        return graph, status
+
+    def instances(self, vertices_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(N,) uint16 object id of each mesh vertex (map frame): the object of the vertex's class whose
+        voxel is nearest, within one object voxel; 0 elsewhere."""
+        from scipy.spatial import cKDTree
+
+        ids = np.zeros(len(vertices_map), np.uint16)
+        centres, owners, classes = self.objects.voxel_owners(self.last_map_T_world)
+        if not len(centres) or not len(vertices_map):
+            return ids
+        reach = self.config.graph.object_voxel_m
+        distance, nearest = cKDTree(centres).query(vertices_map, distance_upper_bound=reach)
+        hit = np.isfinite(distance)
+        hit[hit] &= classes[nearest[hit]] == labels[hit]
+        ids[hit] = owners[nearest[hit]]
+        return ids
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        state = {"world_is_map": self.world_is_map, "last_time_s": self.last_time_s, "events": self.events,
+                 "objects": self.objects.state(), "agents": self.agents.state()}
+        (Path(folder) / STATE_FILE).write_text(json.dumps(state))
+
+    def load(self, folder: str | os.PathLike) -> None:
+        path = Path(folder) / STATE_FILE
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        self.world_is_map, self.last_time_s, self.events = state["world_is_map"], state["last_time_s"], state["events"]
+        self.objects.load_state(state["objects"])
+        self.agents.load_state(state["agents"])
+
+
+def _free_share(mapper, points_world: np.ndarray) -> float:
+    """Share of the points where the map now sees free space (TSDF +1 with weight)."""
+    if not len(points_world):
+        return 0.0
+    tsdf, weight = mapper.volume.sample(points_world, "tsdf", "weight")
+    return float(np.mean((tsdf > 0.9) & (weight >= mapper.config.fusion.moving_min_weight)))

@@ -1,0 +1,248 @@
+"""The object layer: instances from the per-frame semantic masks, associated in 3D and merged over time.
+
+Per frame: each object class's mask (the class table's ``object`` flag; people and other dynamic
+classes never) is cut along predicted edges and depth discontinuities and split into connected
+components; components of at least ``object_min_pixels`` are back-projected to the world. A
+component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
+(``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
+a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
+objects of one class that overlap; ``prune`` drops objects whose voxels the map now sees as free
+space, and a same-class object that appeared later near where the map saw an object move takes
+the old one's id (one node, with where and when it moved).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.geometry import backproject_pixels, transform_points
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
+from pipeline.graph_records import ObjectRecord
+
+log = logging.getLogger("m2h_slam")
+
+MAX_POINTS_PER_SEGMENT = 400
+
+
+@dataclass
+class _Object:
+    id: int
+    class_id: int
+    voxels: np.ndarray  # (K,) int64 keys of the object_voxel_m cells it occupies
+    observations: int
+    first_seen_s: float
+    last_seen_s: float
+    votes: float = 0.0  # summed confidence of the segments
+    moved: list = field(default_factory=list)
+
+
+def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
+             edge_threshold: float = 0.5, discontinuity: float = 0.05) -> list[tuple[int, np.ndarray]]:
+    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
+    labels = np.asarray(semantics)
+    valid = depth_m > 0
+    jump = np.zeros_like(valid)
+    rel = np.abs(np.diff(depth_m, axis=1)) > discontinuity * np.maximum(depth_m[:, 1:], 1e-6)
+    jump[:, 1:] |= rel
+    jump[:, :-1] |= rel
+    rel = np.abs(np.diff(depth_m, axis=0)) > discontinuity * np.maximum(depth_m[1:], 1e-6)
+    jump[1:] |= rel
+    jump[:-1] |= rel
+    usable = valid & ~jump & (edges <= edge_threshold)
+    found = []
+    safe = np.clip(labels, 0, len(IS_OBJECT) - 1)
+    objectish = usable & IS_OBJECT[safe] & ~IS_DYNAMIC[safe] & (labels < len(IS_OBJECT))
+    for class_id in np.unique(labels[objectish]):
+        components, count = ndimage.label(objectish & (labels == class_id))
+        if count == 0:
+            continue
+        sizes = np.bincount(components.ravel())
+        for k in np.flatnonzero(sizes >= min_pixels):
+            if k == 0:
+                continue
+            rows, cols = np.nonzero(components == k)
+            found.append((int(class_id), np.stack([rows, cols], axis=1)))
+    return found
+
+
+class ObjectLayer:
+    """Objects of a run, in the world frame of the map (see the module doc)."""
+
+    def __init__(self, config: GraphConfig, intrinsics: Intrinsics):
+        self.config, self.K = config, intrinsics
+        self.objects: list[_Object] = []
+        self.next_id = 1
+
+    # -- per frame -----------------------------------------------------------------------------
+    def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray,
+                confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
+        """Add one frame's segments; returns how many there were."""
+        found = segments(semantics, depth_m, edges, self.config.object_min_pixels)
+        rng = np.random.default_rng(0)
+        for class_id, pixels in found:
+            if len(pixels) > MAX_POINTS_PER_SEGMENT:
+                pixels = pixels[rng.choice(len(pixels), MAX_POINTS_PER_SEGMENT, replace=False)]
+            rows, cols = pixels[:, 0], pixels[:, 1]
+            points = transform_points(world_T_camera, backproject_pixels(cols, rows, depth_m[rows, cols], self.K))
+            self._associate(class_id, self._keys(points), float(np.mean(confidence[rows, cols])), time_s)
+        return len(found)
+
+    def _keys(self, points: np.ndarray) -> np.ndarray:
+        cells = np.floor(points / self.config.object_voxel_m).astype(np.int64) + (1 << 20)
+        return np.unique((cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2])
+
+    def _centres(self, keys: np.ndarray) -> np.ndarray:
+        mask = (1 << 21) - 1
+        cells = np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
+        return (cells + 0.5) * self.config.object_voxel_m
+
+    def _associate(self, class_id: int, keys: np.ndarray, confidence: float, time_s: float) -> None:
+        c = self.config
+        same = [o for o in self.objects if o.class_id == class_id]
+        best, best_overlap = None, 0.0
+        for obj in same:
+            overlap = np.isin(keys, obj.voxels, assume_unique=True).mean()
+            if overlap > best_overlap:
+                best, best_overlap = obj, overlap
+        if best_overlap < c.object_min_overlap:
+            centre = self._centres(keys).mean(axis=0)
+            near = [(np.linalg.norm(self._centres(o.voxels).mean(axis=0) - centre), o) for o in same]
+            near = [(d, o) for d, o in near if d < c.object_gate_m]
+            best = min(near, key=lambda t: t[0])[1] if near else None
+        if best is None:
+            self.objects.append(_Object(self.next_id, class_id, keys, 1, time_s, time_s, confidence))
+            self.next_id += 1
+            return
+        best.voxels = np.union1d(best.voxels, keys)
+        best.observations += 1
+        best.last_seen_s = time_s
+        best.votes += confidence
+
+    # -- periodic passes -----------------------------------------------------------------------
+    def _same_object(self, a: _Object, b: _Object) -> bool:
+        """One class, and half of the smaller one's voxels shared, or half of its footprint shared with the
+        two stacked within two cells (a shelf cut into levels by its edges)."""
+        if a.class_id != b.class_id:
+            return False
+        small = min(len(a.voxels), len(b.voxels))
+        if np.isin(a.voxels, b.voxels, assume_unique=True).sum() >= 0.5 * small:
+            return True
+        (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
+        shared = np.isin(ka, kb, assume_unique=True).sum()
+        gap = max(za[0], zb[0]) - min(za[1], zb[1])
+        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= 2
+
+    @staticmethod
+    def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """(xy cell keys, (lowest, highest) z cell) of voxel keys."""
+        z = keys & ((1 << 21) - 1)
+        return np.unique(keys >> 21), (int(z.min()), int(z.max()))
+
+    def merge(self) -> int:
+        """Join objects that are one (``_same_object``); returns the number of merges."""
+        merged = 0
+        k = 0
+        while k < len(self.objects):
+            a = self.objects[k]
+            for b in self.objects[k + 1:]:
+                if self._same_object(a, b):
+                    keep, drop = (a, b) if a.observations >= b.observations else (b, a)
+                    keep.voxels = np.union1d(keep.voxels, drop.voxels)
+                    keep.observations += drop.observations
+                    keep.first_seen_s = min(keep.first_seen_s, drop.first_seen_s)
+                    keep.last_seen_s = max(keep.last_seen_s, drop.last_seen_s)
+                    keep.votes += drop.votes
+                    self.objects.remove(drop)
+                    merged += 1
+                    break
+            else:
+                k += 1
+        return merged
+
+    def prune(self, free_share, moving: list[list[float]], time_s: float) -> list[str]:
+        """Drop confirmed objects whose space is now seen free (``free_share(points) -> share``); an object
+        that appeared later near a seen move (``moving``: [class, x, y, z]) takes the dropped one's id."""
+        events = []
+        for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
+            centres = self._centres(obj.voxels)
+            if free_share(centres) < self.config.object_empty_share:
+                continue
+            self.objects.remove(obj)
+            before = centres.mean(axis=0)
+            successor = next((o for o in self.objects if o.class_id == obj.class_id and o.first_seen_s > obj.first_seen_s
+                              and any(int(m[0]) == obj.class_id and np.linalg.norm(self._centres(o.voxels).mean(axis=0)
+                                                                                   - np.array(m[1:4])) < 1.0
+                                      for m in moving)), None)
+            if successor is None:
+                events.append(f"object {obj.id} ({obj.class_id}) gone: its space is seen empty")
+                continue
+            after = self._centres(successor.voxels).mean(axis=0)
+            successor.moved = obj.moved + [{"time_s": round(successor.first_seen_s, 6),
+                                            "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
+            successor.id = obj.id
+            successor.observations += obj.observations
+            successor.first_seen_s = obj.first_seen_s
+            events.append(f"object {obj.id} moved from {np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
+        return events
+
+    # -- results ---------------------------------------------------------------------------------
+    def records(self, map_T_world: np.ndarray) -> list[ObjectRecord]:
+        """Confirmed objects in the map frame, by id."""
+        out = []
+        for obj in sorted(self.objects, key=lambda o: o.id):
+            if obj.observations < self.config.object_min_observations:
+                continue
+            points = transform_points(map_T_world, self._centres(obj.voxels))
+            centre, extent, yaw = _yaw_box(points, self.config.object_voxel_m)
+            moved = tuple({**m, "from": transform_points(map_T_world, np.array([m["from"]]))[0].round(4).tolist(),
+                           "to": transform_points(map_T_world, np.array([m["to"]]))[0].round(4).tolist()}
+                          for m in obj.moved)
+            out.append(ObjectRecord(obj.id, obj.class_id, points.mean(axis=0), centre, extent, yaw, len(obj.voxels),
+                                    obj.observations, obj.first_seen_s, obj.last_seen_s,
+                                    obj.votes / obj.observations, moved))
+        return out
+
+    def voxel_owners(self, map_T_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centres (N, 3) m in the map frame, object id (N,), class id (N,)) of every confirmed object voxel."""
+        parts = [(transform_points(map_T_world, self._centres(o.voxels)), np.full(len(o.voxels), o.id),
+                  np.full(len(o.voxels), o.class_id)) for o in self.objects
+                 if o.observations >= self.config.object_min_observations]
+        if not parts:
+            return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"next_id": self.next_id, "objects": [
+            {"id": o.id, "class_id": o.class_id, "voxels": o.voxels.tolist(), "observations": o.observations,
+             "first_seen_s": o.first_seen_s, "last_seen_s": o.last_seen_s, "votes": o.votes, "moved": o.moved}
+            for o in self.objects]}
+
+    def load_state(self, state: dict) -> None:
+        self.next_id = state["next_id"]
+        self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
+                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"]) for o in state["objects"]]
+
+
+def _yaw_box(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre (3,), extent (3,), yaw rad) of the box about z that fits the points, its axes along the
+    principal directions of their footprint."""
+    xy = points[:, :2] - points[:, :2].mean(axis=0)
+    if len(points) >= 3 and np.linalg.matrix_rank(xy) == 2:
+        _, _, vt = np.linalg.svd(xy, full_matrices=False)
+        yaw = float(np.arctan2(vt[0, 1], vt[0, 0]))
+    else:
+        yaw = 0.0
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = xy @ np.array([[c, -s], [s, c]])
+    lo = np.array([*local.min(axis=0), points[:, 2].min()]) - voxel_m / 2
+    hi = np.array([*local.max(axis=0), points[:, 2].max()]) + voxel_m / 2
+    mid = (lo + hi) / 2
+    centre_xy = points[:, :2].mean(axis=0) + np.array([[c, -s], [s, c]]) @ mid[:2]
+    return np.array([*centre_xy, mid[2]]), hi - lo, yaw
