@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.config import Config
+from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import class_id
 from m2h_slam.core.records import Frame, Prediction
 from pipeline.agents import AgentLayer
 from pipeline.free_space import free_space_map
@@ -29,6 +31,7 @@ from pipeline.rooms import segment_rooms
 from pipeline.scene_graph import SceneGraph
 
 STATE_FILE = "scene_graph_state.json"
+CEILING = class_id("ceiling")
 
 
 class SceneGraphBuilder:
@@ -79,7 +82,8 @@ class SceneGraphBuilder:
         rooms = segment_rooms(space, g.room_seed_clearance_m)
         places = find_places(space, g.place_spacing_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
-                                 self.agents.records(map_T_world, self.last_time_s))
+                                 self.agents.records(map_T_world, self.last_time_s),
+                                 ceiling_z_m=_ceiling_height(points, labels, evidence, map_T_world))
         status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
                   "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
                   "events": list(self.events)}
@@ -115,6 +119,14 @@ class SceneGraphBuilder:
         self.world_is_map, self.last_time_s, self.events = state["world_is_map"], state["last_time_s"], state["events"]
         self.objects.load_state(state["objects"])
         self.agents.load_state(state["agents"])
+
+
+def _ceiling_height(points_world: np.ndarray, labels: np.ndarray, evidence: np.ndarray,
+                    map_T_world: np.ndarray) -> float:
+    """Median height (m, map frame) of the ceiling voxels; the highest mapped surface if none was seen."""
+    z = transform_points(map_T_world, points_world)[:, 2] if len(points_world) else np.zeros(1)
+    ceiling = (labels == CEILING) & (evidence > 0)
+    return round(float(np.median(z[ceiling]) if ceiling.sum() >= 20 else z.max()), 4)
 
 
 def _free_share(mapper, points_world: np.ndarray) -> float:

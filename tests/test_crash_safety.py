@@ -23,7 +23,7 @@ from conftest import run_cli
 from m2h_slam.core.atomic import TMP_PREFIX, atomic_folder, complete_folder, is_complete
 from m2h_slam.data.synthetic import WorldSpec, write_synthetic
 
-OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt")
+OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "scene_graph.json")
 RUN = ["--gt-perception", "--poses", "gt", "-q"]
 
 

@@ -247,3 +247,170 @@ def test_scene_graph_picture(graph, tmp_path):
     draw_scene_graph(g.to_json(), tmp_path / "scene_graph.png")
     picture = read_rgb(tmp_path / "scene_graph.png")
     assert picture.shape[0] > 400 and picture.shape[1] > 400 and picture.std() > 10
+
+
+def _object_f1(records, truth: dict, seen: dict, min_frames: int = 3, gate_m: float = 0.5) -> tuple[float, float, float]:
+    """Precision, recall, F1 of estimated objects against the true objects seen in at least ``min_frames``
+    frames (same class, box centres within ``gate_m``, each true object matched once)."""
+    objects = {o["id"]: o for o in truth["objects"]}
+    wanted = [i for i, n in seen.items() if n >= min_frames and i in objects]
+    matched, true_positives = set(), 0
+    for record in records:
+        candidates = [i for i in wanted if objects[i]["class_id"] == record.class_id and i not in matched
+                      and np.linalg.norm(np.array(objects[i]["box"]["center"]) - record.box_center) < gate_m]
+        if candidates:
+            matched.add(min(candidates, key=lambda i: np.linalg.norm(np.array(objects[i]["box"]["center"])
+                                                                     - record.box_center)))
+            true_positives += 1
+    precision, recall = true_positives / max(len(records), 1), true_positives / max(len(wanted), 1)
+    return precision, recall, 2 * precision * recall / max(precision + recall, 1e-9)
+
+
+def test_objects_with_ground_truth_perception(tmp_path):
+    """A held-out apartment walked for 150 frames: object F1 >= 0.9 over the objects seen in 3+ frames."""
+    import json
+
+    from m2h_slam.core.labels import IS_OBJECT
+    from pipeline.objects import ObjectLayer
+
+    path = write_synthetic(tmp_path / "apt", WorldSpec(seed=11, frames=300, rooms=4, people=0), size=(160, 120),
+                           progress=False)
+    frames = list(open_sequence(path, ReadOptions(stride=2)))
+    config = Config().graph
+    layer = ObjectLayer(config, frames[0].intrinsics)
+    seen: dict[int, int] = {}
+    for frame in frames:
+        p = prediction_from_ground_truth(frame)
+        layer.observe(frame.timestamp_s, p.semantics, p.depth_m, p.edges, p.confidence, frame.world_T_camera)
+        ids, counts = np.unique(frame.instances[IS_OBJECT[frame.semantics]], return_counts=True)
+        for i, n in zip(ids.tolist(), counts.tolist()):
+            seen[i] = seen.get(i, 0) + (n >= config.object_min_pixels)
+    layer.merge()
+    records = layer.records(np.eye(4))
+    precision, recall, f1 = _object_f1(records, json.loads((path / "scene_graph.json").read_text()), seen)
+    assert f1 >= 0.9, (precision, recall, f1)
+    assert all(r.observations >= config.object_min_observations for r in records)
+    assert all(r.class_id != 31 for r in records)
+
+
+@pytest.mark.parametrize("seed, static", [(6, False), (7, True)])
+def test_each_walking_person_is_one_agent(tmp_path, seed, static):
+    """Agents from people with ground-truth perception: every agent follows one true person (mean foot-point
+    error < 0.4 m) and no person has more than two tracks (at most one ID switch)."""
+    import json
+
+    from pipeline.agents import AgentLayer
+
+    path = write_synthetic(tmp_path / "people", WorldSpec(seed=seed, frames=150, rooms=4, people=2,
+                                                          static_camera=static), size=(160, 120), progress=False)
+    frames = list(open_sequence(path))
+    layer = AgentLayer(Config().graph, frames[0].intrinsics)
+    for frame in frames:
+        p = prediction_from_ground_truth(frame)
+        layer.observe(frame.timestamp_s, p.semantics, p.depth_m, frame.world_T_camera)
+    agents = layer.records(np.eye(4), frames[-1].timestamp_s)
+    truth = json.loads((path / "scene_graph.json").read_text())["agents"]
+    assert agents
+    owner = []
+    for agent in agents:
+        errors = []
+        for person in truth:
+            times, positions = np.array(person["times_s"]), np.array(person["positions"])
+            k = [int(np.argmin(np.abs(times - t))) for t in agent.times_s]
+            errors.append(np.linalg.norm(positions[k, :2] - agent.positions[:, :2], axis=1).mean())
+        assert min(errors) < 0.4, errors
+        owner.append(int(np.argmin(errors)))
+    assert max(owner.count(k) for k in set(owner)) <= 2
+    assert all((agent.positions[:, 2] == 0).all() for agent in agents)
+
+
+@pytest.fixture(scope="module")
+def people_run(tmp_path_factory):
+    from conftest import run_cli
+
+    root = tmp_path_factory.mktemp("graphrun")
+    path = write_synthetic(root / "seq", WorldSpec(seed=6, frames=120, rooms=3, people=2), size=(160, 120),
+                           progress=False)
+    result = run_cli("run", str(path), "--out", str(root / "run"), "--gt-perception", "-q")
+    assert result.returncode == 0, result.stderr
+    return path, root / "run"
+
+
+def test_run_writes_a_valid_graph_whose_objects_are_the_mesh_instances(people_run):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from conftest import run_cli
+    from m2h_slam.data.ply_io import read_labelled_ply
+
+    _, out = people_run
+    data = json.loads((out / "scene_graph.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    assert data["source"] == "estimated" and data["rooms"] and data["objects"] and data["places"]
+    mesh = read_labelled_ply(out / "mesh.ply")
+    assert set(np.unique(mesh.instances[mesh.instances > 0]).tolist()) <= {o["id"] for o in data["objects"]}
+    assert len(np.unique(mesh.instances[mesh.instances > 0])) >= 0.5 * len(data["objects"])
+    assert all(o["class_name"] != "person" for o in data["objects"]) and not (mesh.labels == 31).any()
+    for o in data["objects"]:  # an object's instance vertices carry its class
+        assert set(np.unique(mesh.labels[mesh.instances == o["id"]]).tolist()) <= {o["class_id"]}
+    record = json.loads((out / "run.json").read_text())
+    assert record["scene_graph"]["state"] == "built" and record["scene_graph"]["counts"]["room"] == len(data["rooms"])
+    summary = run_cli("graph", str(out))
+    assert summary.returncode == 0 and summary.stdout.startswith(f"building: {len(data['rooms'])} rooms")
+    first, last = data["rooms"][0]["id"], data["rooms"][-1]["id"]
+    route = run_cli("graph", str(out), "--route", str(first), str(last))
+    assert route.returncode == 0 and f"route room:{first} -> room:{last}" in route.stdout
+    bad = run_cli("graph", str(out), "--route", "1", "99")
+    assert bad.returncode == 2 and "no room '99'" in bad.stderr
+
+
+def test_a_run_in_the_first_cameras_frame_is_turned_upright(people_run, tmp_path):
+    """Without ground-truth poses (as for a video) the map frame is estimated: the trajectory comes out
+    z-up with the floor at 0, so the camera's height matches the true one."""
+    import json
+    import shutil
+
+    from conftest import run_cli
+
+    path, _ = people_run
+    seq = tmp_path / "nopose"
+    shutil.copytree(path, seq)
+    (seq / "groundtruth.txt").unlink()
+    out = tmp_path / "run"
+    result = run_cli("run", str(seq), "--out", str(out), "--gt-perception", "-q")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["scene_graph"]["map_frame"] == "estimated from the floor"
+    heights = np.loadtxt(out / "trajectory.txt")[:, 3]
+    true_heights = np.array([f.world_T_camera[2, 3] for f in open_sequence(path)])
+    assert np.abs(heights - true_heights).mean() < 0.05
+    data = json.loads((out / "scene_graph.json").read_text())
+    assert data["rooms"] and all(abs(o["box"]["center"][2]) < 2.5 for o in data["objects"])
+
+
+def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
+    from pipeline.agents import AgentLayer
+    from pipeline.graph_builder import SceneGraphBuilder
+    from pipeline.objects import ObjectLayer
+
+    frame = next(iter(open_sequence(apartment)))
+    config = Config()
+    h, w = frame.depth_m.shape
+    depth = np.full((h, w), 2.0, np.float32)
+    weird = np.full((h, w), 200, np.uint16)  # a class id outside NYU40
+    weird[5, 5] = 5  # a one-pixel chair
+    objects, agents = ObjectLayer(config.graph, frame.intrinsics), AgentLayer(config.graph, frame.intrinsics)
+    for semantics in (weird, np.zeros((h, w), np.uint8)):
+        assert objects.observe(0.0, semantics, depth, np.zeros((h, w)), np.ones((h, w)), np.eye(4)) == 0
+        assert agents.observe(0.0, semantics, depth, np.eye(4)) == 0
+    assert objects.records(np.eye(4)) == [] and agents.records(np.eye(4), 0.0) == []
+    mapper = Mapper(config, frame.intrinsics)
+    builder = SceneGraphBuilder(config, frame.intrinsics)
+    unlabelled = frame.replace(world_T_camera=None, semantics=np.zeros_like(frame.semantics))  # no floor seen yet
+    prediction = prediction_from_ground_truth(unlabelled)
+    builder.update(unlabelled, prediction, mapper.step(unlabelled, prediction))
+    graph, status = builder.build(mapper)
+    assert graph is None and status["state"].startswith("waiting for the floor")
