@@ -8,7 +8,7 @@ import numpy as np
 
 from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.errors import InputError
-from m2h_slam.core.labels import IS_DYNAMIC
+from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
 from m2h_slam.data import open_sequence
 from m2h_slam.data.ply_io import read_labelled_ply
 from m2h_slam.data.sequence_folder import MANIFEST
@@ -59,9 +59,44 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     vertices = transform_points(ate.reference_T_estimate, estimate.vertices)  # the map, in the reference frame
     score = mesh_score(vertices, estimate.triangles, reference.vertices, reference.triangles, observed_surface(frames),
                        threshold_m)
-    return {
+    scores = {
         "ate_rmse_m": round(ate.rmse_m, 4), "ate_percent_of_path": round(ate.rmse_percent_of_path, 3),
         "path_length_m": round(ate.path_length_m, 3), "poses_matched": ate.matched, "scale": round(ate.scale, 4),
         f"mesh_precision@{threshold_m}m": round(score.precision, 4), f"mesh_recall@{threshold_m}m": round(score.recall, 4),
         f"mesh_f1@{threshold_m}m": round(score.f1, 4),
     }
+    if (run_dir / "scene_graph.json").is_file() and (ground_truth / "scene_graph.json").is_file():
+        scores.update(graph_scores(run_dir / "scene_graph.json", ground_truth / "scene_graph.json", frames,
+                                   ate.reference_T_estimate))
+    return scores
+
+
+def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> set[int]:
+    """Instance ids of objects and people covering ``min_pixels`` in at least ``min_frames`` frames."""
+    counts: dict[int, int] = {}
+    for frame in frames:
+        if frame.instances is None or frame.semantics is None:
+            continue
+        ids, sizes = np.unique(frame.instances[(IS_OBJECT | IS_DYNAMIC)[frame.semantics]], return_counts=True)
+        for i, n in zip(ids.tolist(), sizes.tolist()):
+            counts[i] = counts.get(i, 0) + (n >= min_pixels)
+    return {i for i, n in counts.items() if n >= min_frames and i > 0}
+
+
+def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_estimate: np.ndarray) -> dict:
+    """Object, room and agent scores of a run's scene graph against the sequence's ground truth."""
+    import json
+
+    from m2h_slam.eval.graph_metrics import agent_scores, object_scores, room_scores
+
+    estimated, truth = json.loads(estimated_path.read_text()), json.loads(truth_path.read_text())
+    seen = seen_instances(frames)
+    camera_xy = np.array([f.world_T_camera[:2, 3] for f in frames])
+    objects = object_scores(estimated["objects"], truth["objects"], seen, reference_T_estimate)
+    rooms = room_scores(estimated["rooms"], truth["rooms"], camera_xy, reference_T_estimate)
+    agents = agent_scores(estimated["agents"], truth["agents"], seen, reference_T_estimate)
+    return {"objects_precision": objects["precision"], "objects_recall": objects["recall"], "objects_f1": objects["f1"],
+            "objects_estimated": objects["estimated"], "objects_seen": objects["seen"],
+            "rooms_precision": rooms["precision"], "rooms_recall": rooms["recall"], "rooms_estimated": rooms["estimated"],
+            "rooms_visited": rooms["visited"], "agents": agents["agents"], "people_seen": agents["people_seen"],
+            "agent_id_switches": agents["id_switches"]}

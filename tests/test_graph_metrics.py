@@ -1,0 +1,48 @@
+"""Scene-graph metrics on hand-made graphs whose answers are known."""
+
+import numpy as np
+
+from m2h_slam.eval.graph_metrics import agent_scores, object_scores, room_scores
+
+SQUARE = [[0, 0], [4, 0], [4, 3], [0, 3]]
+NEXT = [[4, 0], [8, 0], [8, 3], [4, 3]]
+
+
+def _object(i, class_id, centre):
+    return {"id": i, "class_id": class_id, "box": {"center": list(centre), "extent": [1, 1, 1], "yaw_rad": 0.0}}
+
+
+def test_object_scores_match_by_class_and_distance_once():
+    truth = [_object(1, 5, (1, 1, 0.4)), _object(2, 5, (3, 1, 0.4)), _object(3, 4, (6, 2, 0.3))]
+    estimated = [_object(10, 5, (1.2, 1, 0.4)), _object(11, 5, (1.1, 1.1, 0.4)), _object(12, 7, (3, 1, 0.4))]
+    scores = object_scores(estimated, truth, {1, 2}, np.eye(4))
+    # one chair found (the second estimate near the same chair is not matched twice), the table is another class
+    assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == 0.5 and scores["seen"] == 2
+    moved = np.eye(4)
+    moved[:3, 3] = [10, 0, 0]
+    far = [_object(10, 5, (-9, 1, 0.4))]
+    assert object_scores(far, truth, {1}, moved)["f1"] == 1.0  # the alignment is applied
+
+
+def test_room_scores_by_footprint_iou():
+    truth = [{"id": 1, "footprint": SQUARE}, {"id": 2, "footprint": NEXT}]
+    cameras = np.array([[1.0, 1.0], [5.0, 1.0]])
+    exact = room_scores([{"footprint": SQUARE}, {"footprint": NEXT}], truth, cameras, np.eye(4))
+    assert exact["precision"] == 1.0 and exact["recall"] == 1.0 and min(exact["iou"]) > 0.95
+    half = room_scores([{"footprint": [[0, 0], [2, 0], [2, 3], [0, 3]]}], truth, cameras, np.eye(4))
+    assert half["precision"] == 1.0 and half["recall"] == 0.5  # IoU 0.5 with the first room only
+    tiny = room_scores([{"footprint": [[0, 0], [1, 0], [1, 1], [0, 1]]}], truth, cameras[:1], np.eye(4))
+    assert tiny["precision"] == 0.0 and tiny["recall"] == 0.0 and tiny["visited"] == 1
+
+
+def test_agent_scores_count_id_switches():
+    times = [0.0, 1.0, 2.0, 3.0]
+    truth = [{"id": 7, "times_s": times, "positions": [[t, 0, 0] for t in times]},
+             {"id": 8, "times_s": times, "positions": [[t, 5, 0] for t in times]}]
+    one_each = [{"id": 1, "times_s": times, "positions": [[t, 0.1, 0] for t in times]},
+                {"id": 2, "times_s": times, "positions": [[t, 5.1, 0] for t in times]}]
+    assert agent_scores(one_each, truth, {7, 8}, np.eye(4))["id_switches"] == 0
+    split = [{"id": 1, "times_s": times[:2], "positions": [[t, 0, 0] for t in times[:2]]},
+             {"id": 2, "times_s": times[2:], "positions": [[t, 0, 0] for t in times[2:]]}]
+    scores = agent_scores(split, truth, {7, 8}, np.eye(4))
+    assert scores["id_switches"] == 1 and scores["agents"] == 2 and scores["people_seen"] == 2
