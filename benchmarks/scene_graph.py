@@ -1,0 +1,64 @@
+"""Scene-graph cost: per-frame update (objects and agents) and the periodic rebuild (map frame, free
+space, rooms, places, graph) against map size, on a synthetic apartment with ground-truth perception.
+
+    python benchmarks/scene_graph.py [--frames 300] [--size 320x240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import report  # noqa: E402
+from m2h_slam.core.config import Config  # noqa: E402
+from m2h_slam.data import open_sequence  # noqa: E402
+from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from pipeline import Mapper  # noqa: E402
+from pipeline.graph_builder import SceneGraphBuilder  # noqa: E402
+from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--size", default="320x240")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    config = Config()
+    with tempfile.TemporaryDirectory(prefix="m2h-bench-") as work:
+        path = write_synthetic(Path(work) / "seq", WorldSpec(seed=3, frames=args.frames, rooms=4, people=2), size,
+                               progress=False)
+        sequence = open_sequence(path)
+        mapper, builder = Mapper(config, sequence.intrinsics), SceneGraphBuilder(config, sequence.intrinsics)
+        update_s, builds = [], []
+        for k, frame in enumerate(sequence, start=1):
+            prediction = prediction_from_ground_truth(frame)
+            step = mapper.step(frame, prediction, frame.world_T_camera)
+            start = time.perf_counter()
+            builder.update(frame, prediction, step)
+            update_s.append(time.perf_counter() - start)
+            if k % config.graph.update_every_frames == 0 or k == len(sequence):
+                start = time.perf_counter()
+                graph, status = builder.build(mapper)
+                builds.append({"frames": k, "blocks": mapper.volume.block_count, "build_ms": round(
+                    1000 * (time.perf_counter() - start), 1), **(graph.counts() if graph else {})})
+    update_ms = 1000 * sum(update_s) / len(update_s)
+    build_ms = sum(b["build_ms"] for b in builds) / len(builds)
+    amortised = update_ms + build_ms / config.graph.update_every_frames
+    report("scene_graph", {
+        "frames": len(update_s), "size": list(size), "update_every_frames": config.graph.update_every_frames,
+        "update_ms_per_frame": round(update_ms, 2), "mean_rebuild_ms": round(build_ms, 1),
+        "amortised_ms_per_frame": round(amortised, 2), "target_ms_per_frame": 5.0,
+        "rebuilds": builds,
+        "rebuild_growth_last_vs_first": round(builds[-1]["build_ms"] / builds[0]["build_ms"], 2),
+        "blocks_growth_last_vs_first": round(builds[-1]["blocks"] / max(builds[0]["blocks"], 1), 2),
+    })
+
+
+if __name__ == "__main__":
+    main()
