@@ -172,8 +172,9 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     t0 = time.perf_counter()
     result = mapper.finish()
     graph, graph_status = builder.build(mapper)
-    timings["scene_graph"] = [1000 * (time.perf_counter() - t0)]
     if loop.viewer is not None:
+        if graph is not None:
+            loop.viewer.graph(graph.to_json(), builder.last_map_T_world)
         loop.viewer.finish(result)
     record = write_outputs(out, result, loop.previews, builder, graph)
     record["scene_graph"] = graph_status
@@ -282,6 +283,10 @@ class _FrameLoop:
             self.writer(frame, prediction, result.world_T_camera)
         if self.viewer is not None:
             self.viewer(frame, prediction, result)
+            if self.mapper.frames_done % self.builder.config.graph.update_every_frames == 0:
+                graph, _ = self.builder.build(self.mapper)  # rooms and places less often than objects
+                if graph is not None:
+                    self.viewer.graph(graph.to_json(), self.builder.last_map_T_world)
         if preview:
             self.previews.append((frame.rgb, prediction))
 

@@ -40,6 +40,30 @@ class RerunViewer:
         rr.log("semantics", rr.Image(colourize(prediction.semantics)))
         rr.log("tracking", rr.TextLog(result.tracking))
 
+    def graph(self, data: dict, map_T_world: np.ndarray) -> None:
+        """The scene graph (a scene-graph document in the map frame): room outlines, object boxes, places
+        and their edges, agent paths, under ``world/graph``."""
+        rr = self.rr
+        world_T_map = np.linalg.inv(map_T_world)
+        rr.log("world/graph", rr.Transform3D(translation=world_T_map[:3, 3], mat3x3=world_T_map[:3, :3]))
+        rooms = [np.array([[x, y, 0.0] for x, y in room["footprint"] + room["footprint"][:1]]) for room in data["rooms"]]
+        rr.log("world/graph/rooms", rr.LineStrips3D(rooms, labels=[r.get("type") or f"room {r['id']}"
+                                                                   for r in data["rooms"]]))
+        if data["objects"]:
+            boxes = [o["box"] for o in data["objects"]]
+            rr.log("world/graph/objects", rr.Boxes3D(
+                centers=[b["center"] for b in boxes], half_sizes=[np.array(b["extent"]) / 2 for b in boxes],
+                rotation_axis_angles=[rr.RotationAxisAngle(axis=[0, 0, 1], radians=b["yaw_rad"]) for b in boxes],
+                labels=[o["class_name"] for o in data["objects"]]))
+        places = {p["id"]: p["position"] for p in data["places"]}
+        if places:
+            rr.log("world/graph/places", rr.Points3D(list(places.values()), radii=0.03))
+            edges = [[places[p["id"]], places[q]] for p in data["places"] for q in p["neighbours"] if q > p["id"]]
+            rr.log("world/graph/place_edges", rr.LineStrips3D(edges, radii=0.005))
+        if data["agents"]:
+            rr.log("world/graph/agents", rr.LineStrips3D([a["positions"] for a in data["agents"]],
+                                                         labels=[f"agent {a['id']}" for a in data["agents"]]))
+
     def finish(self, result) -> None:
         """The whole trajectory and the semantic mesh of a finished run (``MapResult``)."""
         rr = self.rr

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from filterpy.kalman import KalmanFilter
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from m2h_slam.core.config import GraphConfig
@@ -22,6 +21,7 @@ from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC
 from pipeline.graph_records import AgentRecord
+from pipeline.segments import class_segments
 
 ACCELERATION_SIGMA = 2.0  # m/s^2, how fast a walker may change speed
 MEASUREMENT_SIGMA_M = 0.15
@@ -73,17 +73,11 @@ def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_
     safe = np.clip(labels, 0, len(IS_DYNAMIC) - 1)
     dynamic = IS_DYNAMIC[safe] & (labels < len(IS_DYNAMIC)) & (depth_m > 0)
     found = []
-    components, count = ndimage.label(dynamic)
-    if count == 0:
-        return found
-    sizes = np.bincount(components.ravel())
     parts = []
-    for k in np.flatnonzero(sizes >= min_pixels):
-        if k == 0:
-            continue
-        rows, cols = np.nonzero(components == k)
+    for class_id, pixels in class_segments(labels, dynamic, min_pixels):
+        rows, cols = np.divmod(pixels, labels.shape[1])
         points = backproject_pixels(cols, rows, depth_m[rows, cols], K)
-        parts.append([int(np.bincount(labels[rows, cols]).argmax()), np.median(points, axis=0), len(rows)])
+        parts.append([class_id, np.median(points, axis=0), len(rows)])
     while parts:  # join parts of one body: same class, medians closer than a body (side by side, in depth)
         class_id, centre, weight = parts.pop(0)
         rest = []

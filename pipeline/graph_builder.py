@@ -44,7 +44,6 @@ class SceneGraphBuilder:
         self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
         self.last_time_s = 0.0
         self.last_map_T_world = np.eye(4)  # of the last build
-        self.events: list[str] = []
 
     def update(self, frame: Frame, prediction: Prediction, step) -> None:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
@@ -74,8 +73,6 @@ class SceneGraphBuilder:
         self.last_map_T_world = map_T_world
         c, g = mapper.config.fusion, self.config.graph
         self.objects.merge()
-        self.events += self.objects.prune(lambda points: _free_share(mapper, points), mapper.state.moving_tracks,
-                                          self.last_time_s)
         points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
         space = free_space_map(points, tsdf, np.where(evidence > 0, labels, 0), map_T_world, c.voxel_size_m,
                                c.truncation_m)
@@ -86,7 +83,7 @@ class SceneGraphBuilder:
                                  ceiling_z_m=_ceiling_height(points, labels, evidence, map_T_world))
         status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
                   "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
-                  "events": list(self.events)}
+                  "events": list(self.objects.events)}
         return graph, status
 
     def instances(self, vertices_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -107,7 +104,7 @@ class SceneGraphBuilder:
 
     # -- snapshots -------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
-        state = {"world_is_map": self.world_is_map, "last_time_s": self.last_time_s, "events": self.events,
+        state = {"world_is_map": self.world_is_map, "last_time_s": self.last_time_s, "events": self.objects.events,
                  "objects": self.objects.state(), "agents": self.agents.state()}
         (Path(folder) / STATE_FILE).write_text(json.dumps(state))
 
@@ -116,7 +113,8 @@ class SceneGraphBuilder:
         if not path.is_file():
             return
         state = json.loads(path.read_text())
-        self.world_is_map, self.last_time_s, self.events = state["world_is_map"], state["last_time_s"], state["events"]
+        self.world_is_map, self.last_time_s = state["world_is_map"], state["last_time_s"]
+        self.objects.events = list(state["events"])
         self.objects.load_state(state["objects"])
         self.agents.load_state(state["agents"])
 
@@ -127,11 +125,3 @@ def _ceiling_height(points_world: np.ndarray, labels: np.ndarray, evidence: np.n
     z = transform_points(map_T_world, points_world)[:, 2] if len(points_world) else np.zeros(1)
     ceiling = (labels == CEILING) & (evidence > 0)
     return round(float(np.median(z[ceiling]) if ceiling.sum() >= 20 else z.max()), 4)
-
-
-def _free_share(mapper, points_world: np.ndarray) -> float:
-    """Share of the points where the map now sees free space (TSDF +1 with weight)."""
-    if not len(points_world):
-        return 0.0
-    tsdf, weight = mapper.volume.sample(points_world, "tsdf", "weight")
-    return float(np.mean((tsdf > 0.9) & (weight >= mapper.config.fusion.moving_min_weight)))

@@ -23,6 +23,7 @@ class ObjectRecord:
     last_seen_s: float
     confidence: float
     moved: tuple[dict, ...] = ()  # {"time_s", "from": (3,), "to": (3,)} each time it was seen moved
+    aabb: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # axis-aligned box (min xyz, max xyz) m
 
 
 @dataclass(frozen=True)

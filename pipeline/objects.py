@@ -6,9 +6,10 @@ components; components of at least ``object_min_pixels`` are back-projected to t
 component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
 a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
-objects of one class that overlap; ``prune`` drops objects whose voxels the map now sees as free
-space, and a same-class object that appeared later near where the map saw an object move takes
-the old one's id (one node, with where and when it moved).
+objects of one class that overlap. A confirmed object is gone when five frames in a row see
+through it (the measured depth lies well behind ``object_empty_share`` of its voxels in view);
+an object of its class that appeared about when it was last seen takes its id instead (one
+node, with where and when it moved).
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
+from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
 from pipeline.graph_records import ObjectRecord
+from pipeline.segments import class_segments
 
 log = logging.getLogger("m2h_slam")
 
 MAX_POINTS_PER_SEGMENT = 400
+MIN_VOXELS_IN_VIEW = 8  # an object is checked for presence only when this much of it is in view
+SEE_THROUGH_M = 0.25  # measured depth this far behind a voxel sees through it
+MISSES_TO_GO = 5  # frames in a row that see through an object before it is gone
+APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to the last sighting is the one moved
 
 
 @dataclass
@@ -40,6 +45,7 @@ class _Object:
     last_seen_s: float
     votes: float = 0.0  # summed confidence of the segments
     moved: list = field(default_factory=list)
+    misses: int = 0  # frames in a row that saw through it
 
 
 def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
@@ -55,20 +61,11 @@ def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_
     jump[1:] |= rel
     jump[:-1] |= rel
     usable = valid & ~jump & (edges <= edge_threshold)
-    found = []
     safe = np.clip(labels, 0, len(IS_OBJECT) - 1)
     objectish = usable & IS_OBJECT[safe] & ~IS_DYNAMIC[safe] & (labels < len(IS_OBJECT))
-    for class_id in np.unique(labels[objectish]):
-        components, count = ndimage.label(objectish & (labels == class_id))
-        if count == 0:
-            continue
-        sizes = np.bincount(components.ravel())
-        for k in np.flatnonzero(sizes >= min_pixels):
-            if k == 0:
-                continue
-            rows, cols = np.nonzero(components == k)
-            found.append((int(class_id), np.stack([rows, cols], axis=1)))
-    return found
+    width = labels.shape[1]
+    return [(class_id, np.stack(np.divmod(pixels, width), axis=1))
+            for class_id, pixels in class_segments(labels, objectish, min_pixels)]
 
 
 class ObjectLayer:
@@ -78,11 +75,13 @@ class ObjectLayer:
         self.config, self.K = config, intrinsics
         self.objects: list[_Object] = []
         self.next_id = 1
+        self.events: list[str] = []  # objects gone or moved
 
     # -- per frame -----------------------------------------------------------------------------
     def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray,
                 confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Add one frame's segments; returns how many there were."""
+        self._check_presence(depth_m, world_T_camera, time_s)
         found = segments(semantics, depth_m, edges, self.config.object_min_pixels)
         rng = np.random.default_rng(0)
         for class_id, pixels in found:
@@ -165,31 +164,47 @@ class ObjectLayer:
                 k += 1
         return merged
 
-    def prune(self, free_share, moving: list[list[float]], time_s: float) -> list[str]:
-        """Drop confirmed objects whose space is now seen free (``free_share(points) -> share``); an object
-        that appeared later near a seen move (``moving``: [class, x, y, z]) takes the dropped one's id."""
-        events = []
+    def _check_presence(self, depth_m: np.ndarray, world_T_camera: np.ndarray, time_s: float) -> None:
+        """Count frames that see through a confirmed object (the measured depth lies well behind most of its
+        voxels in view); after ``MISSES_TO_GO`` such frames in a row the object is gone, or moved."""
+        camera_T_world = np.linalg.inv(world_T_camera)
+        K, (height, width) = self.K, depth_m.shape
         for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
-            centres = self._centres(obj.voxels)
-            if free_share(centres) < self.config.object_empty_share:
+            points = transform_points(camera_T_world, self._centres(obj.voxels))
+            z = points[:, 2]
+            front = z > 0.1
+            u = np.rint(K.fx * points[front, 0] / z[front] + K.cx).astype(int)
+            v = np.rint(K.fy * points[front, 1] / z[front] + K.cy).astype(int)
+            inside = (u >= 0) & (v >= 0) & (u < width) & (v < height)
+            measured = depth_m[v[inside], u[inside]]
+            expected = z[front][inside]
+            valid = measured > 0
+            if valid.sum() < MIN_VOXELS_IN_VIEW:
                 continue
-            self.objects.remove(obj)
-            before = centres.mean(axis=0)
-            successor = next((o for o in self.objects if o.class_id == obj.class_id and o.first_seen_s > obj.first_seen_s
-                              and any(int(m[0]) == obj.class_id and np.linalg.norm(self._centres(o.voxels).mean(axis=0)
-                                                                                   - np.array(m[1:4])) < 1.0
-                                      for m in moving)), None)
-            if successor is None:
-                events.append(f"object {obj.id} ({obj.class_id}) gone: its space is seen empty")
-                continue
-            after = self._centres(successor.voxels).mean(axis=0)
-            successor.moved = obj.moved + [{"time_s": round(successor.first_seen_s, 6),
-                                            "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
-            successor.id = obj.id
-            successor.observations += obj.observations
-            successor.first_seen_s = obj.first_seen_s
-            events.append(f"object {obj.id} moved from {np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
-        return events
+            through = measured[valid] > expected[valid] + SEE_THROUGH_M
+            obj.misses = obj.misses + 1 if through.mean() >= self.config.object_empty_share else 0
+            if obj.misses >= MISSES_TO_GO:
+                self._gone(obj, time_s)
+
+    def _gone(self, obj: _Object, time_s: float) -> None:
+        """Drop ``obj``; an object of its class that appeared about when it was last seen takes its id
+        (the same object, moved)."""
+        self.objects.remove(obj)
+        before = self._centres(obj.voxels).mean(axis=0)
+        later = [o for o in self.objects if o.class_id == obj.class_id and o.first_seen_s > obj.first_seen_s
+                 and o.first_seen_s >= obj.last_seen_s - APPEARED_WITHIN_S]
+        if not later:
+            self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) is gone: "
+                               "its space is seen empty")
+            return
+        successor = min(later, key=lambda o: np.linalg.norm(self._centres(o.voxels).mean(axis=0) - before))
+        after = self._centres(successor.voxels).mean(axis=0)
+        successor.moved = obj.moved + [{"time_s": round(successor.first_seen_s, 6),
+                                        "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
+        successor.id, successor.first_seen_s = obj.id, obj.first_seen_s
+        successor.observations += obj.observations
+        self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) moved from "
+                           f"{np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
 
     # -- results ---------------------------------------------------------------------------------
     def records(self, map_T_world: np.ndarray) -> list[ObjectRecord]:
@@ -203,9 +218,11 @@ class ObjectLayer:
             moved = tuple({**m, "from": transform_points(map_T_world, np.array([m["from"]]))[0].round(4).tolist(),
                            "to": transform_points(map_T_world, np.array([m["to"]]))[0].round(4).tolist()}
                           for m in obj.moved)
+            half = self.config.object_voxel_m / 2
+            aabb = (tuple((points.min(axis=0) - half).round(4)), tuple((points.max(axis=0) + half).round(4)))
             out.append(ObjectRecord(obj.id, obj.class_id, points.mean(axis=0), centre, extent, yaw, len(obj.voxels),
                                     obj.observations, obj.first_seen_s, obj.last_seen_s,
-                                    obj.votes / obj.observations, moved))
+                                    obj.votes / obj.observations, moved, aabb))
         return out
 
     def voxel_owners(self, map_T_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,13 +238,14 @@ class ObjectLayer:
     def state(self) -> dict:
         return {"next_id": self.next_id, "objects": [
             {"id": o.id, "class_id": o.class_id, "voxels": o.voxels.tolist(), "observations": o.observations,
-             "first_seen_s": o.first_seen_s, "last_seen_s": o.last_seen_s, "votes": o.votes, "moved": o.moved}
-            for o in self.objects]}
+             "first_seen_s": o.first_seen_s, "last_seen_s": o.last_seen_s, "votes": o.votes, "moved": o.moved,
+             "misses": o.misses} for o in self.objects]}
 
     def load_state(self, state: dict) -> None:
         self.next_id = state["next_id"]
         self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
-                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"]) for o in state["objects"]]
+                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"])
+                        for o in state["objects"]]
 
 
 def _yaw_box(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray, float]:

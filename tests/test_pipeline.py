@@ -328,13 +328,14 @@ def test_tsdf_weights_follow_the_view_angle():
 
 def test_cli_run_records_a_rerun_file(apartment, tmp_path):
     rrd = tmp_path / "view.rrd"
-    result = run_cli("run", str(apartment), "--out", str(tmp_path / "out"), "--gt-perception", "--max-frames", "4",
+    result = run_cli("run", str(apartment), "--out", str(tmp_path / "out"), "--gt-perception", "--max-frames", "12",
                      "--rerun-save", str(rrd), "-q")
     assert result.returncode == 0, result.stderr
     data = rrd.read_bytes()
     assert data[:4] == b"RRF2"  # rerun's file header
     for entity in (b"/world/camera/image/rgb", b"/world/camera/image/depth", b"/semantics", b"/tracking",
-                   b"/world/trajectory", b"/world/mesh"):
+                   b"/world/trajectory", b"/world/mesh", b"/world/graph/rooms", b"/world/graph/objects",
+                   b"/world/graph/places"):
         assert entity in data, entity
 
 

@@ -414,3 +414,27 @@ def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
     builder.update(unlabelled, prediction, mapper.step(unlabelled, prediction))
     graph, status = builder.build(mapper)
     assert graph is None and status["state"].startswith("waiting for the floor")
+
+
+def test_a_moved_chair_ends_as_one_node_at_its_new_place(tmp_path):
+    """Static camera, a chair moved half-way (seen before and after): one chair node, at the new place,
+    with the move recorded; nothing left at the old place."""
+    import json
+
+    from conftest import run_cli
+
+    path = write_synthetic(tmp_path / "moved", WorldSpec(seed=4, frames=60, rooms=3, people=0, static_camera=True,
+                                                         move_object=True), size=(160, 120), progress=False)
+    truth = next(o for o in json.loads((path / "scene_graph.json").read_text())["objects"] if "moved" in o)
+    out = tmp_path / "run"
+    assert run_cli("run", str(path), "--out", str(out), "--gt-perception", "-q").returncode == 0
+    data = json.loads((out / "scene_graph.json").read_text())
+    same = [o for o in data["objects"] if o["class_id"] == truth["class_id"]]
+    old, new = np.array(truth["box"]["center"]), np.array(truth["moved"]["box"]["center"])
+    near_new = [o for o in same if np.linalg.norm(np.array(o["box"]["center"])[:2] - new[:2]) < 0.5]
+    near_old = [o for o in same if np.linalg.norm(np.array(o["box"]["center"])[:2] - old[:2]) < 0.5]
+    assert len(near_new) == 1 and near_old == []
+    move = near_new[0]["moves"]
+    assert len(move) == 1 and np.linalg.norm(np.array(move[0]["from"])[:2] - old[:2]) < 0.5
+    assert abs(move[0]["time_s"] - truth["moved"]["time_s"]) < 1.0
+    assert any("moved" in e for e in json.loads((out / "run.json").read_text())["scene_graph"]["events"])

@@ -180,7 +180,7 @@ class GraphConfig(_Checked):
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
     object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
-    object_empty_share: float = ranged(0.7, SHARE)  # an object whose voxels are this much seen-free is gone
+    object_empty_share: float = ranged(0.7, SHARE)  # a frame seeing through this much of an object misses it
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer
