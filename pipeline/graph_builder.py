@@ -4,8 +4,8 @@
     builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame
     graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
 
-The map frame is the world of the poses when the poses are given or the map started at a
-ground-truth pose; otherwise it is estimated from the fused floor (``pipeline.gravity``), and
+The map frame is the world of the ground truth when the sequence has ground-truth poses (the
+map starts at the first of them); otherwise it is estimated from the fused floor (``pipeline.gravity``), and
 until enough floor is seen the graph waits (``status`` says so).
 """
 
@@ -47,8 +47,8 @@ class SceneGraphBuilder:
 
     def update(self, frame: Frame, prediction: Prediction, step) -> None:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
-        if self.world_is_map is None:
-            self.world_is_map = step.tracking == "given" or frame.world_T_camera is not None
+        if self.world_is_map is None:  # ground truth has its own z-up world (a pose file need not)
+            self.world_is_map = frame.world_T_camera is not None
         self.last_time_s = float(frame.timestamp_s)
         if step.tracking not in ("init", "ok", "given"):
             return  # the pose is a guess: nothing is placed with it
@@ -76,7 +76,7 @@ class SceneGraphBuilder:
         points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
         space = free_space_map(points, tsdf, np.where(evidence > 0, labels, 0), map_T_world, c.voxel_size_m,
                                c.truncation_m)
-        rooms = segment_rooms(space, g.room_seed_clearance_m)
+        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m)
         places = find_places(space, g.place_spacing_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
                                  self.agents.records(map_T_world, self.last_time_s),

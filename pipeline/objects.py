@@ -31,6 +31,7 @@ log = logging.getLogger("m2h_slam")
 MAX_POINTS_PER_SEGMENT = 400
 MIN_VOXELS_IN_VIEW = 8  # an object is checked for presence only when this much of it is in view
 SEE_THROUGH_M = 0.25  # measured depth this far behind a voxel sees through it
+STACK_GAP_CELLS = 10  # same-class parts over one footprint with less than this many empty cells between are one
 MISSES_TO_GO = 5  # frames in a row that see through an object before it is gone
 APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to the last sighting is the one moved
 
@@ -126,7 +127,7 @@ class ObjectLayer:
     # -- periodic passes -----------------------------------------------------------------------
     def _same_object(self, a: _Object, b: _Object) -> bool:
         """One class, and half of the smaller one's voxels shared, or half of its footprint shared with the
-        two stacked within two cells (a shelf cut into levels by its edges)."""
+        two stacked less than ``STACK_GAP_CELLS`` apart (a shelf cut into levels, a lamp's shade and foot)."""
         if a.class_id != b.class_id:
             return False
         small = min(len(a.voxels), len(b.voxels))
@@ -135,7 +136,7 @@ class ObjectLayer:
         (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
         shared = np.isin(ka, kb, assume_unique=True).sum()
         gap = max(za[0], zb[0]) - min(za[1], zb[1])
-        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= 2
+        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= STACK_GAP_CELLS
 
     @staticmethod
     def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

@@ -3,7 +3,10 @@
 Room space is what the walls enclose: free cells, cells under furniture and seen floor, not walls.
 Cells with more clearance than ``seed_clearance_m`` (more than half a door) form seed regions:
 a door is too narrow to hold such cells, so seeds never leak from one room into the next.
-Seeds then grow together through the room space (each cell to its geodesically nearest seed).
+Seeds then grow together through the room space (each cell to its geodesically nearest seed),
+then on into space never seen, up to ``unseen_reach_m`` and never through a wall (floor hidden
+behind furniture or out of view is still the room's), and each room takes the unclaimed cells
+between its own cells along rows and columns (rooms are rectangles or L shapes).
 Where regions touch is an opening: a door, or a wall stretch the camera never saw. Each room gets its
 footprint (the outline of its cells), area and centroid.
 """
@@ -47,7 +50,8 @@ class RoomMap:
     openings: list[Opening]
 
 
-def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m2: float = 1.0) -> RoomMap:
+def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m2: float = 1.0,
+                  unseen_reach_m: float = 1.0) -> RoomMap:
     """Rooms of a free-space map (see the module doc)."""
     free = (space.free | space.occupied | space.floor) & ~space.walls  # inside the walls, furniture included
     free = ndimage.binary_fill_holes(free) & ~space.walls
@@ -55,7 +59,9 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m
     seeds, count = ndimage.label(clearance > seed_clearance_m)
     if count == 0:
         return RoomMap(np.zeros(free.shape, np.int32), [], [])
-    labels = _fill_orthogonally(_grow(seeds, free), space.walls)
+    labels = _grow(seeds, free)
+    labels = _grow(labels, ~space.walls, steps=int(round(unseen_reach_m / space.cell_m)))
+    labels = _fill_orthogonally(labels, space.walls)
     rooms, labels = _rooms(labels, space, min_area_m2)
     return RoomMap(labels, rooms, _openings(labels, space))
 
@@ -73,15 +79,17 @@ def _borders(labels: np.ndarray) -> dict[tuple[int, int], set[tuple[int, int]]]:
     return borders
 
 
-def _grow(seeds: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Every cell of ``inside`` reachable from a seed gets the label of the nearest one (geodesic, 8-connected)."""
-    labels = np.where(inside, seeds, 0)
-    while True:
+def _grow(seeds: np.ndarray, inside: np.ndarray, steps: int | None = None) -> np.ndarray:
+    """Every cell of ``inside`` reachable from a seed (within ``steps`` cells, if given) gets the label of the
+    nearest one (geodesic, 8-connected)."""
+    labels = np.where(inside | (seeds > 0), seeds, 0)
+    for _ in range(steps if steps is not None else labels.size):
         grown = ndimage.grey_dilation(labels, size=(3, 3))
         new = (labels == 0) & inside & (grown > 0)
         if not new.any():
-            return labels
+            break
         labels[new] = grown[new]
+    return labels
 
 
 def _fill_orthogonally(labels: np.ndarray, walls: np.ndarray) -> np.ndarray:

@@ -438,3 +438,24 @@ def test_a_moved_chair_ends_as_one_node_at_its_new_place(tmp_path):
     assert len(move) == 1 and np.linalg.norm(np.array(move[0]["from"])[:2] - old[:2]) < 0.5
     assert abs(move[0]["time_s"] - truth["moved"]["time_s"]) < 1.0
     assert any("moved" in e for e in json.loads((out / "run.json").read_text())["scene_graph"]["events"])
+
+
+def test_rooms_meet_the_bound_on_a_walked_apartment(tmp_path):
+    """A 300-frame walk through four rooms, exact poses and perception: every room the camera was in is found
+    with footprint IoU >= 0.5, and every estimated room matches one (precision and recall 1.0 here)."""
+    import json
+
+    from m2h_slam.eval.graph_metrics import room_scores
+    from pipeline.rooms import segment_rooms
+
+    path = write_synthetic(tmp_path / "apt", WorldSpec(seed=12, frames=300, rooms=4, people=0), size=(160, 120),
+                           progress=False)
+    frames = list(open_sequence(path, ReadOptions(stride=2)))
+    mapper = Mapper(Config(), frames[0].intrinsics)
+    for frame in frames:
+        mapper.step(frame, prediction_from_ground_truth(frame), frame.world_T_camera)
+    rooms = segment_rooms(_space(mapper), unseen_reach_m=Config().graph.room_unseen_reach_m)
+    truth = json.loads((path / "scene_graph.json").read_text())["rooms"]
+    estimated = [{"footprint": r.footprint.tolist()} for r in rooms.rooms]
+    scores = room_scores(estimated, truth, np.array([f.world_T_camera[:2, 3] for f in frames]), np.eye(4))
+    assert scores["visited"] >= 3 and scores["precision"] >= 0.9 and scores["recall"] >= 0.9, scores

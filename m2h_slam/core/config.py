@@ -185,6 +185,7 @@ class GraphConfig(_Checked):
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
+    room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)  # rooms extend this far into unseen space, to walls
     place_spacing_m: float = ranged(0.5, POSITIVE)
     update_every_frames: int = ranged(30, AT_LEAST_ONE)  # rooms and places are rebuilt this often (and at the end)
 
