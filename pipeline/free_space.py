@@ -41,9 +41,6 @@ class FreeSpaceMap:
         """(N, 2) map-frame centres (m) of cells."""
         return self.origin_xy + np.stack([cols, rows], axis=-1) * self.cell_m
 
-    def inside(self, rc: np.ndarray) -> np.ndarray:
-        return (rc[:, 0] >= 0) & (rc[:, 1] >= 0) & (rc[:, 0] < self.free.shape[0]) & (rc[:, 1] < self.free.shape[1])
-
 
 def free_space_map(points_world: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, map_T_world: np.ndarray,
                    voxel_m: float, truncation_m: float, cell_m: float = 0.1, z_min_m: float = 0.2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,8 +35,3 @@ class AgentRecord:
     times_s: np.ndarray
     positions: np.ndarray
     active: bool = True
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def path_length_m(self) -> float:
-        return float(np.linalg.norm(np.diff(self.positions, axis=0), axis=1).sum()) if len(self.positions) > 1 else 0.0
