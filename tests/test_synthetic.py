@@ -188,3 +188,10 @@ def test_cli_synth(tmp_path):
     assert len(sequence) == 3 and sequence.intrinsics.size == (64, 48) and "edges" in sequence.ground_truth
     again = run_cli("synth", str(out), "--frames", "3")
     assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("seed", [5, 7])
+def test_static_camera_finds_a_room_with_space(seed):
+    """The largest room can be too full of furniture for the camera: the next largest is used."""
+    world = generate_world(WorldSpec(seed=seed, frames=5, rooms=3, people=0, static_camera=True))
+    assert len(world.world_T_camera) == 5 and np.allclose(world.world_T_camera[0], world.world_T_camera[-1])

@@ -140,9 +140,11 @@ def _camera_trajectory(spec: WorldSpec, apartment: Apartment, planner: Planner, 
                        rng: np.random.Generator, times_s: np.ndarray) -> np.ndarray:
     start_room = max(apartment.rooms, key=lambda r: r.area_m2).id
     height = spec.camera_height_m
-    if spec.static_camera:
-        centre = planner.room_centre(start_room)
-        cells = planner.free_cells(start_room)
+    if spec.static_camera:  # in the largest room with space for the camera (furniture may fill one)
+        room = next((r.id for r in sorted(apartment.rooms, key=lambda r: -r.area_m2) if len(planner.free_cells(r.id))),
+                    start_room)
+        centre = planner.room_centre(room)
+        cells = planner.free_cells(room)
         far = cmap.point(cells[np.argmax(np.linalg.norm(cmap.point(cells) - centre, axis=1))])
         yaw = np.arctan2(*(far - centre)[::-1])
         pose = camera_pose(np.array([*centre, height]), yaw, -0.1)
