@@ -24,6 +24,7 @@ from pipeline.graph_records import AgentRecord
 from pipeline.segments import class_segments
 
 ACCELERATION_SIGMA = 2.0  # m/s^2, how fast a walker may change speed
+WALK_SPEED_MPS = 1.5  # the gate of a track unseen for a while grows by this much per second
 MEASUREMENT_SIGMA_M = 0.15
 
 
@@ -113,8 +114,10 @@ class AgentLayer:
         if live and found:
             cost = np.array([[np.linalg.norm(t.kf.x[:3] - p) if t.class_id == c else 1e6 for c, p in found]
                              for t in live])
+            # a track unseen for a while (behind furniture, out of view) may have gone further
+            gates = [self.config.agent_gate_m + WALK_SPEED_MPS * max(0.0, time_s - t.last_time_s - 0.2) for t in live]
             for r, c in zip(*linear_sum_assignment(cost)):
-                if cost[r, c] <= self.config.agent_gate_m:
+                if cost[r, c] <= gates[r]:
                     self._update(live[r], found[c][1], time_s)
                     assigned.add(c)
         for track in live:  # predictions of unmatched tracks are not kept: the filter state is rolled back
