@@ -44,6 +44,7 @@ class SceneGraphBuilder:
         self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
         self.last_time_s = 0.0
         self.last_map_T_world = np.eye(4)  # of the last build
+        self.tracked_frames = 0
 
     def update(self, frame: Frame, prediction: Prediction, step) -> None:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
@@ -54,8 +55,10 @@ class SceneGraphBuilder:
             return  # the pose is a guess: nothing is placed with it
         depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
         self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
-        self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
-                             prediction.confidence, step.world_T_camera)
+        if self.tracked_frames % self.config.graph.object_every_frames == 0:
+            self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
+                                 prediction.confidence, step.world_T_camera)
+        self.tracked_frames += 1
 
     def map_frame(self, mapper) -> np.ndarray | None:
         """map_T_world (4, 4), or None while the floor is unknown."""
@@ -105,6 +108,7 @@ class SceneGraphBuilder:
     # -- snapshots -------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
         state = {"world_is_map": self.world_is_map, "last_time_s": self.last_time_s, "events": self.objects.events,
+                 "tracked_frames": self.tracked_frames,
                  "objects": self.objects.state(), "agents": self.agents.state()}
         (Path(folder) / STATE_FILE).write_text(json.dumps(state))
 
@@ -114,6 +118,7 @@ class SceneGraphBuilder:
             return
         state = json.loads(path.read_text())
         self.world_is_map, self.last_time_s = state["world_is_map"], state["last_time_s"]
+        self.tracked_frames = state["tracked_frames"]
         self.objects.events = list(state["events"])
         self.objects.load_state(state["objects"])
         self.agents.load_state(state["agents"])

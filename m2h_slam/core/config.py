@@ -180,6 +180,7 @@ class GraphConfig(_Checked):
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
     object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
+    object_every_frames: int = ranged(1, AT_LEAST_ONE)  # objects are updated on every N-th tracked frame
     object_empty_share: float = ranged(0.7, SHARE)  # a frame seeing through this much of an object misses it
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
@@ -187,7 +188,7 @@ class GraphConfig(_Checked):
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
     room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)  # rooms extend this far into unseen space, to walls
     place_spacing_m: float = ranged(0.5, POSITIVE)
-    update_every_frames: int = ranged(30, AT_LEAST_ONE)  # rooms and places are rebuilt this often (and at the end)
+    update_every_frames: int = ranged(100, AT_LEAST_ONE)  # rooms and places are rebuilt this often (and at the end)
 
 
 @dataclass(frozen=True)
