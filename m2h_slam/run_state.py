@@ -89,7 +89,7 @@ def differences(saved: dict, current: dict) -> list[str]:
 
     for key in sorted(set(saved) | set(current), key=order):
         a, b = saved.get(key, "<unset>"), current.get(key, "<unset>")
-        if a != b and not (isinstance(a, list) and tuple(a) == b):
+        if a != b:
             lines.append(f"{key}: {a} (snapshot) vs {b} (now)")
     return lines
 

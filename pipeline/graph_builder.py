@@ -60,24 +60,25 @@ class SceneGraphBuilder:
                                  prediction.confidence, step.world_T_camera)
         self.tracked_frames += 1
 
-    def map_frame(self, mapper) -> np.ndarray | None:
-        """map_T_world (4, 4), or None while the floor is unknown."""
+    def map_frame(self, points: np.ndarray, labels: np.ndarray, normals: np.ndarray) -> np.ndarray | None:
+        """map_T_world (4, 4) from the labelled voxels (world frame), or None while the floor is unknown."""
         if self.world_is_map:
             return np.eye(4)
-        points, (labels, normals) = mapper.volume.voxel_table("label", "normal_sum", require="evidence")
         frame = estimate_map_frame(points, labels, normals)
         return None if frame is None else frame.map_T_world
 
     def build(self, mapper) -> tuple[SceneGraph | None, dict]:
         """The scene graph of the map so far, and a status record for run.json."""
-        map_T_world = self.map_frame(mapper)
+        points, (tsdf, labels, evidence, normals) = mapper.volume.voxel_table("tsdf", "label", "evidence",
+                                                                              "normal_sum")
+        labelled = evidence > 0
+        map_T_world = self.map_frame(points[labelled], labels[labelled], normals[labelled])
         if map_T_world is None:
             return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
         self.last_map_T_world = map_T_world
         c, g = mapper.config.fusion, self.config.graph
         self.objects.merge()
-        points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
-        space = free_space_map(points, tsdf, np.where(evidence > 0, labels, 0), map_T_world, c.voxel_size_m,
+        space = free_space_map(points, tsdf, np.where(labelled, labels, 0), map_T_world, c.voxel_size_m,
                                c.truncation_m)
         rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m)
         places = find_places(space, g.place_spacing_m)

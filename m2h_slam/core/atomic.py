@@ -97,7 +97,7 @@ def atomic_folder(folder: str | os.PathLike, write: Callable[[Path], None]) -> P
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if folder.exists():
-        if complete_folder(folder) == folder or not is_complete(old):
+        if is_complete(folder) or not is_complete(old):
             shutil.rmtree(old, ignore_errors=True)
             folder.rename(old)
         else:  # a half-written NAME beside a complete NAME.old: keep the complete one
