@@ -3,7 +3,8 @@
 A cell (``cell_m`` square, default 10 cm) is *occupied* where the map has a surface voxel
 (|TSDF| below one voxel) between ``z_min_m`` and ``z_max_m`` above the floor (walls, furniture;
 not the floor, not the ceiling), and *free* where it is not occupied and the map saw either the
-floor below it or free space (TSDF +1) in that band. Everything else is unknown. Occupied
+floor below it or free space (TSDF +1) in that band, or it is a one-cell gap between such cells
+(rays far from the camera fall apart). Everything else is unknown. Occupied
 cells whose surfaces are structure (walls, doors, windows: the class table's flag) are also
 marked as ``walls``: rooms are the floor area the walls enclose, furniture included.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.labels import IS_STRUCTURE, class_id
@@ -66,5 +68,6 @@ def free_space_map(points_world: np.ndarray, tsdf: np.ndarray, labels: np.ndarra
     grid.floor[rc[floor, 0], rc[floor, 1]] = True
     free = np.zeros(shape, bool)
     free[rc[seen_free, 0], rc[seen_free, 1]] = True
+    free |= ndimage.binary_closing(free)  # one-cell gaps between rays far from the camera
     grid.free[...] = free & ~grid.occupied
     return grid

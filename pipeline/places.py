@@ -4,7 +4,9 @@ The free-space map is cut into tiles of ``spacing_m``; in each tile the free cel
 any obstacle or unknown cell (at least ``min_clearance_m``) becomes a place, so places follow the
 middle of rooms and corridors (the generalised Voronoi diagram's ridge). Places in neighbouring
 tiles (8-neighbourhood) are joined when the straight segment between them runs through free
-cells only.
+cells only. Parts of the graph left apart by space never seen (a room seen through a door: the map
+knows free space only near surfaces) are then joined by their closest pair of places within three
+tiles whose segment crosses no obstacle.
 """
 
 from __future__ import annotations
@@ -49,9 +51,35 @@ def find_places(space: FreeSpaceMap, spacing_m: float = 0.5, min_clearance_m: fl
             other = (key[0] + d[0], key[1] + d[1])
             if other in index and _line_free(space.free, picks[key], picks[other]):
                 edges.append((index[key], index[other]))
+    edges += _bridges(~space.occupied, cells, edges, 3 * tile)
     positions = space.xy(cells[:, 0], cells[:, 1]) if len(cells) else np.zeros((0, 2))
     return Places(positions, clearance[cells[:, 0], cells[:, 1]] if len(cells) else np.zeros(0),
                   np.array(edges, np.int64).reshape(-1, 2), cells)
+
+
+def _bridges(passable: np.ndarray, cells: np.ndarray, edges: list, reach: int) -> list[tuple[int, int]]:
+    """Edges that join separate parts of the graph: closest pairs first, within ``reach`` cells, segments
+    through ``passable`` cells."""
+    from scipy.spatial import cKDTree
+
+    parent = list(range(len(cells)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, b in edges:
+        parent[root(a)] = root(b)
+    pairs = sorted(cKDTree(cells).query_pairs(reach, output_type="ndarray").tolist(),
+                   key=lambda p: float(np.sum((cells[p[0]] - cells[p[1]]) ** 2))) if len(cells) > 1 else []
+    added = []
+    for a, b in pairs:
+        if root(a) != root(b) and _line_free(passable, tuple(cells[a]), tuple(cells[b])):
+            parent[root(a)] = root(b)
+            added.append((a, b))
+    return added
 
 
 def _line_free(free: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> bool:

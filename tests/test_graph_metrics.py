@@ -35,6 +35,20 @@ def test_room_scores_by_footprint_iou():
     assert tiny["precision"] == 0.0 and tiny["recall"] == 0.0 and tiny["visited"] == 1
 
 
+def test_a_room_also_matches_the_part_of_it_that_was_seen():
+    truth = [{"id": 1, "footprint": SQUARE}]
+    cameras = np.array([[1.0, 1.0]])
+    left = [{"footprint": [[0, 0], [1.6, 0], [1.6, 3], [0, 3]]}]  # 0.4 of the room
+    grid = np.stack(np.meshgrid(np.linspace(0.05, 1.55, 16), np.linspace(0.05, 2.95, 30)), -1).reshape(-1, 2)
+    assert room_scores(left, truth, cameras, np.eye(4))["recall"] == 0.0  # whole room: IoU 0.4
+    seen_left = room_scores(left, truth, cameras, np.eye(4), seen_xy=grid)  # only x < 1.6 was ever in view
+    assert seen_left["recall"] == 1.0 and seen_left["iou"][0] > 0.9
+    whole = room_scores([{"footprint": SQUARE}], truth, cameras, np.eye(4), seen_xy=grid)
+    assert whole["recall"] == 1.0 and whole["iou"][0] > 0.95  # completing the room is never penalised
+    outside = room_scores(left, truth, cameras, np.eye(4), seen_xy=grid + [10.0, 0.0])  # nothing seen inside
+    assert outside["recall"] == 0.0
+
+
 def test_agent_scores_count_id_switches():
     times = [0.0, 1.0, 2.0, 3.0]
     truth = [{"id": 7, "times_s": times, "positions": [[t, 0, 0] for t in times]},

@@ -3,8 +3,10 @@
 Both graphs must be in one frame: pass the estimated graph through ``reference_T_estimate``
 (the trajectory alignment) first. Objects: same class, box centres within ``gate_m``, each true
 object matched once, over the true objects the camera saw. Rooms: footprint IoU >= 0.5 on a
-5 cm raster, one-to-one (Hungarian), recall over the rooms the camera was in. Agents: how many,
-and ID switches (a true person followed by more than one agent).
+5 cm raster, one-to-one (Hungarian), recall over the rooms the camera was in. When the observed
+surface points are given, a room also counts as found when it matches the part of the true room
+the camera saw (the footprint clipped to the bounding box of the observed points inside it):
+space never in view cannot be mapped, and a room completed along its walls still matches whole. Agents: how many, and ID switches (a true person followed by more than one agent).
 """
 
 from __future__ import annotations
@@ -44,9 +46,29 @@ def _raster(footprints: list[np.ndarray], lo: np.ndarray, shape: tuple[int, int]
     return [Polygon(f).contains_points(xy).reshape(shape) for f in footprints]
 
 
+def _seen_part(footprint: Polygon, mask: np.ndarray, seen_xy: np.ndarray, lo: np.ndarray, cell_m: float) -> np.ndarray:
+    """The cells of ``mask`` (a true room) inside the bounding box of the seen points that lie in the room."""
+    inside = seen_xy[footprint.contains_points(seen_xy)]
+    if len(inside) < 3:
+        return np.zeros_like(mask)
+    (x0, y0), (x1, y1) = inside.min(axis=0), inside.max(axis=0)
+    return mask & _raster([np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])], lo, mask.shape, cell_m)[0]
+
+
+def _iou(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of masks."""
+    iou = np.zeros((len(a), len(b)))
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            union = (x | y).sum()
+            iou[i, j] = (x & y).sum() / union if union else 0.0
+    return iou
+
+
 def room_scores(estimated: list[dict], truth: list[dict], camera_xy: np.ndarray, reference_T_estimate: np.ndarray,
-                cell_m: float = 0.05, min_iou: float = 0.5) -> dict:
-    """Room precision / recall by footprint IoU (see the module doc); ``camera_xy`` (N, 2) true positions."""
+                seen_xy: np.ndarray | None = None, cell_m: float = 0.05, min_iou: float = 0.5) -> dict:
+    """Room precision / recall by footprint IoU (see the module doc); ``camera_xy`` (N, 2) true positions,
+    ``seen_xy`` (M, 2+) observed surface points (m), or None to compare with whole rooms only."""
     R, t = reference_T_estimate[:2, :2], reference_T_estimate[:2, 3]
     est = [np.array(r["footprint"]) @ R.T + t for r in estimated]
     true = [np.array(r["footprint"]) for r in truth]
@@ -55,11 +77,11 @@ def room_scores(estimated: list[dict], truth: list[dict], camera_xy: np.ndarray,
     lo, hi = everything.min(axis=0), everything.max(axis=0)
     shape = tuple((np.ceil((hi - lo) / cell_m).astype(int) + 1)[::-1])
     masks_est, masks_true = _raster(est, lo, shape, cell_m), _raster(true, lo, shape, cell_m)
-    iou = np.zeros((len(est), len(true)))
-    for i, a in enumerate(masks_est):
-        for j, b in enumerate(masks_true):
-            union = (a | b).sum()
-            iou[i, j] = (a & b).sum() / union if union else 0.0
+    iou = _iou(masks_est, masks_true)
+    if seen_xy is not None:
+        seen_xy = np.asarray(seen_xy)[:, :2]
+        seen_parts = [_seen_part(Polygon(f), m, seen_xy, lo, cell_m) for f, m in zip(true, masks_true)]
+        iou = np.maximum(iou, _iou(masks_est, seen_parts))
     rows, cols = linear_sum_assignment(-iou) if iou.size else ([], [])
     good = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
     relevant = sum(visited)

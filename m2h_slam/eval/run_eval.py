@@ -57,8 +57,8 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     estimate = read_labelled_ply(run_dir / "mesh.ply")
     reference = read_labelled_ply(ground_truth / "mesh.ply")
     vertices = transform_points(ate.reference_T_estimate, estimate.vertices)  # the map, in the reference frame
-    score = mesh_score(vertices, estimate.triangles, reference.vertices, reference.triangles, observed_surface(frames),
-                       threshold_m)
+    seen = observed_surface(frames)
+    score = mesh_score(vertices, estimate.triangles, reference.vertices, reference.triangles, seen, threshold_m)
     scores = {
         "ate_rmse_m": round(ate.rmse_m, 4), "ate_percent_of_path": round(ate.rmse_percent_of_path, 3),
         "path_length_m": round(ate.path_length_m, 3), "poses_matched": ate.matched, "scale": round(ate.scale, 4),
@@ -67,7 +67,7 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     }
     if (run_dir / "scene_graph.json").is_file() and (ground_truth / "scene_graph.json").is_file():
         scores.update(graph_scores(run_dir / "scene_graph.json", ground_truth / "scene_graph.json", frames,
-                                   ate.reference_T_estimate))
+                                   ate.reference_T_estimate, seen))
     return scores
 
 
@@ -83,8 +83,10 @@ def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> set[int
     return {i for i, n in counts.items() if n >= min_frames and i > 0}
 
 
-def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_estimate: np.ndarray) -> dict:
-    """Object, room and agent scores of a run's scene graph against the sequence's ground truth."""
+def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_estimate: np.ndarray,
+                 seen_points: np.ndarray) -> dict:
+    """Object, room and agent scores of a run's scene graph against the sequence's ground truth;
+    ``seen_points`` (N, 3): observed true surface (rooms are scored on their seen part)."""
     import json
 
     from m2h_slam.eval.graph_metrics import agent_scores, object_scores, room_scores
@@ -93,7 +95,7 @@ def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_est
     seen = seen_instances(frames)
     camera_xy = np.array([f.world_T_camera[:2, 3] for f in frames])
     objects = object_scores(estimated["objects"], truth["objects"], seen, reference_T_estimate)
-    rooms = room_scores(estimated["rooms"], truth["rooms"], camera_xy, reference_T_estimate)
+    rooms = room_scores(estimated["rooms"], truth["rooms"], camera_xy, reference_T_estimate, seen_points)
     agents = agent_scores(estimated["agents"], truth["agents"], seen, reference_T_estimate)
     return {"objects_precision": objects["precision"], "objects_recall": objects["recall"], "objects_f1": objects["f1"],
             "objects_estimated": objects["estimated"], "objects_seen": objects["seen"],
