@@ -2,10 +2,14 @@
 
 Per frame, each dynamic-class segment (at least ``object_min_pixels``) is back-projected and its
 median point is a detection. Tracks run a constant-velocity Kalman filter (filterpy); detections
-are assigned to the predicted tracks by scipy's assignment solver within ``agent_gate_m``;
-unassigned detections start tracks. A track becomes an agent after ``agent_min_hits`` detections
-and leaves the active layer when unseen for ``agent_max_unseen_s`` (it stays in the history).
-People never enter the object layer or the TSDF (the mapper masks them).
+are assigned by scipy's assignment solver within ``agent_gate_m`` (wider for a track unseen for a
+while), first to the agents, then what is left to the tentative tracks. A tentative track becomes
+an agent after ``agent_min_hits`` detections in consecutive frames, and is dropped at its first
+miss (two people walking close together seen as one, then as two, leave no third agent). An
+agent leaves the active layer when unseen for ``agent_max_unseen_s`` and stays in the history; a
+person seen again within ``agent_reid_m`` of where an agent of the history was last seen is that
+agent again (its filter restarts there). Other detections start tentative tracks. People never
+enter the object layer or the TSDF (the mapper masks them).
 """
 
 from __future__ import annotations
@@ -93,6 +97,16 @@ def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_
     return found
 
 
+def _assign(tracks: list, predicted: list, found: list, left: list[int], gates: list[float]) -> list:
+    """(track, index into ``found``) pairs: tracks and the detections ``left`` of their class matched one to one,
+    nearest first, each pair within its track's gate."""
+    if not tracks or not left:
+        return []
+    cost = np.array([[np.linalg.norm(p - found[k][1]) if t.class_id == found[k][0] else 1e6 for k in left]
+                     for t, p in zip(tracks, predicted)])
+    return [(tracks[r], left[c]) for r, c in zip(*linear_sum_assignment(cost)) if cost[r, c] <= gates[r]]
+
+
 class AgentLayer:
     """Agents of a run, in the world frame of the map (see the module doc)."""
 
@@ -110,25 +124,31 @@ class AgentLayer:
         live = self.active(time_s)
         for track in live:
             _predict(track.kf, max(time_s - track.last_time_s, 1e-3))
-        assigned: set[int] = set()
-        if live and found:
-            cost = np.array([[np.linalg.norm(t.kf.x[:3] - p) if t.class_id == c else 1e6 for c, p in found]
-                             for t in live])
-            # a track unseen for a while (behind furniture, out of view) may have gone further
-            gates = [self.config.agent_gate_m + WALK_SPEED_MPS * max(0.0, time_s - t.last_time_s - 0.2) for t in live]
-            for r, c in zip(*linear_sum_assignment(cost)):
-                if cost[r, c] <= gates[r]:
-                    self._update(live[r], found[c][1], time_s)
-                    assigned.add(c)
+        agents = [t for t in live if t.hits >= self.config.agent_min_hits]
+        tentative = [t for t in live if t.hits < self.config.agent_min_hits]
+        left = list(range(len(found)))
+        for tracks in (agents, tentative):
+            gates = [self.config.agent_gate_m + WALK_SPEED_MPS * max(0.0, time_s - t.last_time_s - 0.2)
+                     for t in tracks]  # a track unseen for a while (behind furniture) may have gone further
+            for track, k in _assign(tracks, [t.kf.x[:3] for t in tracks], found, left, gates):
+                self._update(track, found[k][1], time_s)
+                left.remove(k)
         for track in live:  # predictions of unmatched tracks are not kept: the filter state is rolled back
             if track.last_time_s != time_s:
                 track.kf.x, track.kf.P = track.kf.x_post.copy(), track.kf.P_post.copy()
-        for k, (class_id, position) in enumerate(found):
-            if k not in assigned:
-                track = _Track(self.next_id, class_id, _filter(position))
-                self.next_id += 1
-                self._update(track, position, time_s, first=True)
-                self.tracks.append(track)
+        self.tracks = [t for t in self.tracks if not (t in tentative and t.last_time_s != time_s)]
+        history = [t for t in self.tracks if t.hits >= self.config.agent_min_hits and t not in live]
+        for track, k in _assign(history, [t.positions[-1] for t in history], found, left,
+                                [self.config.agent_reid_m] * len(history)):
+            track.kf = _filter(found[k][1])  # seen again: the old velocity says nothing now
+            self._update(track, found[k][1], time_s, first=True)
+            left.remove(k)
+        for k in left:
+            class_id, position = found[k]
+            track = _Track(self.next_id, class_id, _filter(position))
+            self.next_id += 1
+            self._update(track, position, time_s, first=True)
+            self.tracks.append(track)
         return len(found)
 
     @staticmethod

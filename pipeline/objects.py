@@ -24,7 +24,7 @@ from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
 from pipeline.graph_records import ObjectRecord
-from pipeline.segments import class_segments
+from pipeline.segments import class_segments, depth_jumps
 
 log = logging.getLogger("m2h_slam")
 
@@ -53,15 +53,7 @@ def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_
              edge_threshold: float = 0.5, discontinuity: float = 0.05) -> list[tuple[int, np.ndarray]]:
     """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
     labels = np.asarray(semantics)
-    valid = depth_m > 0
-    jump = np.zeros_like(valid)
-    rel = np.abs(np.diff(depth_m, axis=1)) > discontinuity * np.maximum(depth_m[:, 1:], 1e-6)
-    jump[:, 1:] |= rel
-    jump[:, :-1] |= rel
-    rel = np.abs(np.diff(depth_m, axis=0)) > discontinuity * np.maximum(depth_m[1:], 1e-6)
-    jump[1:] |= rel
-    jump[:-1] |= rel
-    usable = valid & ~jump & (edges <= edge_threshold)
+    usable = (depth_m > 0) & ~depth_jumps(depth_m, discontinuity) & (edges <= edge_threshold)
     safe = np.clip(labels, 0, len(IS_OBJECT) - 1)
     objectish = usable & IS_OBJECT[safe] & ~IS_DYNAMIC[safe] & (labels < len(IS_OBJECT))
     width = labels.shape[1]

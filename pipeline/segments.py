@@ -1,4 +1,5 @@
-"""Connected segments of one class each, from a label image and a mask, in one labelling pass."""
+"""Connected segments of one class each, from a label image and a mask, in one labelling pass; depth jumps
+that cut segments apart."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def class_segments(labels: np.ndarray, mask: np.ndarray, min_pixels: int) -> lis
         r, c = np.divmod(pixels, labels.shape[1])
         found.append((int(labels.ravel()[pixels[0]]), (r + top) * full_width + c + left))
     return found
+
+
+def depth_jumps(depth_m: np.ndarray, ratio: float = 0.05) -> np.ndarray:
+    """(H, W) bool: pixels beside a 4-neighbour whose depth differs by more than ``ratio`` of that neighbour's
+    depth (the border between a thing and what lies behind it)."""
+    jump = np.zeros(depth_m.shape, bool)
+    across = np.abs(np.diff(depth_m, axis=1)) > ratio * np.maximum(depth_m[:, 1:], 1e-6)
+    jump[:, 1:] |= across
+    jump[:, :-1] |= across
+    down = np.abs(np.diff(depth_m, axis=0)) > ratio * np.maximum(depth_m[1:], 1e-6)
+    jump[1:] |= down
+    jump[:-1] |= down
+    return jump

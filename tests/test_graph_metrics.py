@@ -60,3 +60,15 @@ def test_agent_scores_count_id_switches():
              {"id": 2, "times_s": times[2:], "positions": [[t, 0, 0] for t in times[2:]]}]
     scores = agent_scores(split, truth, {7, 8}, np.eye(4))
     assert scores["id_switches"] == 1 and scores["agents"] == 2 and scores["people_seen"] == 2
+    assert scores["most_switches_per_person"] == 1
+    # two people passing 0.3 m apart, each followed by its own agent: no switch, though both agents come
+    # within the gate of both people
+    close = [{"id": 7, "times_s": times, "positions": [[t, 0, 0] for t in times]},
+             {"id": 8, "times_s": times, "positions": [[t, 0.3 if t == 1.0 else 2.0, 0] for t in times]}]
+    passing = [{"id": 1, "times_s": times, "positions": [[t, 0.05, 0] for t in times]},
+               {"id": 2, "times_s": times, "positions": [[t, 0.25 if t == 1.0 else 2.0, 0] for t in times]}]
+    assert agent_scores(passing, close, {7, 8}, np.eye(4))["id_switches"] == 0
+    swapped = [{"id": 1, "times_s": times, "positions": [[t, 0.0 if t < 2 else 2.0, 0] for t in times]},
+               {"id": 2, "times_s": times, "positions": [[t, 2.0 if t < 2 else 0.0, 0] for t in times]}]
+    swap = agent_scores(swapped, close, {7, 8}, np.eye(4))  # the agents trade people at t = 2
+    assert swap["id_switches"] == 2 and swap["most_switches_per_person"] == 1

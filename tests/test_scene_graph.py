@@ -326,6 +326,67 @@ def test_each_walking_person_is_one_agent(tmp_path, seed, static):
     assert all((agent.positions[:, 2] == 0).all() for agent in agents)
 
 
+def _people_frame(xs_m: list[float], depth_m: float = 3.0):
+    """A 160x120 frame (semantics, depth) with a 12x40 px person standing at each camera x (m) at ``depth_m``."""
+    from m2h_slam.core.intrinsics import Intrinsics
+    from m2h_slam.core.labels import class_id
+
+    K = Intrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
+    semantics = np.zeros((120, 160), np.int64)
+    depth = np.full((120, 160), 6.0, np.float32)
+    for x in xs_m:
+        u = int(round(K.fx * x / depth_m + K.cx))
+        semantics[40:80, u - 6:u + 6] = class_id("person")
+        depth[40:80, u - 6:u + 6] = depth_m
+    return K, semantics, depth
+
+
+def test_agents_are_seen_again_and_a_passing_split_leaves_no_third_agent():
+    """A person who leaves the view and comes back 1 m further on is the same agent; one who comes back 4 m
+    away is a new one; two people walking side by side, seen first as one body and then apart, are two
+    agents (the track that followed both is one of them, the tentative one dropped at its first miss)."""
+    from pipeline.agents import AgentLayer
+
+    config = Config().graph
+    layer = AgentLayer(config, _people_frame([])[0])
+    t = 0.0
+    for k in range(10):  # walks right at 1 m/s, 10 frames a second
+        K, semantics, depth = _people_frame([-1.0 + 0.1 * k])
+        layer.observe(t, semantics, depth, np.eye(4))
+        t += 0.1
+    for _ in range(40):  # 4 s out of view: leaves the active layer
+        layer.observe(t, *_people_frame([])[1:], np.eye(4))
+        t += 0.1
+    assert not layer.active(t)
+    for k in range(5):  # back, 1 m on from where it left
+        layer.observe(t, *_people_frame([0.9 + 0.05 * k])[1:], np.eye(4))
+        t += 0.1
+    assert [a.id for a in layer.records(np.eye(4), t)] == [1]
+    for _ in range(40):
+        layer.observe(t, *_people_frame([])[1:], np.eye(4))
+        t += 0.1
+    far = _people_frame([-3.0], depth_m=5.0)  # 4 m from where agent 1 was last seen
+    for _ in range(5):
+        layer.observe(t, *far[1:], np.eye(4))
+        t += 0.1
+    assert [a.id for a in layer.records(np.eye(4), t)] == [1, 2]
+
+    pair = AgentLayer(config, K)
+    t = 0.0
+    for k in range(6):  # one blob: two people overlapping in the image
+        pair.observe(t, *_people_frame([0.0, 0.05])[1:], np.eye(4))
+        t += 0.1
+    for k in range(1, 3):  # apart: the body-wide blob splits into two
+        pair.observe(t, *_people_frame([-0.2 * k, 0.2 * k])[1:], np.eye(4))
+        t += 0.1
+    pair.observe(t, *_people_frame([-0.6])[1:], np.eye(4))  # one walks behind a wall
+    t += 0.1
+    for k in range(6):
+        pair.observe(t, *_people_frame([-0.8 - 0.1 * k, 0.6 + 0.1 * k])[1:], np.eye(4))
+        t += 0.1
+    assert len(pair.records(np.eye(4), t)) == 2
+
+
 @pytest.fixture(scope="module")
 def people_run(tmp_path_factory):
     from conftest import run_cli

@@ -185,6 +185,7 @@ class GraphConfig(_Checked):
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer
+    agent_reid_m: float = ranged(2.0, NON_NEGATIVE)  # a person seen again this close to where an agent left is it
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
     room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)  # rooms extend this far into unseen space, to walls
     place_spacing_m: float = ranged(0.5, POSITIVE)

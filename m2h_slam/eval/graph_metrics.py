@@ -6,7 +6,8 @@ object matched once, over the true objects the camera saw. Rooms: footprint IoU 
 5 cm raster, one-to-one (Hungarian), recall over the rooms the camera was in. When the observed
 surface points are given, a room also counts as found when it matches the part of the true room
 the camera saw (the footprint clipped to the bounding box of the observed points inside it):
-space never in view cannot be mapped, and a room completed along its walls still matches whole. Agents: how many, and ID switches (a true person followed by more than one agent).
+space never in view cannot be mapped, and a room completed along its walls still matches whole.
+Agents: how many, and ID switches (CLEAR-MOT: a person matched to another agent than before).
 """
 
 from __future__ import annotations
@@ -94,21 +95,28 @@ def room_scores(estimated: list[dict], truth: list[dict], camera_xy: np.ndarray,
 
 def agent_scores(estimated: list[dict], truth: list[dict], seen_ids: set[int], reference_T_estimate: np.ndarray,
                  gate_m: float = 0.5) -> dict:
-    """Agent count against the true people the camera saw, and ID switches."""
-    followed: dict[int, set[int]] = {}
-    for agent in estimated:
-        positions = np.array(agent["positions"]).reshape(-1, 3) @ reference_T_estimate[:3, :3].T + \
-            reference_T_estimate[:3, 3]
-        for time_s, position in zip(agent["times_s"], positions):
-            best, best_d = None, gate_m
-            for person in truth:
-                times = np.array(person["times_s"])
-                k = int(np.argmin(np.abs(times - time_s)))
-                d = float(np.linalg.norm(np.array(person["positions"][k])[:2] - position[:2]))
-                if d < best_d:
-                    best, best_d = person["id"], d
-            if best is not None:
-                followed.setdefault(best, set()).add(agent["id"])
-    switches = sum(len(agents) - 1 for agents in followed.values())
+    """Agent count against the true people the camera saw, and ID switches as CLEAR-MOT counts them: at each
+    time an agent was seen, agents and people are matched one to one (nearest, within ``gate_m``, on the
+    floor); a switch is a person matched to another agent than at its previous match."""
+    tracks = [(agent["id"], np.asarray(agent["times_s"], float),
+               np.array(agent["positions"], float).reshape(-1, 3) @ reference_T_estimate[:3, :3].T
+               + reference_T_estimate[:3, 3]) for agent in estimated]
+    people = [(person["id"], np.asarray(person["times_s"], float), np.array(person["positions"], float))
+              for person in truth]
+    last_match: dict[int, int] = {}
+    switches: dict[int, int] = {}
+    for time_s in np.unique(np.concatenate([t for _, t, _ in tracks])) if tracks and people else []:
+        here = [(agent_id, positions[np.flatnonzero(times == time_s)[0]]) for agent_id, times, positions in tracks
+                if np.any(times == time_s)]
+        where = [positions[int(np.argmin(np.abs(times - time_s)))] for _, times, positions in people]
+        cost = np.array([[np.linalg.norm(a[:2] - p[:2]) for p in where] for _, a in here])
+        for r, c in zip(*linear_sum_assignment(cost)):
+            if cost[r, c] >= gate_m:
+                continue
+            person, agent_id = people[c][0], here[r][0]
+            if person in last_match and last_match[person] != agent_id:
+                switches[person] = switches.get(person, 0) + 1
+            last_match[person] = agent_id
     return {"agents": len(estimated), "people_seen": len([p for p in truth if p["id"] in seen_ids]),
-            "people_followed": len(followed), "id_switches": switches}
+            "people_followed": len(last_match), "id_switches": sum(switches.values()),
+            "most_switches_per_person": max(switches.values(), default=0)}

@@ -101,4 +101,4 @@ def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_est
             "objects_estimated": objects["estimated"], "objects_seen": objects["seen"],
             "rooms_precision": rooms["precision"], "rooms_recall": rooms["recall"], "rooms_estimated": rooms["estimated"],
             "rooms_visited": rooms["visited"], "agents": agents["agents"], "people_seen": agents["people_seen"],
-            "agent_id_switches": agents["id_switches"]}
+            "agent_id_switches": agents["id_switches"], "agent_most_switches_per_person": agents["most_switches_per_person"]}
