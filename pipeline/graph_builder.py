@@ -4,9 +4,9 @@
     builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame
     graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
 
-The map frame is the world of the ground truth when the sequence has ground-truth poses (the
-map starts at the first of them); otherwise it is estimated from the fused floor (``pipeline.gravity``), and
-until enough floor is seen the graph waits (``status`` says so).
+The map frame is the world of the ground truth when the run maps with the ground-truth poses;
+otherwise (odometry, a pose file) it is estimated from the fused floor and walls (``pipeline.gravity``),
+and until enough floor is seen the graph waits (``status`` says so).
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ class SceneGraphBuilder:
 
     def update(self, frame: Frame, prediction: Prediction, step) -> None:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
-        if self.world_is_map is None:  # ground truth has its own z-up world (a pose file need not)
-            self.world_is_map = frame.world_T_camera is not None
+        if self.world_is_map is None:  # mapping with the ground truth's poses: its world is z-up (a pose file's
+            # need not be, and odometry started at the first true pose drifts away from it)
+            self.world_is_map = (step.tracking == "given" and frame.world_T_camera is not None
+                                 and np.allclose(step.world_T_camera, frame.world_T_camera))
         self.last_time_s = float(frame.timestamp_s)
         if step.tracking not in ("init", "ok", "given"):
             return  # the pose is a guess: nothing is placed with it
