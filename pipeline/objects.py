@@ -32,6 +32,7 @@ MAX_POINTS_PER_SEGMENT = 400
 MIN_VOXELS_IN_VIEW = 8  # an object is checked for presence only when this much of it is in view
 SEE_THROUGH_M = 0.25  # measured depth this far behind a voxel sees through it
 STACK_GAP_CELLS = 10  # same-class parts over one footprint with less than this many empty cells between are one
+TOUCH_CELLS = 2  # same-class parts with at most one empty voxel between them touch (a seat and its back)
 MISSES_TO_GO = 5  # frames in a row that see through an object before it is gone
 APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to the last sighting is the one moved
 
@@ -118,13 +119,16 @@ class ObjectLayer:
 
     # -- periodic passes -----------------------------------------------------------------------
     def _same_object(self, a: _Object, b: _Object) -> bool:
-        """One class, and half of the smaller one's voxels shared, or half of its footprint shared with the
-        two stacked less than ``STACK_GAP_CELLS`` apart (a shelf cut into levels, a lamp's shade and foot)."""
+        """One class, and half of the smaller one's voxels shared, or voxels that touch, or half of its footprint
+        shared with the two stacked less than ``STACK_GAP_CELLS`` apart (a shelf cut into levels, a lamp's shade
+        and foot)."""
         if a.class_id != b.class_id:
             return False
         small = min(len(a.voxels), len(b.voxels))
         if np.isin(a.voxels, b.voxels, assume_unique=True).sum() >= 0.5 * small:
             return True
+        if np.isin(b.voxels, _neighbourhood(a.voxels)).any():
+            return True  # parts that touch (a chair's back and seat cut apart at an edge)
         (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
         shared = np.isin(ka, kb, assume_unique=True).sum()
         gap = max(za[0], zb[0]) - min(za[1], zb[1])
@@ -239,6 +243,16 @@ class ObjectLayer:
         self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
                                 o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"])
                         for o in state["objects"]]
+
+
+_NEAR = range(-TOUCH_CELLS, TOUCH_CELLS + 1)
+_OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in _NEAR for dy in _NEAR for dz in _NEAR], np.int64)
+
+
+def _neighbourhood(keys: np.ndarray) -> np.ndarray:
+    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis (keys hold cells offset by 2^20,
+    so small offsets never borrow)."""
+    return np.unique((keys[:, None] + _OFFSETS[None]).ravel())
 
 
 def _yaw_box(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray, float]:

@@ -15,13 +15,23 @@ def _object(i, class_id, centre):
 def test_object_scores_match_by_class_and_distance_once():
     truth = [_object(1, 5, (1, 1, 0.4)), _object(2, 5, (3, 1, 0.4)), _object(3, 4, (6, 2, 0.3))]
     estimated = [_object(10, 5, (1.2, 1, 0.4)), _object(11, 5, (1.1, 1.1, 0.4)), _object(12, 7, (3, 1, 0.4))]
-    scores = object_scores(estimated, truth, {1, 2}, np.eye(4))
+    unknown = np.full(3, np.nan)
+    scores = object_scores(estimated, truth, {1: unknown, 2: unknown}, np.eye(4))
     # one chair found (the second estimate near the same chair is not matched twice), the table is another class
     assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == 0.5 and scores["seen"] == 2
     moved = np.eye(4)
     moved[:3, 3] = [10, 0, 0]
     far = [_object(10, 5, (-9, 1, 0.4))]
-    assert object_scores(far, truth, {1}, moved)["f1"] == 1.0  # the alignment is applied
+    assert object_scores(far, truth, {1: unknown}, moved)["f1"] == 1.0  # the alignment is applied
+
+
+def test_an_object_seen_in_part_matches_at_the_centre_of_that_part():
+    sofa = {"id": 1, "class_id": 6, "box": {"center": [1.5, 0.0, 0.4], "extent": [2.0, 0.9, 0.8], "yaw_rad": 0.0}}
+    end = [_object(10, 6, (2.2, 0.0, 0.4))]  # only its right end was in view: 0.7 m from the box centre
+    assert object_scores(end, [sofa], {1: np.full(3, np.nan)}, np.eye(4))["f1"] == 0.0
+    assert object_scores(end, [sofa], {1: np.array([2.25, 0.0, 0.4])}, np.eye(4))["f1"] == 1.0
+    elsewhere = [_object(10, 6, (0.0, 1.0, 0.4))]
+    assert object_scores(elsewhere, [sofa], {1: np.array([2.25, 0.0, 0.4])}, np.eye(4))["f1"] == 0.0
 
 
 def test_room_scores_by_footprint_iou():

@@ -268,6 +268,29 @@ def _object_f1(records, truth: dict, seen: dict, min_frames: int = 3, gate_m: fl
     return precision, recall, 2 * precision * recall / max(precision + recall, 1e-9)
 
 
+def test_parts_of_one_object_merge_and_neighbours_do_not():
+    """A chair's back and seat seen apart (one empty voxel between) are one object; two chairs 0.3 m apart stay
+    two; a table touching a chair is another class."""
+    from m2h_slam.core.intrinsics import Intrinsics
+    from pipeline.objects import ObjectLayer, _Object
+
+    config = Config().graph
+    layer = ObjectLayer(config, Intrinsics(100.0, 100.0, 80.0, 60.0, 160, 120))
+
+    def box(lo, hi):
+        cells = np.stack(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij"), -1).reshape(-1, 3)
+        return layer._keys((cells + 0.5) * config.object_voxel_m)
+
+    seat, back = box((0, 0, 4), (4, 3, 4)), box((0, 5, 5), (4, 5, 9))  # y = 4 is empty between them
+    other_chair = box((7, 0, 4), (11, 3, 4))  # 0.2 m of empty cells, three voxels, from the seat
+    table = box((-6, 0, 7), (-1, 4, 7))
+    layer.objects = [_Object(k + 1, cls, keys, 5, 0.0, 1.0) for k, (cls, keys) in
+                     enumerate([(5, seat), (5, back), (5, other_chair), (7, table)])]
+    assert layer.merge() == 1
+    assert sorted((o.class_id, len(o.voxels)) for o in layer.objects) == [
+        (5, len(other_chair)), (5, len(seat) + len(back)), (7, len(table))]
+
+
 def test_objects_with_ground_truth_perception(tmp_path):
     """A held-out apartment walked for 150 frames: object F1 >= 0.9 over the objects seen in 3+ frames."""
     import json

@@ -1,8 +1,10 @@
 """Scene-graph metrics on plain scene-graph documents (docs/scene-graph.schema.json).
 
 Both graphs must be in one frame: pass the estimated graph through ``reference_T_estimate``
-(the trajectory alignment) first. Objects: same class, box centres within ``gate_m``, each true
-object matched once, over the true objects the camera saw. Rooms: footprint IoU >= 0.5 on a
+(the trajectory alignment) first. Objects: same class, the estimated box centre within ``gate_m``
+of the true box centre or of the centre of the part of the object the camera saw (a sofa seen only
+at one end cannot be placed better), each true object matched once, over the true objects the
+camera saw. Rooms: footprint IoU >= 0.5 on a
 5 cm raster, one-to-one (Hungarian), recall over the rooms the camera was in. When the observed
 surface points are given, a room also counts as found when it matches the part of the true room
 the camera saw (the footprint clipped to the bounding box of the observed points inside it):
@@ -24,16 +26,19 @@ def _prf(true_positives: int, estimated: int, relevant: int) -> dict:
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def object_scores(estimated: list[dict], truth: list[dict], seen_ids: set[int], reference_T_estimate: np.ndarray,
-                  gate_m: float = 0.5) -> dict:
-    """Object precision / recall / F1 (see the module doc); ``seen_ids``: true objects the camera saw."""
-    wanted = [o for o in truth if o["id"] in seen_ids]
+def object_scores(estimated: list[dict], truth: list[dict], seen: dict[int, np.ndarray],
+                  reference_T_estimate: np.ndarray, gate_m: float = 0.5) -> dict:
+    """Object precision / recall / F1 (see the module doc); ``seen``: true objects the camera saw -> the centre
+    (3,) of the part of each that it saw (NaN: compare with the whole box only)."""
+    wanted = [o for o in truth if o["id"] in seen]
     centres = [reference_T_estimate[:3, :3] @ np.array(o["box"]["center"]) + reference_T_estimate[:3, 3]
                for o in estimated]
     cost = np.full((len(estimated), len(wanted)), 1e6)
     for i, (o, c) in enumerate(zip(estimated, centres)):
         for j, t in enumerate(wanted):
-            d = float(np.linalg.norm(c - np.array(t["box"]["center"])))
+            whole = float(np.linalg.norm(c - np.array(t["box"]["center"])))
+            part = float(np.linalg.norm(c - seen[t["id"]]))
+            d = min(whole, part) if np.isfinite(part) else whole
             if o["class_id"] == t["class_id"] and d < gate_m:
                 cost[i, j] = d
     rows, cols = linear_sum_assignment(cost) if cost.size else ([], [])

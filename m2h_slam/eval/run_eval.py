@@ -71,16 +71,31 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     return scores
 
 
-def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> set[int]:
-    """Instance ids of objects and people covering ``min_pixels`` in at least ``min_frames`` frames."""
+def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> dict[int, np.ndarray]:
+    """Instance ids of objects and people covering ``min_pixels`` in at least ``min_frames`` frames -> the centre
+    (3,) m of the box around what the camera saw of them (true depth and poses, in those frames)."""
     counts: dict[int, int] = {}
+    low: dict[int, np.ndarray] = {}
+    high: dict[int, np.ndarray] = {}
     for frame in frames:
         if frame.instances is None or frame.semantics is None:
             continue
         ids, sizes = np.unique(frame.instances[(IS_OBJECT | IS_DYNAMIC)[frame.semantics]], return_counts=True)
-        for i, n in zip(ids.tolist(), sizes.tolist()):
-            counts[i] = counts.get(i, 0) + (n >= min_pixels)
-    return {i for i, n in counts.items() if n >= min_frames and i > 0}
+        big = ids[(sizes >= min_pixels) & (ids > 0)]
+        for i in big.tolist():
+            counts[i] = counts.get(i, 0) + 1
+        if frame.depth_m is None or frame.world_T_camera is None or not len(big):
+            continue
+        keep = np.isin(frame.instances, big) & (frame.depth_m > 0)
+        points = transform_points(frame.world_T_camera, backproject(frame.depth_m, frame.intrinsics)[keep])
+        owner = frame.instances[keep]
+        for i in big.tolist():
+            mine = points[owner == i]
+            if len(mine):
+                low[i] = np.minimum(low.get(i, mine.min(axis=0)), mine.min(axis=0))
+                high[i] = np.maximum(high.get(i, mine.max(axis=0)), mine.max(axis=0))
+    return {i: (low[i] + high[i]) / 2 if i in low else np.full(3, np.nan) for i, n in counts.items()
+            if n >= min_frames}
 
 
 def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_estimate: np.ndarray,
