@@ -25,7 +25,7 @@ from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC
 from pipeline.graph_records import AgentRecord
-from pipeline.segments import class_segments
+from pipeline.segments import class_mask, class_segments
 
 ACCELERATION_SIGMA = 2.0  # m/s^2, how fast a walker may change speed
 WALK_SPEED_MPS = 1.5  # the gate of a track unseen for a while grows by this much per second
@@ -75,8 +75,7 @@ def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_
     """(class id, world position (3,)) of every dynamic-class body with depth: segments, with the parts
     of one body (cut apart by an occluder) joined."""
     labels = np.asarray(semantics)
-    safe = np.clip(labels, 0, len(IS_DYNAMIC) - 1)
-    dynamic = IS_DYNAMIC[safe] & (labels < len(IS_DYNAMIC)) & (depth_m > 0)
+    dynamic = class_mask(labels, IS_DYNAMIC) & (depth_m > 0)
     found = []
     parts = []
     for class_id, pixels in class_segments(labels, dynamic, min_pixels):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.labels import IS_STRUCTURE, class_id
 
 FLOOR = class_id("floor")
@@ -44,12 +43,10 @@ class FreeSpaceMap:
         return self.origin_xy + np.stack([cols, rows], axis=-1) * self.cell_m
 
 
-def free_space_map(points_world: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, map_T_world: np.ndarray,
-                   voxel_m: float, truncation_m: float, cell_m: float = 0.1, z_min_m: float = 0.2,
-                   z_max_m: float = 1.8) -> FreeSpaceMap:
-    """Free space from observed voxels: positions (N, 3) in the world frame, normalised TSDF (N,) in
-    [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown)."""
-    points = transform_points(map_T_world, points_world)
+def free_space_map(points: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, voxel_m: float, truncation_m: float,
+                   cell_m: float = 0.1, z_min_m: float = 0.2, z_max_m: float = 1.8) -> FreeSpaceMap:
+    """Free space from observed voxels: positions (N, 3) in the map frame (z up, floor at 0), normalised
+    TSDF (N,) in [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown)."""
     if not len(points):
         return FreeSpaceMap(*(np.zeros((1, 1), bool) for _ in range(4)), np.zeros(2), cell_m)
     lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)

@@ -117,18 +117,17 @@ class SemanticTSDF:
     # -- queries ------------------------------------------------------------------------------
     def voxel_table(self, *names: str, require: str = "weight") -> tuple[np.ndarray, list[np.ndarray]]:
         """(positions (N, 3) m, [attribute (N,) or (N, 3) per name]) of the voxels whose ``require``
-        attribute is positive, sorted by position (independent of the buffer layout)."""
+        attribute is positive, in a canonical order independent of the buffer layout: blocks by their
+        coordinates, voxels by their place in the block."""
         R = self.R
         keys, active = self._block_table()
-        rows = (active[:, None] * R**3 + np.arange(R**3)).reshape(-1)
-        keep = self.voxels(require)[rows] > 0
-        rows = rows[keep]
-        local = np.tile(np.arange(R**3), len(active))[keep]
-        block = np.repeat(keys.astype(np.int64), R**3, axis=0)[keep]
-        voxel = block * R + np.stack([local % R, (local // R) % R, local // (R * R)], axis=1)
-        order = np.lexsort(voxel.T[::-1])
-        rows = rows[order]
-        return voxel[order] * self.config.voxel_size_m, [self.voxels(name)[rows] for name in names]
+        order = np.lexsort(keys.T[::-1])
+        keys, active = keys[order].astype(np.int32), active[order]
+        block, local = np.nonzero(self.voxels(require).reshape(-1, R**3)[active] > 0)  # (block index, voxel in it)
+        rows = active[block] * R**3 + local
+        local = local.astype(np.int32)
+        voxel = keys[block] * R + np.stack([local % R, (local // R) % R, local // (R * R)], axis=1)
+        return voxel * self.config.voxel_size_m, [self.voxels(name)[rows] for name in names]
 
     def labelled_voxels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample points (N, 3) m, labels (N,), confidence (N,)) of voxels with semantic evidence, by position."""

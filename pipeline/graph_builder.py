@@ -62,31 +62,31 @@ class SceneGraphBuilder:
                                  prediction.confidence, step.world_T_camera)
         self.tracked_frames += 1
 
-    def map_frame(self, points: np.ndarray, labels: np.ndarray, normals: np.ndarray) -> np.ndarray | None:
-        """map_T_world (4, 4) from the labelled voxels (world frame), or None while the floor is unknown."""
+    def map_frame(self, mapper) -> np.ndarray | None:
+        """map_T_world (4, 4) from the mapper's labelled voxels, or None while the floor is unknown."""
         if self.world_is_map:
             return np.eye(4)
+        points, (labels, normals) = mapper.volume.voxel_table("label", "normal_sum", require="evidence")
         frame = estimate_map_frame(points, labels, normals)
         return None if frame is None else frame.map_T_world
 
     def build(self, mapper) -> tuple[SceneGraph | None, dict]:
         """The scene graph of the map so far, and a status record for run.json."""
-        points, (tsdf, labels, evidence, normals) = mapper.volume.voxel_table("tsdf", "label", "evidence",
-                                                                              "normal_sum")
-        labelled = evidence > 0
-        map_T_world = self.map_frame(points[labelled], labels[labelled], normals[labelled])
+        map_T_world = self.map_frame(mapper)
         if map_T_world is None:
             return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
         self.last_map_T_world = map_T_world
         c, g = mapper.config.fusion, self.config.graph
         self.objects.merge()
-        space = free_space_map(points, tsdf, np.where(labelled, labels, 0), map_T_world, c.voxel_size_m,
-                               c.truncation_m)
+        points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
+        points = transform_points(map_T_world, points) if not self.world_is_map else points
+        labels = np.where(evidence > 0, labels, 0)
+        space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)
         rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m)
         places = find_places(space, g.place_spacing_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
                                  self.agents.records(map_T_world, self.last_time_s),
-                                 ceiling_z_m=_ceiling_height(points, labels, evidence, map_T_world))
+                                 ceiling_z_m=_ceiling_height(points[:, 2], labels))
         status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
                   "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
                   "events": list(self.objects.events)}
@@ -127,9 +127,10 @@ class SceneGraphBuilder:
         self.agents.load_state(state["agents"])
 
 
-def _ceiling_height(points_world: np.ndarray, labels: np.ndarray, evidence: np.ndarray,
-                    map_T_world: np.ndarray) -> float:
-    """Median height (m, map frame) of the ceiling voxels; the highest mapped surface if none was seen."""
-    z = transform_points(map_T_world, points_world)[:, 2] if len(points_world) else np.zeros(1)
-    ceiling = (labels == CEILING) & (evidence > 0)
-    return round(float(np.median(z[ceiling]) if ceiling.sum() >= 20 else z.max()), 4)
+def _ceiling_height(z_m: np.ndarray, labels: np.ndarray) -> float:
+    """Median height (m, map frame) of the ceiling voxels (``labels``: 0 where unlabelled); the highest mapped
+    surface if too little ceiling was seen."""
+    ceiling = labels == CEILING
+    if ceiling.sum() >= 20:
+        return round(float(np.median(z_m[ceiling])), 4)
+    return round(float(z_m.max()) if len(z_m) else 0.0, 4)

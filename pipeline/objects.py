@@ -24,7 +24,7 @@ from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
 from pipeline.graph_records import ObjectRecord
-from pipeline.segments import class_segments, depth_jumps
+from pipeline.segments import class_mask, class_segments, depth_jumps
 
 log = logging.getLogger("m2h_slam")
 
@@ -48,6 +48,7 @@ class _Object:
     votes: float = 0.0  # summed confidence of the segments
     moved: list = field(default_factory=list)
     misses: int = 0  # frames in a row that saw through it
+    cached: tuple = field(default=(None, None), repr=False, compare=False)  # (voxels, their centres)
 
 
 def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
@@ -55,8 +56,7 @@ def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_
     """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
     labels = np.asarray(semantics)
     usable = (depth_m > 0) & ~depth_jumps(depth_m, discontinuity) & (edges <= edge_threshold)
-    safe = np.clip(labels, 0, len(IS_OBJECT) - 1)
-    objectish = usable & IS_OBJECT[safe] & ~IS_DYNAMIC[safe] & (labels < len(IS_OBJECT))
+    objectish = usable & class_mask(labels, IS_OBJECT & ~IS_DYNAMIC)
     width = labels.shape[1]
     return [(class_id, np.stack(np.divmod(pixels, width), axis=1))
             for class_id, pixels in class_segments(labels, objectish, min_pixels)]
@@ -167,7 +167,9 @@ class ObjectLayer:
         camera_T_world = np.linalg.inv(world_T_camera)
         K, (height, width) = self.K, depth_m.shape
         for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
-            points = transform_points(camera_T_world, self._centres(obj.voxels))
+            if obj.cached[0] is not obj.voxels:
+                obj.cached = (obj.voxels, self._centres(obj.voxels))
+            points = transform_points(camera_T_world, obj.cached[1])
             z = points[:, 2]
             front = z > 0.1
             u = np.rint(K.fx * points[front, 0] / z[front] + K.cx).astype(int)

@@ -45,12 +45,11 @@ def find_places(space: FreeSpaceMap, spacing_m: float = 0.5, min_clearance_m: fl
     keys = sorted(picks)
     index = {key: k for k, key in enumerate(keys)}
     cells = np.array([picks[key] for key in keys], np.int64).reshape(-1, 2)
-    edges = []
-    for key in keys:
-        for d in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each neighbour pair once
-            other = (key[0] + d[0], key[1] + d[1])
-            if other in index and _line_free(space.free, picks[key], picks[other]):
-                edges.append((index[key], index[other]))
+    pairs = np.array([(index[key], index[other]) for key in keys
+                      for other in ((key[0], key[1] + 1), (key[0] + 1, key[1] - 1), (key[0] + 1, key[1]),
+                                    (key[0] + 1, key[1] + 1))  # each neighbour pair once
+                      if other in index], np.int64).reshape(-1, 2)
+    edges = [tuple(p) for p in pairs[_lines_free(space.free, cells, pairs)].tolist()]
     edges += _bridges(~space.occupied, cells, edges, 3 * tile)
     positions = space.xy(cells[:, 0], cells[:, 1]) if len(cells) else np.zeros((0, 2))
     return Places(positions, clearance[cells[:, 0], cells[:, 1]] if len(cells) else np.zeros(0),
@@ -60,9 +59,22 @@ def find_places(space: FreeSpaceMap, spacing_m: float = 0.5, min_clearance_m: fl
 def _bridges(passable: np.ndarray, cells: np.ndarray, edges: list, reach: int) -> list[tuple[int, int]]:
     """Edges that join separate parts of the graph: closest pairs first, within ``reach`` cells, segments
     through ``passable`` cells."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    parent = list(range(len(cells)))
+    if len(cells) < 2:
+        return []
+    joined = np.array(edges, np.int64).reshape(-1, 2)
+    count, part = connected_components(coo_matrix((np.ones(len(joined)), (joined[:, 0], joined[:, 1])),
+                                                  shape=(len(cells), len(cells))), directed=False)
+    if count == 1:
+        return []
+    pairs = cKDTree(cells).query_pairs(reach, output_type="ndarray")
+    pairs = pairs[part[pairs[:, 0]] != part[pairs[:, 1]]]
+    pairs = pairs[np.argsort(np.sum((cells[pairs[:, 0]] - cells[pairs[:, 1]]) ** 2, axis=1), kind="stable")]
+    pairs = pairs[_lines_free(passable, cells, pairs)]
+    parent = list(range(count))
 
     def root(k: int) -> int:
         while parent[k] != k:
@@ -70,20 +82,23 @@ def _bridges(passable: np.ndarray, cells: np.ndarray, edges: list, reach: int) -
             k = parent[k]
         return k
 
-    for a, b in edges:
-        parent[root(a)] = root(b)
-    pairs = sorted(cKDTree(cells).query_pairs(reach, output_type="ndarray").tolist(),
-                   key=lambda p: float(np.sum((cells[p[0]] - cells[p[1]]) ** 2))) if len(cells) > 1 else []
     added = []
-    for a, b in pairs:
-        if root(a) != root(b) and _line_free(passable, tuple(cells[a]), tuple(cells[b])):
-            parent[root(a)] = root(b)
+    for a, b in pairs.tolist():
+        if root(part[a]) != root(part[b]):
+            parent[root(part[a])] = root(part[b])
             added.append((a, b))
     return added
 
 
-def _line_free(free: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> bool:
-    steps = max(abs(a[0] - b[0]), abs(a[1] - b[1])) + 1
-    rows = np.rint(np.linspace(a[0], b[0], steps)).astype(int)
-    cols = np.rint(np.linspace(a[1], b[1], steps)).astype(int)
-    return bool(free[rows, cols].all())
+def _lines_free(free: np.ndarray, cells: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(P,) bool: whether the straight segment between the cells of each pair runs through ``free`` cells only
+    (sampled once per cell step)."""
+    ok = np.zeros(len(pairs), bool)
+    a, b = cells[pairs[:, 0]], cells[pairs[:, 1]]
+    steps = np.abs(a - b).max(axis=1) + 1
+    for n in np.unique(steps):
+        group = np.flatnonzero(steps == n)
+        t = np.linspace(0.0, 1.0, int(n))[None, :, None]
+        points = np.rint(a[group, None] + t * (b[group, None] - a[group, None])).astype(np.int64)
+        ok[group] = free[points[..., 0], points[..., 1]].all(axis=1)
+    return ok

@@ -3,6 +3,7 @@ that cut segments apart."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -43,14 +44,25 @@ def class_segments(labels: np.ndarray, mask: np.ndarray, min_pixels: int) -> lis
     return found
 
 
+def class_mask(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the class table's flag (``IS_OBJECT``, ...) of each pixel's label; labels outside the
+    table are False (negative ones read class 0, unlabelled)."""
+    if labels.dtype == np.uint8:  # the Prediction's type: a 256-entry lookup (OpenCV's LUT is the fastest)
+        table = np.zeros(256, np.uint8)
+        table[:len(flags)] = flags
+        return cv2.LUT(labels, table).view(bool)
+    return np.take(np.append(flags, False), labels, mode="clip")
+
+
 def depth_jumps(depth_m: np.ndarray, ratio: float = 0.05) -> np.ndarray:
     """(H, W) bool: pixels beside a 4-neighbour whose depth differs by more than ``ratio`` of that neighbour's
-    depth (the border between a thing and what lies behind it)."""
-    jump = np.zeros(depth_m.shape, bool)
-    across = np.abs(np.diff(depth_m, axis=1)) > ratio * np.maximum(depth_m[:, 1:], 1e-6)
+    depth (the border between a thing and what lies behind it; also valid depth beside none)."""
+    depth = np.asarray(depth_m, np.float32)
+    jump = np.zeros(depth.shape, bool)
+    across = np.abs(depth[:, :-1] - depth[:, 1:]) > np.float32(ratio) * depth[:, 1:]
     jump[:, 1:] |= across
     jump[:, :-1] |= across
-    down = np.abs(np.diff(depth_m, axis=0)) > ratio * np.maximum(depth_m[1:], 1e-6)
+    down = np.abs(depth[:-1] - depth[1:]) > np.float32(ratio) * depth[1:]
     jump[1:] |= down
     jump[:-1] |= down
     return jump

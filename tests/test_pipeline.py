@@ -219,9 +219,14 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
             assert (tmp_path / "full" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
         return
     truth = np.array([f.world_T_camera for f in sequence()])
-    resumed_poses = np.array([transform_from_quaternion(r[1:4], r[4:]) for r in b])
-    assert np.allclose(resumed_poses[:17], before, atol=1e-8)  # the snapshot's poses, as written
-    full_poses = np.array([transform_from_quaternion(r[1:4], r[4:]) for r in a])
+
+    def world_poses(rows, folder):  # trajectory.txt is in the map frame (upright, floor at 0): back to the world
+        map_T_world = np.array(json.loads((folder / "run.json").read_text())["scene_graph"]["map_T_world"])
+        return np.linalg.inv(map_T_world) @ np.array([transform_from_quaternion(r[1:4], r[4:]) for r in rows])
+
+    resumed_poses = world_poses(b, tmp_path / "resumed")
+    assert np.allclose(resumed_poses[:17], before, atol=1e-5)  # the snapshot's poses, as written
+    full_poses = world_poses(a, tmp_path / "full")
     error_full = np.abs(full_poses[:, :3, 3] - truth[:, :3, 3]).max()
     error_resumed = np.abs(resumed_poses[:, :3, 3] - truth[:, :3, 3]).max()
     assert error_resumed < 2 * error_full + 0.01, (error_resumed, error_full)  # tracked on from them as well
