@@ -175,7 +175,7 @@ class FusionConfig(_Checked):
 class GraphConfig(_Checked):
     """The scene graph: objects and agents from the per-frame masks, rooms and places from the map."""
 
-    object_min_pixels: int = ranged(40, AT_LEAST_ONE)  # smaller segments are not objects
+    object_min_pixels: int = ranged(25, AT_LEAST_ONE)  # smaller segments are not objects (nor people)
     object_voxel_m: float = ranged(0.1, Range(0.01, 1.0))  # an object's shape is kept on this grid
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
