@@ -306,8 +306,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError(target, "is a folder; eval writes its scores to this file")
     scores = evaluate_run(args.run, args.gt, correct_scale=args.scale, threshold_m=args.threshold)
     atomic_write_text(target, json.dumps(scores, indent=1) + "\n")
+    width = max(map(len, scores)) + 2
     for key, value in scores.items():
-        print(f"{key + ':':<26}{value}")
+        print(f"{key + ':':<{width}}{value}")
     return 0
 
 
