@@ -284,7 +284,7 @@ class _FrameLoop:
         if self.viewer is not None:
             self.viewer(frame, prediction, result)
             if self.mapper.frames_done % self.builder.config.graph.update_every_frames == 0:
-                graph, _ = self.builder.build(self.mapper)  # rooms and places less often than objects
+                graph, _ = self.builder.build(self.mapper, final=False)  # rooms and places less often
                 if graph is not None:
                     self.viewer.graph(graph.to_json(), self.builder.last_map_T_world)
         if preview:

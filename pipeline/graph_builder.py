@@ -1,7 +1,8 @@
 """The scene-graph stage of a run: fed after each mapper step, asked for the graph when it is wanted.
 
     builder = SceneGraphBuilder(config, intrinsics)
-    builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame
+    builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame; merges
+                                                     # duplicate objects every graph.update_every_frames
     graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
 
 The map frame is the world of the ground truth when the run maps with the ground-truth poses;
@@ -57,10 +58,13 @@ class SceneGraphBuilder:
             return  # the pose is a guess: nothing is placed with it
         depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
         self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
-        if self.tracked_frames % self.config.graph.object_every_frames == 0:
+        g = self.config.graph
+        if self.tracked_frames % g.object_every_frames == 0:
             self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
                                  prediction.confidence, step.world_T_camera)
         self.tracked_frames += 1
+        if self.tracked_frames % g.update_every_frames == 0:
+            self.objects.merge()  # the periodic pass over duplicates (rooms and places wait for build)
 
     def map_frame(self, mapper) -> np.ndarray | None:
         """map_T_world (4, 4) from the mapper's labelled voxels, or None while the floor is unknown."""
@@ -70,14 +74,17 @@ class SceneGraphBuilder:
         frame = estimate_map_frame(points, labels, normals)
         return None if frame is None else frame.map_T_world
 
-    def build(self, mapper) -> tuple[SceneGraph | None, dict]:
-        """The scene graph of the map so far, and a status record for run.json."""
+    def build(self, mapper, final: bool = True) -> tuple[SceneGraph | None, dict]:
+        """The scene graph of the map so far, and a status record for run.json. ``final``: merge the duplicate
+        objects left since the last periodic pass first (a look at the graph during the run, ``final=False``,
+        changes nothing)."""
         map_T_world = self.map_frame(mapper)
         if map_T_world is None:
             return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
         self.last_map_T_world = map_T_world
         c, g = mapper.config.fusion, self.config.graph
-        self.objects.merge()
+        if final:
+            self.objects.merge()
         points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)

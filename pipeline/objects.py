@@ -127,12 +127,25 @@ class ObjectLayer:
         small = min(len(a.voxels), len(b.voxels))
         if np.isin(a.voxels, b.voxels, assume_unique=True).sum() >= 0.5 * small:
             return True
-        if np.isin(b.voxels, _neighbourhood(a.voxels)).any():
+        (lo_a, hi_a), (lo_b, hi_b) = self._cell_bounds(a), self._cell_bounds(b)
+        near = np.all((lo_a <= hi_b + TOUCH_CELLS) & (lo_b <= hi_a + TOUCH_CELLS))
+        if near and np.isin(b.voxels, _neighbourhood(a.voxels)).any():
             return True  # parts that touch (a chair's back and seat cut apart at an edge)
         (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
         shared = np.isin(ka, kb, assume_unique=True).sum()
         gap = max(za[0], zb[0]) - min(za[1], zb[1])
         return shared >= 0.5 * min(len(ka), len(kb)) and gap <= STACK_GAP_CELLS
+
+    def _cell_bounds(self, obj: _Object) -> tuple[np.ndarray, np.ndarray]:
+        """(lowest, highest) voxel cell (3,) of an object."""
+        cells = np.round(self._centres_of(obj) / self.config.object_voxel_m - 0.5).astype(np.int64)
+        return cells.min(axis=0), cells.max(axis=0)
+
+    def _centres_of(self, obj: _Object) -> np.ndarray:
+        """An object's voxel centres (K, 3) m, world frame, cached until its voxels change."""
+        if obj.cached[0] is not obj.voxels:
+            obj.cached = (obj.voxels, self._centres(obj.voxels))
+        return obj.cached[1]
 
     @staticmethod
     def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -167,9 +180,7 @@ class ObjectLayer:
         camera_T_world = np.linalg.inv(world_T_camera)
         K, (height, width) = self.K, depth_m.shape
         for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
-            if obj.cached[0] is not obj.voxels:
-                obj.cached = (obj.voxels, self._centres(obj.voxels))
-            points = transform_points(camera_T_world, obj.cached[1])
+            points = transform_points(camera_T_world, self._centres_of(obj))
             z = points[:, 2]
             front = z > 0.1
             u = np.rint(K.fx * points[front, 0] / z[front] + K.cx).astype(int)

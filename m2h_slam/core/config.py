@@ -189,7 +189,8 @@ class GraphConfig(_Checked):
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
     room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)  # rooms extend this far into unseen space, to walls
     place_spacing_m: float = ranged(0.5, POSITIVE)
-    update_every_frames: int = ranged(100, AT_LEAST_ONE)  # rooms and places are rebuilt this often (and at the end)
+    update_every_frames: int = ranged(100, AT_LEAST_ONE)  # duplicate objects merged, and rooms and places rebuilt
+    # for a live viewer, this often (always at the end)
 
 
 @dataclass(frozen=True)
