@@ -135,8 +135,10 @@ class AgentLayer:
         for track in live:  # predictions of unmatched tracks are not kept: the filter state is rolled back
             if track.last_time_s != time_s:
                 track.kf.x, track.kf.P = track.kf.x_post.copy(), track.kf.P_post.copy()
-        self.tracks = [t for t in self.tracks if not (t in tentative and t.last_time_s != time_s)]
-        history = [t for t in self.tracks if t.hits >= self.config.agent_min_hits and t not in live]
+        missed = {t.id for t in tentative if t.last_time_s != time_s}
+        self.tracks = [t for t in self.tracks if t.id not in missed]
+        live_ids = {t.id for t in live}
+        history = [t for t in self.tracks if t.hits >= self.config.agent_min_hits and t.id not in live_ids]
         for track, k in _assign(history, [t.positions[-1] for t in history], found, left,
                                 [self.config.agent_reid_m] * len(history)):
             track.kf = _filter(found[k][1])  # seen again: the old velocity says nothing now

@@ -89,7 +89,9 @@ class SceneGraphBuilder:
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
         space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)
-        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m)
+        cameras = np.array(mapper.state.poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
+        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m,
+                              visited_xy=transform_points(map_T_world, cameras)[:, :2])
         places = find_places(space, g.place_spacing_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
                                  self.agents.records(map_T_world, self.last_time_s),

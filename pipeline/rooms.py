@@ -7,8 +7,9 @@ free cells, cells under furniture and seen floor. Seeds are the regions more tha
 ``seed_clearance_m`` from any wall (more than half a door, so no seed passes a door) within 1 m
 of room space; unseen space is no obstacle here, so a room seen in pieces gets one seed. Seeds
 with less than 0.5 m2 of seen floor are dropped. Seeds then grow through the room space (each cell
-to its geodesically nearest seed), then on into space never seen, up to ``unseen_reach_m`` and
-never through a wall, and each room takes the unclaimed cells between its own cells along rows
+to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
+up to ``unseen_reach_m`` and never through a wall (a room seen only through a door is what was
+seen of it), and each room takes the unclaimed cells between its own cells along rows
 and columns (rooms are rectangles or L shapes). Openings are the doors between two rooms and
 the stretches where two rooms touch. Each room gets its footprint (the outline of its cells),
 area and centroid.
@@ -60,8 +61,10 @@ class RoomMap:
 
 
 def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m2: float = 1.0,
-                  unseen_reach_m: float = 1.0, door_max_m: float = 1.2) -> RoomMap:
-    """Rooms of a free-space map (see the module doc)."""
+                  unseen_reach_m: float = 1.0, door_max_m: float = 1.2,
+                  visited_xy: np.ndarray | None = None) -> RoomMap:
+    """Rooms of a free-space map (see the module doc). ``visited_xy`` (N, 2) m: where the camera was; when
+    given, only rooms it entered grow into unseen space (a room seen through a door is what was seen)."""
     walls, doors = complete_walls(space, door_max_m)
     seen = space.free | space.occupied | space.floor
     free = ndimage.binary_fill_holes(seen & ~walls) & ~walls  # inside the walls, furniture included
@@ -74,7 +77,14 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m
         return RoomMap(np.zeros(free.shape, np.int32), [], [])
     seeds = np.where(keep[seeds], seeds, 0)
     labels = _grow(seeds, free)
-    labels = _grow(labels, ~walls, steps=int(round(unseen_reach_m / space.cell_m)))
+    growing = labels
+    if visited_xy is not None:
+        cells = space.cells(np.asarray(visited_xy))
+        inside_grid = np.all((cells >= 0) & (cells < labels.shape), axis=1)
+        entered = np.unique(labels[cells[inside_grid, 0], cells[inside_grid, 1]])
+        growing = np.where(np.isin(labels, entered), labels, 0)
+    grown = _grow(growing, ~walls & ((labels == 0) | (growing > 0)), steps=int(round(unseen_reach_m / space.cell_m)))
+    labels = np.where(labels > 0, labels, grown)
     labels = _fill_orthogonally(labels, walls)
     rooms, labels = _rooms(labels, space, min_area_m2)
     return RoomMap(labels, rooms, _openings(labels, doors, space))
@@ -105,9 +115,9 @@ def complete_walls(space: FreeSpaceMap, door_max_m: float = 1.2, min_run_m: floa
                     if junction[r, c - step] or (0 <= c < lines.shape[1] and junction[r, c]):
                         continue  # the wall ends at another wall (a corner or a T): it stops there
                     added, gaps = _extend(blocked[r], open_[r], c, step, door_cells)
-                    grown[r, added] = True
-                    for gap in gaps:
+                    for gap in (np.sort(g) for g in gaps if not grown[r, g].all()):  # each door once
                         doors.append((np.full(len(gap), r), gap) if along_rows else (gap, np.full(len(gap), r)))
+                    grown[r, added] = True
     return walls, doors
 
 

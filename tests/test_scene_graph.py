@@ -114,6 +114,28 @@ def test_rooms_match_the_true_rooms(world_map):
                for (a, b) in (o.rooms for o in rooms.openings))
 
 
+def test_walls_are_completed_through_unseen_space_and_across_doors():
+    """A wall seen in pieces is closed across a 0.8 m door (one door found) and on through unseen space; a wall
+    meeting another (a T) stops there; a 1.5 m open stretch of seen floor stays open."""
+    from pipeline.free_space import FreeSpaceMap
+    from pipeline.rooms import complete_walls
+
+    shape = (20, 40)
+    walls, free = np.zeros(shape, bool), np.zeros(shape, bool)
+    walls[10, 0:9] = walls[10, 17:23] = True  # a wall along x with a door gap at columns 9-16
+    free[10, 9:17] = True
+    free[:10, :] = True  # seen floor below the wall (the rows above it never seen)
+    walls[0:10, 5] = True  # a wall along y meeting it: a T
+    walls[15, 0:6] = True  # a wall along x at row 15 ending in seen free space 1.5 m wide, then unseen
+    free[15, 6:21] = True
+    space = FreeSpaceMap(free & ~walls, walls.copy(), walls, np.zeros(shape, bool), np.zeros(2), 0.1)
+    completed, doors = complete_walls(space)
+    assert completed[10].all()  # the door and the unseen stretch (columns 23-39) are closed
+    assert len(doors) == 1 and doors[0][1].tolist() == list(range(9, 17)) and (doors[0][0] == 10).all()
+    assert not completed[11:15, 5].any()  # the T's stem does not go on beyond the wall it meets
+    assert not completed[15, 6:21].any()  # too wide for a door: open space
+
+
 def test_places_are_free_with_clearance_and_joined_through_free_space(world_map):
     from pipeline.places import _lines_free, find_places
 
