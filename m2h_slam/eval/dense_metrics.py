@@ -1,0 +1,140 @@
+"""The dense metrics of multi-task perception, as pure functions on arrays with running totals.
+
+Each scorer takes frames one at a time (``add``) and reports over everything added (``result``),
+pooling pixels over frames as the NYUD-MT evaluations of multi-task networks do:
+
+    depth = DepthScores(median_scaling=False)        # AbsRel, RMSE, log RMSE, delta < 1.25^k
+    semantics = SemanticScores(num_classes=41)       # mIoU from one confusion matrix, pixel accuracy
+    normals = NormalScores()                         # mean / median angle, % under 11.25 / 22.5 / 30 deg
+    edges = EdgeScores(tolerance_px=3)               # ODS F-score over thresholds
+    for prediction, truth in frames:
+        depth.add(prediction.depth_m, truth.depth_m)
+        ...
+    depth.result()  # {"abs_rel": ..., "rmse_m": ..., ...}
+
+Invalid ground truth (depth 0 or not finite, label 0, zero normals) is left out. Shapes: (H, W)
+depth in metres, (H, W) integer labels, (H, W, 3) normals, (H, W) edge scores in [0, 1] and
+(H, W) bool true edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+ANGLE_THRESHOLDS_DEG = (11.25, 22.5, 30.0)
+
+
+class DepthScores:
+    """AbsRel, RMSE (m), log RMSE and the share of pixels with max(p/t, t/p) < 1.25^k, k = 1, 2, 3, over all
+    valid pixels; ``median_scaling``: each prediction is first scaled by median(truth) / median(prediction)
+    (for scale-free models)."""
+
+    def __init__(self, median_scaling: bool = False):
+        self.median_scaling = median_scaling
+        self.count = 0
+        self.sums = np.zeros(6)  # abs_rel, squared error, squared log error, delta1, delta2, delta3
+
+    def add(self, predicted_m: np.ndarray, true_m: np.ndarray) -> None:
+        predicted, truth = np.asarray(predicted_m, np.float64), np.asarray(true_m, np.float64)
+        valid = np.isfinite(truth) & (truth > 0) & np.isfinite(predicted)
+        p, t = predicted[valid], truth[valid]
+        if self.median_scaling and len(p) and np.median(p) > 0:
+            p = p * (np.median(t) / np.median(p))
+        p = np.maximum(p, 1e-6)  # a prediction of 0 m is as wrong as the smallest positive one
+        ratio = np.maximum(p / t, t / p)
+        self.sums += [np.sum(np.abs(p - t) / t), np.sum((p - t) ** 2), np.sum((np.log(p) - np.log(t)) ** 2),
+                      *(np.sum(ratio < 1.25**k) for k in (1, 2, 3))]
+        self.count += len(p)
+
+    def result(self) -> dict:
+        n = max(self.count, 1)
+        return {"abs_rel": self.sums[0] / n, "rmse_m": float(np.sqrt(self.sums[1] / n)),
+                "log_rmse": float(np.sqrt(self.sums[2] / n)), "delta1": self.sums[3] / n,
+                "delta2": self.sums[4] / n, "delta3": self.sums[5] / n, "pixels": self.count}
+
+
+class SemanticScores:
+    """One confusion matrix over every frame: mIoU over the classes present (in the truth or the prediction;
+    class 0, unknown, is left out of the truth) and pixel accuracy, plus the IoU of each class."""
+
+    def __init__(self, num_classes: int = 41):
+        self.num_classes = num_classes
+        self.confusion = np.zeros((num_classes, num_classes), np.int64)  # rows: truth, columns: prediction
+
+    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
+        t, p = np.asarray(truth).ravel().astype(np.int64), np.asarray(predicted).ravel().astype(np.int64)
+        keep = (t > 0) & (t < self.num_classes)
+        p = np.clip(p[keep], 0, self.num_classes - 1)
+        self.confusion += np.bincount(t[keep] * self.num_classes + p,
+                                      minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
+
+    def result(self) -> dict:
+        c = self.confusion
+        hits = np.diag(c).astype(np.float64)
+        union = c.sum(axis=0) + c.sum(axis=1) - hits
+        present = union > 0
+        present[0] = False
+        iou = np.where(present, hits / np.maximum(union, 1), np.nan)
+        return {"miou": float(np.nanmean(iou[present])) if present.any() else 0.0,
+                "pixel_accuracy": float(hits.sum() / max(c.sum(), 1)),
+                "iou_per_class": {int(k): float(iou[k]) for k in np.flatnonzero(present)}}
+
+
+class NormalScores:
+    """Angle (deg) between predicted and true normals over pixels with a true normal: mean, median and the
+    share under 11.25, 22.5 and 30 deg. Predictions need not be unit length."""
+
+    def __init__(self):
+        self.angles: list[np.ndarray] = []
+
+    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
+        p, t = np.asarray(predicted, np.float64).reshape(-1, 3), np.asarray(truth, np.float64).reshape(-1, 3)
+        t_norm, p_norm = np.linalg.norm(t, axis=1), np.linalg.norm(p, axis=1)
+        valid = np.isfinite(t_norm) & (t_norm > 1e-6)
+        cosine = np.sum(p[valid] * t[valid], axis=1) / (t_norm[valid] * np.maximum(p_norm[valid], 1e-12))
+        self.angles.append(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).astype(np.float32))
+
+    def result(self) -> dict:
+        angles = np.concatenate(self.angles) if self.angles else np.zeros(0, np.float32)
+        if not len(angles):
+            return {"mean_deg": float("nan"), "median_deg": float("nan"), "pixels": 0,
+                    **{f"under_{t:g}_deg": 0.0 for t in ANGLE_THRESHOLDS_DEG}}
+        return {"mean_deg": float(angles.mean()), "median_deg": float(np.median(angles)), "pixels": len(angles),
+                **{f"under_{t:g}_deg": float(np.mean(angles < t)) for t in ANGLE_THRESHOLDS_DEG}}
+
+
+class EdgeScores:
+    """Edge F-score at the optimal dataset scale (ODS): for each threshold, predicted edge pixels count as right
+    when a true edge lies within ``tolerance_px``, true edge pixels as found when a predicted one does; counts
+    are pooled over frames and the best F over the thresholds is reported. (Correspondence by distance, not
+    the one-to-one matching of the BSDS benchmark code: slightly more lenient with thick predictions.)"""
+
+    def __init__(self, tolerance_px: float = 3.0, thresholds: int = 99):
+        self.tolerance_px = tolerance_px
+        self.thresholds = np.linspace(0.01, 0.99, thresholds)
+        self.counts = np.zeros((thresholds, 4), np.int64)  # right, predicted, found, true
+
+    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
+        scores, true = np.asarray(predicted, np.float64), np.asarray(truth, bool)
+        r = int(np.floor(self.tolerance_px))
+        rows, cols = np.mgrid[-r:r + 1, -r:r + 1]
+        disc = rows**2 + cols**2 <= self.tolerance_px**2
+        near_true = ndimage.binary_dilation(true, disc) if true.any() else np.zeros_like(true)
+        best_near = ndimage.maximum_filter(scores, footprint=disc, mode="constant", cval=-np.inf)
+        self.counts += np.stack([self._reaching(scores[near_true]), self._reaching(scores.ravel()),
+                                 self._reaching(best_near[true]), np.full(len(self.thresholds), true.sum())], axis=1)
+
+    def _reaching(self, values: np.ndarray) -> np.ndarray:
+        """(T,) how many values reach each threshold (every threshold in one sort)."""
+        ordered = np.sort(values)
+        return len(ordered) - np.searchsorted(ordered, self.thresholds, side="left")
+
+    def result(self) -> dict:
+        right, predicted, found, true = self.counts.T.astype(np.float64)
+        precision = np.where(predicted > 0, right / np.maximum(predicted, 1), 0.0)
+        recall = np.where(true > 0, found / np.maximum(true, 1), 0.0)
+        f = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+        best = int(np.argmax(f))
+        return {"ods_f": float(f[best]), "threshold": float(self.thresholds[best]),
+                "precision": float(precision[best]), "recall": float(recall[best])}

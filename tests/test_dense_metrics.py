@@ -1,0 +1,79 @@
+"""Dense perception metrics against values worked out by hand on small arrays."""
+
+import numpy as np
+import pytest
+
+from m2h_slam.eval.dense_metrics import DepthScores, EdgeScores, NormalScores, SemanticScores
+
+
+def test_depth_scores_by_hand():
+    truth = np.array([[1.0, 2.0], [4.0, 0.0]])  # the 0 is invalid
+    predicted = np.array([[1.1, 2.0], [2.0, 7.0]])
+    scores = DepthScores()
+    scores.add(predicted, truth)
+    r = scores.result()
+    assert r["pixels"] == 3
+    assert r["abs_rel"] == pytest.approx((0.1 + 0.0 + 0.5) / 3)
+    assert r["rmse_m"] == pytest.approx(np.sqrt((0.01 + 0.0 + 4.0) / 3))
+    assert r["log_rmse"] == pytest.approx(np.sqrt((np.log(1.1) ** 2 + np.log(0.5) ** 2) / 3))
+    # ratios 1.1, 1.0, 2.0: two under each of 1.25, 1.5625 and 1.953
+    assert (r["delta1"], r["delta2"], r["delta3"]) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+
+
+def test_depth_scores_pool_pixels_and_median_scaling_removes_scale():
+    truth = np.array([[1.0, 2.0, 3.0]])
+    scores = DepthScores(median_scaling=True)
+    scores.add(truth * 3.7, truth)  # right up to scale
+    scores.add(np.array([[2.0]]), np.array([[2.0]]))
+    r = scores.result()
+    assert r["pixels"] == 4 and r["abs_rel"] == pytest.approx(0.0, abs=1e-12) and r["delta1"] == 1.0
+    unscaled = DepthScores()
+    unscaled.add(truth * 3.7, truth)
+    assert unscaled.result()["abs_rel"] == pytest.approx(2.7)
+
+
+def test_semantic_scores_from_one_confusion_matrix():
+    truth = np.array([[1, 1, 2, 2], [3, 0, 0, 0]])  # 0: unknown, left out
+    predicted = np.array([[1, 2, 2, 2], [1, 5, 5, 5]])
+    scores = SemanticScores(num_classes=6)
+    scores.add(predicted, truth)
+    r = scores.result()
+    # class 1: hit 1, union 3 (truth 2 + predicted 2 - 1); class 2: hit 2, union 3; class 3: hit 0, union 1
+    assert r["iou_per_class"] == pytest.approx({1: 1 / 3, 2: 2 / 3, 3: 0.0})
+    assert r["miou"] == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
+    assert r["pixel_accuracy"] == pytest.approx(3 / 5)
+    scores.add(np.array([[3]]), np.array([[3]]))  # pooled: class 3 now 1 hit of a union of 2
+    assert scores.result()["iou_per_class"][3] == pytest.approx(0.5)
+
+
+def test_normal_scores_by_hand():
+    truth = np.array([[[0, 0, -1], [0, 0, -1], [0, 0, -1], [0, 0, 0]]], float)  # the last is invalid
+    tilt = np.radians(20.0)
+    predicted = np.array([[[0, 0, -2],  # right, not unit length
+                           [np.sin(tilt), 0, -np.cos(tilt)],  # 20 deg
+                           [1, 0, 0],  # 90 deg
+                           [1, 0, 0]]], float)
+    scores = NormalScores()
+    scores.add(predicted, truth)
+    r = scores.result()
+    assert r["pixels"] == 3
+    assert r["mean_deg"] == pytest.approx(110 / 3, abs=1e-4) and r["median_deg"] == pytest.approx(20.0, abs=1e-4)
+    assert (r["under_11.25_deg"], r["under_22.5_deg"], r["under_30_deg"]) == pytest.approx((1 / 3, 2 / 3, 2 / 3))
+
+
+def test_edge_ods_with_a_distance_tolerance():
+    truth = np.zeros((20, 20), bool)
+    truth[10, 2:18] = True  # 16 true edge pixels
+    predicted = np.zeros((20, 20))
+    predicted[12, 2:18] = 0.8  # two pixels off: within a 3 px tolerance
+    predicted[2, 2:10] = 0.3  # weak responses far from any edge
+    scores = EdgeScores(tolerance_px=3)
+    scores.add(predicted, truth)
+    r = scores.result()
+    assert r["ods_f"] == pytest.approx(1.0) and 0.3 < r["threshold"] <= 0.8  # the weak ones thresholded away
+    strict = EdgeScores(tolerance_px=1)
+    strict.add(predicted, truth)
+    assert strict.result()["ods_f"] == 0.0  # two pixels off is too far at 1 px
+    low = EdgeScores(tolerance_px=3, thresholds=1)  # threshold 0.01: every response counts
+    low.add(predicted, truth)
+    assert low.result()["precision"] == pytest.approx(16 / 24) and low.result()["recall"] == 1.0
