@@ -80,6 +80,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--resize", type=_size, metavar="WxH", help="resize frames (and intrinsics) to WxH")
     group.add_argument("--fov-deg", type=_fov, help="horizontal field of view for sources without intrinsics")
     group.add_argument("--intrinsics", metavar="FILE", help="intrinsics YAML/JSON (fx, fy, cx, cy, width, height)")
+    group.add_argument("--camera", metavar="CAM", help="camera trajectory of a Hypersim scene (default: the first, "
+                                                        "e.g. cam_00; `m2h-slam info SCENE` lists them)")
     group.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
 
 
@@ -89,7 +91,7 @@ def open_from_args(args: argparse.Namespace):
     from m2h_slam.data import ReadOptions, open_sequence
 
     config = load_config(args.config)
-    options = ReadOptions(args.stride, args.max_frames, args.resize, args.fov_deg, args.intrinsics)
+    options = ReadOptions(args.stride, args.max_frames, args.resize, args.fov_deg, args.intrinsics, args.camera)
     return open_sequence(args.path, options, config.input)
 
 
@@ -122,6 +124,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("  from", info.intrinsics_source),
         ("ground truth", ", ".join(info.ground_truth) or "none"),
     ]
+    if info.cameras:
+        rows.append(("cameras", ", ".join(info.cameras) + f" (reading {info.camera}; pick one with --camera)"))
     if report is not None:
         verdict = "run would stop (error below)" if report.errors else "ok"
         rows.append(("check", f"{report.frames_read} frames read; {verdict}"))

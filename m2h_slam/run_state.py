@@ -57,6 +57,7 @@ def input_binding(sequence: Sequence, config: Config, poses: str, weights: Path 
         "--stride": options.stride,
         "--max-frames": options.max_frames,
         "--resize": None if options.resize is None else "x".join(map(str, options.resize)),
+        "--camera": options.camera,
         "--poses": poses if poses in ("vo", "gt") else str(Path(poses).resolve()),
         "perception": "ground truth" if weights is None else str(weights.resolve()),
         "perception.weights_sha256": None if weights is None else _sha256_file(weights)[:16],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
+from m2h_slam.data.hypersim import HypersimSequence, is_hypersim
 from m2h_slam.data.image_folder import ImageFolderSequence, list_images
 from m2h_slam.data.sequence import ReadOptions, Sequence
 from m2h_slam.data.sequence_folder import MANIFEST, FolderSequence
@@ -21,6 +22,8 @@ def detect_format(path: Path) -> type[Sequence]:
     if path.is_dir():
         if (path / MANIFEST).is_file():
             return FolderSequence
+        if is_hypersim(path):
+            return HypersimSequence
         if (path / "rgb.txt").is_file():
             return TumSequence
         if not any(path.iterdir()):
@@ -40,7 +43,10 @@ def detect_format(path: Path) -> type[Sequence]:
 def open_sequence(
     path: str | os.PathLike, options: ReadOptions | None = None, config: InputConfig | None = None
 ) -> Sequence:
-    """Open any supported source: m2h sequence folder, TUM RGB-D folder, image folder or video file."""
-    path = Path(path)
+    """Open any supported source: m2h sequence folder, Hypersim scene (one camera), TUM RGB-D folder, image
+    folder or video file."""
+    path, options = Path(path), options or ReadOptions()
     reader = detect_format(path)
-    return reader(path, options or ReadOptions(), config or InputConfig())
+    if options.camera is not None and reader is not HypersimSequence:
+        raise InputError(path, f"--camera picks a camera of a Hypersim scene; this is a {reader.format} source")
+    return reader(path, options, config or InputConfig())

@@ -38,6 +38,7 @@ class ReadOptions:
     resize: tuple[int, int] | None = None
     fov_deg: float | None = None
     intrinsics_path: str | None = None
+    camera: str | None = None  # which camera trajectory of a multi-camera scene (Hypersim "cam_00")
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -63,6 +64,8 @@ class SequenceInfo:
     intrinsics: Intrinsics
     intrinsics_source: str
     ground_truth: tuple[str, ...]
+    cameras: tuple[str, ...] = ()  # the camera trajectories of a multi-camera scene; the first is read unless
+    camera: str | None = None  # --camera picks another
 
 
 class Sequence(ABC):
@@ -96,6 +99,11 @@ class Sequence(ABC):
     @property
     def ground_truth(self) -> tuple[str, ...]:
         """Names of the ground-truth fields the frames carry."""
+        return ()
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The camera trajectories of a multi-camera source (Hypersim), empty for one-camera sources."""
         return ()
 
     # -- common behaviour --------------------------------------------------------
@@ -180,7 +188,7 @@ class Sequence(ABC):
         K = self.intrinsics
         return SequenceInfo(
             str(self.path), self.format, len(self), K.width, K.height, self.fps, K, self.intrinsics_source,
-            self.ground_truth,
+            self.ground_truth, self.cameras, getattr(self, "camera", None),
         )
 
 
