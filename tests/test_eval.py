@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from m2h_slam.core.geometry import transform_from_quaternion
-from m2h_slam.eval import mesh_score, trajectory_error
+from m2h_slam.eval import mesh_score, relative_pose_error, trajectory_error
 
 
 def _trajectory(n=50, seed=0):
@@ -28,6 +28,41 @@ def test_ate_offset_alignment_and_scale():
     sim3 = trajectory_error(stamps, poses, stamps, scaled, correct_scale=True)
     assert sim3.rmse_m < 1e-6 < rigid.rmse_m and sim3.scale == pytest.approx(2.0)
     assert rigid.path_length_m > 1.0 and rigid.rmse_percent_of_path > 1.0
+
+
+def _evo_cli_rmse(tool: str, *args: str) -> float:
+    """The rmse that evo's own command-line tool prints."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([str(Path(sys.executable).parent / tool), *args, "--no_warnings"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return float(re.search(r"^\s*rmse\s+([0-9.eE+-]+)", result.stdout, re.MULTILINE).group(1))
+
+
+def test_ate_and_rpe_equal_what_the_evo_tools_print(tmp_path):
+    from m2h_slam.data.trajectory_io import write_tum_trajectory
+
+    stamps, poses = _trajectory(80, seed=3)
+    rng = np.random.default_rng(4)
+    estimate = poses.copy()
+    estimate[:, :3, 3] = 0.8 * estimate[:, :3, 3] + rng.normal(0, 0.02, (80, 3)) + [1.0, -2.0, 0.5]
+    ref, est = write_tum_trajectory(tmp_path / "ref.txt", stamps, poses), write_tum_trajectory(
+        tmp_path / "est.txt", stamps, estimate)
+    ours = trajectory_error(stamps, poses, stamps, estimate)
+    assert ours.rmse_m == pytest.approx(_evo_cli_rmse("evo_ape", "tum", str(ref), str(est), "-a"), abs=2e-6)
+    ours_sim3 = trajectory_error(stamps, poses, stamps, estimate, correct_scale=True)
+    assert ours_sim3.rmse_m == pytest.approx(_evo_cli_rmse("evo_ape", "tum", str(ref), str(est), "-as"), abs=2e-6)
+    assert ours_sim3.rmse_m < ours.rmse_m
+    for delta, unit, flag in ((1, "frames", "f"), (5, "frames", "f"), (0.5, "meters", "m")):
+        rpe = relative_pose_error(stamps, poses, stamps, estimate, delta=delta, delta_unit=unit)
+        printed = _evo_cli_rmse("evo_rpe", "tum", str(ref), str(est), "--delta", str(delta), "--delta_unit", flag)
+        assert rpe.rmse_m == pytest.approx(printed, abs=2e-6) and rpe.pairs > 0
+    with pytest.raises(ValueError, match="delta_unit"):
+        relative_pose_error(stamps, poses, stamps, estimate, delta_unit="furlongs")
 
 
 def test_ate_refuses_a_static_estimate():

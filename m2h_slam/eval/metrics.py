@@ -1,5 +1,5 @@
-"""Metrics on arrays: trajectory error through evo (the reference implementation) and
-mesh accuracy / completeness / F-score against a ground-truth surface."""
+"""Metrics on arrays: absolute and relative trajectory error through evo (the reference implementation)
+and mesh accuracy / completeness / F-score against a ground-truth surface."""
 
 from __future__ import annotations
 
@@ -51,6 +51,45 @@ def trajectory_error(ref_stamps: np.ndarray, ref_poses: np.ndarray, est_stamps: 
     T[:3, :3], T[:3, 3] = scale * rotation, translation
     return TrajectoryError(float(stats["rmse"]), float(stats["mean"]), float(stats["max"]), float(ref.path_length),
                            int(ref.num_poses), float(scale), T)
+
+
+@dataclass(frozen=True)
+class RelativeError:
+    """Relative pose error (translation part, m) over pose pairs ``delta`` apart (in ``delta_unit``)."""
+
+    rmse_m: float
+    mean_m: float
+    max_m: float
+    pairs: int
+    delta: float
+    delta_unit: str
+
+
+RPE_UNITS = ("frames", "meters", "seconds")
+
+
+def relative_pose_error(ref_stamps: np.ndarray, ref_poses: np.ndarray, est_stamps: np.ndarray, est_poses: np.ndarray,
+                        delta: float = 1, delta_unit: str = "frames", max_time_diff_s: float = 0.02) -> RelativeError:
+    """evo's RPE (translation part, consecutive pairs ``delta`` apart) between two trajectories (poses (N, 4, 4)
+    world_T_camera), as ``evo_rpe tum REF EST --delta D --delta_unit f|m|s`` prints it."""
+    from evo.core import metrics, sync
+    from evo.core.trajectory import PoseTrajectory3D
+
+    if delta_unit not in RPE_UNITS:
+        raise ValueError(f"delta_unit must be one of {', '.join(RPE_UNITS)}, got {delta_unit!r}")
+    ref = PoseTrajectory3D(poses_se3=list(ref_poses), timestamps=np.asarray(ref_stamps, float))
+    est = PoseTrajectory3D(poses_se3=list(est_poses), timestamps=np.asarray(est_stamps, float))
+    ref, est = sync.associate_trajectories(ref, est, max_diff=max_time_diff_s)
+    unit = {"frames": metrics.Unit.frames, "meters": metrics.Unit.meters, "seconds": metrics.Unit.seconds}[delta_unit]
+    rpe = metrics.RPE(metrics.PoseRelation.translation_part, delta=int(delta) if delta_unit == "frames" else delta,
+                      delta_unit=unit, all_pairs=False)
+    try:
+        rpe.process_data((ref, est))
+    except metrics.MetricsException as error:
+        raise ValueError(f"no pose pairs {delta:g} {delta_unit} apart ({error})") from None
+    stats = rpe.get_all_statistics()
+    return RelativeError(float(stats["rmse"]), float(stats["mean"]), float(stats["max"]), int(len(rpe.error)),
+                         float(delta), delta_unit)
 
 
 @dataclass(frozen=True)
