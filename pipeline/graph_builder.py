@@ -66,26 +66,29 @@ class SceneGraphBuilder:
         if self.tracked_frames % g.update_every_frames == 0:
             self.objects.merge()  # the periodic pass over duplicates (rooms and places wait for build)
 
-    def map_frame(self, mapper) -> np.ndarray | None:
-        """map_T_world (4, 4) from the mapper's labelled voxels, or None while the floor is unknown."""
+    def map_frame(self, points: np.ndarray, labels: np.ndarray, evidence: np.ndarray,
+                  normals: np.ndarray | None) -> np.ndarray | None:
+        """map_T_world (4, 4) from the voxels (world frame; labelled where ``evidence`` > 0), or None while the
+        floor is unknown. ``normals`` are needed only when the map frame is estimated."""
         if self.world_is_map:
             return np.eye(4)
-        points, (labels, normals) = mapper.volume.voxel_table("label", "normal_sum", require="evidence")
-        frame = estimate_map_frame(points, labels, normals)
+        labelled = evidence > 0
+        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled])
         return None if frame is None else frame.map_T_world
 
     def build(self, mapper, final: bool = True) -> tuple[SceneGraph | None, dict]:
         """The scene graph of the map so far, and a status record for run.json. ``final``: merge the duplicate
         objects left since the last periodic pass first (a look at the graph during the run, ``final=False``,
         changes nothing)."""
-        map_T_world = self.map_frame(mapper)
+        names = ("tsdf", "label", "evidence") + (() if self.world_is_map else ("normal_sum",))
+        points, (tsdf, labels, evidence, *normals) = mapper.volume.voxel_table(*names)  # read once per build
+        map_T_world = self.map_frame(points, labels, evidence, normals[0] if normals else None)
         if map_T_world is None:
             return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
         self.last_map_T_world = map_T_world
         c, g = mapper.config.fusion, self.config.graph
         if final:
             self.objects.merge()
-        points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
         space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)

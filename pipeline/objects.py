@@ -91,9 +91,7 @@ class ObjectLayer:
         return np.unique((cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2])
 
     def _centres(self, keys: np.ndarray) -> np.ndarray:
-        mask = (1 << 21) - 1
-        cells = np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
-        return (cells + 0.5) * self.config.object_voxel_m
+        return (_cells(keys) + 0.5) * self.config.object_voxel_m
 
     def _associate(self, class_id: int, keys: np.ndarray, confidence: float, time_s: float) -> None:
         c = self.config
@@ -136,9 +134,10 @@ class ObjectLayer:
         gap = max(za[0], zb[0]) - min(za[1], zb[1])
         return shared >= 0.5 * min(len(ka), len(kb)) and gap <= STACK_GAP_CELLS
 
-    def _cell_bounds(self, obj: _Object) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _cell_bounds(obj: _Object) -> tuple[np.ndarray, np.ndarray]:
         """(lowest, highest) voxel cell (3,) of an object."""
-        cells = np.round(self._centres_of(obj) / self.config.object_voxel_m - 0.5).astype(np.int64)
+        cells = _cells(obj.voxels)
         return cells.min(axis=0), cells.max(axis=0)
 
     def _centres_of(self, obj: _Object) -> np.ndarray:
@@ -256,6 +255,12 @@ class ObjectLayer:
         self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
                                 o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"])
                         for o in state["objects"]]
+
+
+def _cells(keys: np.ndarray) -> np.ndarray:
+    """(K, 3) int64 voxel cells of packed voxel keys (``ObjectLayer._keys``)."""
+    mask = (1 << 21) - 1
+    return np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
 
 
 _NEAR = range(-TOUCH_CELLS, TOUCH_CELLS + 1)
