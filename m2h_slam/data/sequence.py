@@ -106,6 +106,11 @@ class Sequence(ABC):
         """The camera trajectories of a multi-camera source (Hypersim), empty for one-camera sources."""
         return ()
 
+    @property
+    def reference_mesh(self) -> Path | None:
+        """A ground-truth surface mesh of the scene (world frame, metres) that Open3D reads, if the source has one."""
+        return None
+
     # -- common behaviour --------------------------------------------------------
     def _resolve_intrinsics(self, width: int, height: int, own: tuple[Intrinsics, str] | None = None) -> None:
         """Set ``native_intrinsics`` and ``intrinsics_source`` for frames of ``width`` x ``height``."""

@@ -136,6 +136,11 @@ class FolderSequence(Sequence):
             present.add("world_T_camera")
         return tuple(name for name in GROUND_TRUTH_FIELDS if name in present)
 
+    @property
+    def reference_mesh(self) -> Path | None:
+        mesh = self.path / "mesh.ply"  # what m2h-slam synth writes beside the frames
+        return mesh if mesh.is_file() else None
+
     def _read(self, field: str, path: Path) -> np.ndarray:
         if field == "depth_m":
             return image_io.read_depth(path, self.depth_units_per_m)
