@@ -14,7 +14,8 @@ pooling pixels over frames as the NYUD-MT evaluations of multi-task networks do:
 
 Invalid ground truth (depth 0 or not finite, label 0, zero normals) is left out. Shapes: (H, W)
 depth in metres, (H, W) integer labels, (H, W, 3) normals, (H, W) edge scores in [0, 1] and
-(H, W) bool true edges.
+(H, W) bool true edges. Every scorer keeps fixed-size running totals (``state()``), so the totals
+of many scenes, scored in other processes or saved to disk, add up exactly (``merge``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,28 @@ import numpy as np
 from scipy import ndimage
 
 ANGLE_THRESHOLDS_DEG = (11.25, 22.5, 30.0)
+ANGLE_BIN_DEG = 0.01  # normal angles are counted in bins this wide (the median is exact to this)
 
 
-class DepthScores:
+class _Running:
+    """Running totals named in ``_STATE``: ``state()`` returns them, ``merge(state)`` adds another scorer's."""
+
+    _STATE: tuple[str, ...] = ()
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {name: np.array(getattr(self, name)) for name in self._STATE}
+
+    def merge(self, state: dict[str, np.ndarray]) -> None:
+        for name in self._STATE:
+            setattr(self, name, getattr(self, name) + np.asarray(state[name]))
+
+
+class DepthScores(_Running):
     """AbsRel, RMSE (m), log RMSE and the share of pixels with max(p/t, t/p) < 1.25^k, k = 1, 2, 3, over all
     valid pixels; ``median_scaling``: each prediction is first scaled by median(truth) / median(prediction)
     (for scale-free models)."""
+
+    _STATE = ("count", "sums")
 
     def __init__(self, median_scaling: bool = False):
         self.median_scaling = median_scaling
@@ -54,9 +71,11 @@ class DepthScores:
                 "delta2": self.sums[4] / n, "delta3": self.sums[5] / n, "pixels": self.count}
 
 
-class SemanticScores:
+class SemanticScores(_Running):
     """One confusion matrix over every frame: mIoU over the classes present (in the truth or the prediction;
     class 0, unknown, is left out of the truth) and pixel accuracy, plus the IoU of each class."""
+
+    _STATE = ("confusion",)
 
     def __init__(self, num_classes: int = 41):
         self.num_classes = num_classes
@@ -81,34 +100,45 @@ class SemanticScores:
                 "iou_per_class": {int(k): float(iou[k]) for k in np.flatnonzero(present)}}
 
 
-class NormalScores:
-    """Angle (deg) between predicted and true normals over pixels with a true normal: mean, median and the
-    share under 11.25, 22.5 and 30 deg. Predictions need not be unit length."""
+class NormalScores(_Running):
+    """Angle (deg) between predicted and true normals over pixels with a true normal: mean, median (to
+    ``ANGLE_BIN_DEG``) and the share under 11.25, 22.5 and 30 deg. Predictions need not be unit length."""
+
+    _STATE = ("histogram", "angle_sum")
 
     def __init__(self):
-        self.angles: list[np.ndarray] = []
+        self.histogram = np.zeros(int(round(180 / ANGLE_BIN_DEG)) + 1, np.int64)
+        self.angle_sum = np.zeros(1)
 
     def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
         p, t = np.asarray(predicted, np.float64).reshape(-1, 3), np.asarray(truth, np.float64).reshape(-1, 3)
         t_norm, p_norm = np.linalg.norm(t, axis=1), np.linalg.norm(p, axis=1)
         valid = np.isfinite(t_norm) & (t_norm > 1e-6)
         cosine = np.sum(p[valid] * t[valid], axis=1) / (t_norm[valid] * np.maximum(p_norm[valid], 1e-12))
-        self.angles.append(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).astype(np.float32))
+        angles = np.degrees(np.arccos(np.clip(np.nan_to_num(cosine, nan=-1.0), -1.0, 1.0)))
+        self.angle_sum += angles.sum()
+        bins = np.floor(angles / ANGLE_BIN_DEG + 1e-9).astype(np.int64)
+        self.histogram += np.bincount(bins, minlength=len(self.histogram))[: len(self.histogram)]
 
     def result(self) -> dict:
-        angles = np.concatenate(self.angles) if self.angles else np.zeros(0, np.float32)
-        if not len(angles):
+        n = int(self.histogram.sum())
+        if not n:
             return {"mean_deg": float("nan"), "median_deg": float("nan"), "pixels": 0,
                     **{f"under_{t:g}_deg": 0.0 for t in ANGLE_THRESHOLDS_DEG}}
-        return {"mean_deg": float(angles.mean()), "median_deg": float(np.median(angles)), "pixels": len(angles),
-                **{f"under_{t:g}_deg": float(np.mean(angles < t)) for t in ANGLE_THRESHOLDS_DEG}}
+        cumulative = np.cumsum(self.histogram)
+        median_bin = int(np.searchsorted(cumulative, n / 2))
+        return {"mean_deg": float(self.angle_sum[0] / n), "median_deg": (median_bin + 0.5) * ANGLE_BIN_DEG,
+                "pixels": n, **{f"under_{t:g}_deg": float(cumulative[int(round(t / ANGLE_BIN_DEG)) - 1] / n)
+                                for t in ANGLE_THRESHOLDS_DEG}}
 
 
-class EdgeScores:
+class EdgeScores(_Running):
     """Edge F-score at the optimal dataset scale (ODS): for each threshold, predicted edge pixels count as right
     when a true edge lies within ``tolerance_px``, true edge pixels as found when a predicted one does; counts
     are pooled over frames and the best F over the thresholds is reported. (Correspondence by distance, not
     the one-to-one matching of the BSDS benchmark code: slightly more lenient with thick predictions.)"""
+
+    _STATE = ("counts",)
 
     def __init__(self, tolerance_px: float = 3.0, thresholds: int = 99):
         self.tolerance_px = tolerance_px
