@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from m2h_slam.core.errors import InputError
 from m2h_slam.core.geometry import transform_from_quaternion
 from m2h_slam.eval import mesh_score, relative_pose_error, trajectory_error
 
@@ -81,3 +82,30 @@ def test_mesh_score():
     assert same.precision == 1.0 and same.recall == 1.0 and same.f1 == 1.0
     moved = mesh_score(vertices + 0.2, triangles, vertices, triangles, samples)
     assert moved.precision == 0.0 and moved.recall < 0.9 and moved.f1 == 0.0
+
+
+def test_reference_surfaces_in_other_formats_and_point_clouds(tmp_path):
+    from m2h_slam.core.o3d import open3d
+    from m2h_slam.data.ply_io import read_surface
+
+    o3d = open3d()
+    box = o3d.geometry.TriangleMesh.create_box(2, 2, 2)
+    o3d.utility.random.seed(1)
+    samples = np.asarray(box.sample_points_uniformly(3000).points)
+    o3d.io.write_triangle_mesh(str(tmp_path / "box.obj"), box)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(samples))
+    o3d.io.write_point_cloud(str(tmp_path / "box_points.ply"), cloud)
+    vertices, triangles = read_surface(tmp_path / "box.obj")
+    assert len(triangles) == 12 and np.allclose(vertices.min(axis=0), 0) and np.allclose(vertices.max(axis=0), 2)
+    points, none = read_surface(tmp_path / "box_points.ply")
+    assert len(points) == 3000 and none.shape == (0, 3)
+    box_v, box_t = np.asarray(box.vertices), np.asarray(box.triangles)
+    shifted = mesh_score(box_v + [0.03, 0, 0], box_t, vertices, triangles, samples)  # 3 cm off: within 5 cm
+    # the 4 corners moved off x = 0 stay on the faces y = 0 / z = 0 ...; the 4 moved off x = 2 are 3 cm out
+    assert shifted.precision == 1.0 and shifted.accuracy_m == pytest.approx(0.015, abs=1e-6)
+    assert 0.0 < shifted.completeness_m <= 0.03 + 1e-6 and shifted.f1 == 1.0
+    far = mesh_score(box_v + [0.1, 0, 0], box_t, points, none, samples)  # against the point cloud: nearest point
+    assert far.precision == 0.5 and 0.05 <= far.accuracy_m < 0.1  # 4 corners 10 cm out, 4 near a sample
+    (tmp_path / "empty.ply").write_text("ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    with pytest.raises(InputError, match="empty.ply: holds no triangles"):
+        read_surface(tmp_path / "empty.ply")

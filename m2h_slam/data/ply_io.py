@@ -60,3 +60,21 @@ def read_labelled_ply(path: str | os.PathLike) -> LabelledMesh:
         np.column_stack([vertex["x"], vertex["y"], vertex["z"]]).astype(np.float64), face["v"].astype(np.int64),
         np.column_stack([vertex["red"], vertex["green"], vertex["blue"]]), vertex["label"].copy(), vertex["instance"].copy(),
     )
+
+
+def read_surface(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A reference surface in any format Open3D reads (PLY, OBJ, STL, OFF, GLTF; a point cloud PLY/PCD/XYZ):
+    (N, 3) float64 vertices in m and (M, 3) int triangles, empty for a point cloud."""
+    from m2h_slam.core.o3d import open3d
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "reference surface not found")
+    o3d = open3d()
+    mesh = o3d.io.read_triangle_mesh(str(path))
+    if len(mesh.triangles):
+        return np.asarray(mesh.vertices, np.float64), np.asarray(mesh.triangles, np.int64)
+    cloud = o3d.io.read_point_cloud(str(path))
+    if not len(cloud.points):
+        raise InputError(path, "holds no triangles or points that Open3D can read")
+    return np.asarray(cloud.points, np.float64), np.zeros((0, 3), np.int64)

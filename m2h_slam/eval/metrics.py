@@ -94,12 +94,15 @@ def relative_pose_error(ref_stamps: np.ndarray, ref_poses: np.ndarray, est_stamp
 
 @dataclass(frozen=True)
 class MeshScore:
-    """precision: share of estimated vertices within ``threshold_m`` of the reference surface;
-    recall: share of reference samples within ``threshold_m`` of the estimated surface."""
+    """precision: share of estimated vertices within ``threshold_m`` of the reference surface; recall: share of
+    reference samples within ``threshold_m`` of the estimated surface; accuracy_m / completeness_m: the mean of
+    those two distances (m), as NICE-SLAM and Hydra report them."""
 
     precision: float
     recall: float
     threshold_m: float
+    accuracy_m: float = float("nan")
+    completeness_m: float = float("nan")
 
     @property
     def f1(self) -> float:
@@ -108,9 +111,14 @@ class MeshScore:
 
 
 def _distances(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    o3d = open3d()
-    if not len(triangles) or not len(points):
+    """(N,) distance (m) of each point to the surface: to the triangles, or to the vertices of a point cloud."""
+    if not len(points) or not len(vertices):
         return np.full(len(points), np.inf)
+    if not len(triangles):
+        from scipy.spatial import cKDTree
+
+        return cKDTree(vertices).query(points, workers=-1)[0]
+    o3d = open3d()
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
     return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
@@ -118,9 +126,12 @@ def _distances(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray) 
 
 def mesh_score(estimate_vertices: np.ndarray, estimate_triangles: np.ndarray, reference_vertices: np.ndarray,
                reference_triangles: np.ndarray, reference_samples: np.ndarray, threshold_m: float = 0.05) -> MeshScore:
-    """Precision against the reference mesh; recall of ``reference_samples`` (the observed reference surface,
-    e.g. back-projected ground-truth depth) against the estimated mesh."""
-    precision = float(np.mean(_distances(estimate_vertices, reference_vertices, reference_triangles) < threshold_m)) \
-        if len(estimate_vertices) else 0.0
-    recall = float(np.mean(_distances(reference_samples, estimate_vertices, estimate_triangles) < threshold_m))
-    return MeshScore(precision, recall, threshold_m)
+    """Precision and accuracy against the reference surface (a mesh, or points when ``reference_triangles`` is
+    empty); recall and completeness of ``reference_samples`` (the observed reference surface, e.g. back-projected
+    ground-truth depth, or points sampled on the reference mesh) against the estimated surface."""
+    to_reference = _distances(estimate_vertices, reference_vertices, reference_triangles)
+    to_estimate = _distances(reference_samples, estimate_vertices, estimate_triangles)
+    mean = lambda d: float(np.mean(d)) if len(d) else float("nan")  # noqa: E731
+    return MeshScore(float(np.mean(to_reference < threshold_m)) if len(to_reference) else 0.0,
+                     float(np.mean(to_estimate < threshold_m)) if len(to_estimate) else 0.0,
+                     threshold_m, mean(to_reference), mean(to_estimate))
