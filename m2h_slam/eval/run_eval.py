@@ -1,4 +1,4 @@
-"""Evaluate a run folder against a sequence with ground truth (trajectory and mesh)."""
+"""Evaluate a run folder against a sequence with ground truth (trajectory, reconstruction, scene graph)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
 from m2h_slam.data import open_sequence
-from m2h_slam.data.ply_io import read_labelled_ply
-from m2h_slam.data.sequence_folder import MANIFEST
+from m2h_slam.data.ply_io import read_labelled_ply, read_surface
 from m2h_slam.data.trajectory_io import read_tum_trajectory
-from m2h_slam.eval.metrics import mesh_score, trajectory_error
+from m2h_slam.eval.metrics import mesh_score, relative_pose_error, trajectory_error
 
 
 def observed_surface(sequence, every: int = 5, stride_px: int = 7, depth_max_m: float = 5.0) -> np.ndarray:
@@ -31,43 +30,56 @@ def observed_surface(sequence, every: int = 5, stride_px: int = 7, depth_max_m: 
 
 def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: bool = False,
                  threshold_m: float = 0.05) -> dict:
-    """ATE (evo, aligned; Sim(3) with ``correct_scale``) and mesh precision / recall / F1 at ``threshold_m``.
-
-    ``ground_truth``: an m2h sequence with poses, depth and a ``mesh.ply`` (as ``m2h-slam synth`` writes).
-    """
+    """Scores of a finished run against the sequence it mapped (``ground_truth``: any source with ground-truth
+    poses, e.g. a synthetic m2h sequence with mesh.ply, a ScanNet or Replica scene); see ``score_run``."""
     run_dir, ground_truth = Path(run_dir), Path(ground_truth)
     if (ground_truth / "run.json").is_file():
         raise InputError(ground_truth, "is the output of m2h-slam run, not a sequence with ground truth; "
                                        "pass the sequence that was mapped as --gt")
-    if not (ground_truth / MANIFEST).is_file():
-        raise InputError(ground_truth, f"not an m2h sequence folder with ground truth (no {MANIFEST})")
-    for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply", ground_truth / "mesh.ply"):
+    return score_run(run_dir, open_sequence(ground_truth), correct_scale, threshold_m)
+
+
+def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m: float = 0.05) -> dict:
+    """ATE (evo, aligned; Sim(3) with ``correct_scale``), RPE over consecutive frames (after the same alignment),
+    reconstruction accuracy / completeness / precision / recall / F1 at ``threshold_m`` and, when the sequence
+    has a true scene graph, the graph scores. The reconstruction reference is ``sequence.reference_mesh`` (any
+    surface Open3D reads), else the observed true surface (back-projected ground-truth depth); completeness is
+    measured on the observed true surface (space never in view cannot be mapped)."""
+    for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply"):
         if not needed.is_file():
-            raise InputError(needed, "missing (evaluation needs a finished run and a sequence with mesh.ply)")
-    sequence = open_sequence(ground_truth)
+            raise InputError(needed, "missing (evaluation needs a finished run)")
     frames = list(sequence)
-    if any(f.world_T_camera is None for f in frames):
-        raise InputError(ground_truth, "sequence has no ground-truth poses")
+    if not frames or any(f.world_T_camera is None for f in frames):
+        raise InputError(sequence.path, "sequence has no ground-truth poses")
+    ref_stamps, ref_poses = np.array([f.timestamp_s for f in frames]), np.array([f.world_T_camera for f in frames])
     est_stamps, est_poses = read_tum_trajectory(run_dir / "trajectory.txt")
     try:
-        ate = trajectory_error(np.array([f.timestamp_s for f in frames]), np.array([f.world_T_camera for f in frames]),
-                               est_stamps, est_poses, align=True, correct_scale=correct_scale)
+        ate = trajectory_error(ref_stamps, ref_poses, est_stamps, est_poses, align=True, correct_scale=correct_scale)
+        aligned = np.einsum("ij,njk->nik", ate.reference_T_estimate, est_poses)
+        aligned[:, :3, :3] /= ate.scale
+        rpe = relative_pose_error(ref_stamps, ref_poses, est_stamps, aligned)
     except ValueError as error:
         raise InputError(run_dir / "trajectory.txt", str(error)) from None
     estimate = read_labelled_ply(run_dir / "mesh.ply")
-    reference = read_labelled_ply(ground_truth / "mesh.ply")
     vertices = transform_points(ate.reference_T_estimate, estimate.vertices)  # the map, in the reference frame
     seen = observed_surface(frames)
-    score = mesh_score(vertices, estimate.triangles, reference.vertices, reference.triangles, seen, threshold_m)
+    if sequence.reference_mesh is not None:
+        reference_vertices, reference_triangles = read_surface(sequence.reference_mesh)
+    else:
+        reference_vertices, reference_triangles = seen, np.zeros((0, 3), np.int64)
+    score = mesh_score(vertices, estimate.triangles, reference_vertices, reference_triangles, seen, threshold_m)
     scores = {
         "ate_rmse_m": round(ate.rmse_m, 4), "ate_percent_of_path": round(ate.rmse_percent_of_path, 3),
-        "path_length_m": round(ate.path_length_m, 3), "poses_matched": ate.matched, "scale": round(ate.scale, 4),
+        "rpe_rmse_m": round(rpe.rmse_m, 4), "path_length_m": round(ate.path_length_m, 3),
+        "poses_matched": ate.matched, "scale": round(ate.scale, 4),
+        "mesh_accuracy_m": round(score.accuracy_m, 4), "mesh_completeness_m": round(score.completeness_m, 4),
         f"mesh_precision@{threshold_m}m": round(score.precision, 4), f"mesh_recall@{threshold_m}m": round(score.recall, 4),
         f"mesh_f1@{threshold_m}m": round(score.f1, 4),
+        "mesh_reference": "reference mesh" if sequence.reference_mesh is not None else "observed true surface",
     }
-    if (run_dir / "scene_graph.json").is_file() and (ground_truth / "scene_graph.json").is_file():
-        scores.update(graph_scores(run_dir / "scene_graph.json", ground_truth / "scene_graph.json", frames,
-                                   ate.reference_T_estimate, seen))
+    truth_graph = sequence.path / "scene_graph.json"
+    if (run_dir / "scene_graph.json").is_file() and truth_graph.is_file():
+        scores.update(graph_scores(run_dir / "scene_graph.json", truth_graph, frames, ate.reference_T_estimate, seen))
     return scores
 
 
