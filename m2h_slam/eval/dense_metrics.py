@@ -68,7 +68,7 @@ class DepthScores(_Running):
         n = max(self.count, 1)
         return {"abs_rel": self.sums[0] / n, "rmse_m": float(np.sqrt(self.sums[1] / n)),
                 "log_rmse": float(np.sqrt(self.sums[2] / n)), "delta1": self.sums[3] / n,
-                "delta2": self.sums[4] / n, "delta3": self.sums[5] / n, "pixels": self.count}
+                "delta2": self.sums[4] / n, "delta3": self.sums[5] / n, "pixels": int(self.count)}
 
 
 class SemanticScores(_Running):
@@ -168,3 +168,49 @@ class EdgeScores(_Running):
         best = int(np.argmax(f))
         return {"ods_f": float(f[best]), "threshold": float(self.thresholds[best]),
                 "precision": float(precision[best]), "recall": float(recall[best])}
+
+
+TASKS = ("depth", "semantics", "normals", "edges")
+
+
+class FrameScores:
+    """The four task scores of predictions against whatever ground truth each frame carries.
+
+    ``add(prediction, frame)``: a ``Prediction`` and a ``Frame`` of the same size. Edge tolerance is a fraction
+    of the image diagonal (0.0075, the BSDS benchmark's default ``maxDist``). ``state`` / ``merge`` as the scorers.
+    """
+
+    def __init__(self, median_scaling: bool = False, edge_tolerance: float = 0.0075, num_classes: int = 41):
+        self.edge_tolerance = edge_tolerance
+        self.scorers: dict[str, _Running] = {
+            "depth": DepthScores(median_scaling), "semantics": SemanticScores(num_classes), "normals": NormalScores(),
+            "edges": EdgeScores()}
+        self.frames = {task: 0 for task in TASKS}
+
+    def add(self, prediction, frame) -> None:
+        truth = {"depth": frame.depth_m, "semantics": frame.semantics, "normals": frame.normals,
+                 "edges": frame.edges}
+        predicted = {"depth": prediction.depth_m, "semantics": prediction.semantics, "normals": prediction.normals,
+                     "edges": prediction.edges}
+        if truth["edges"] is not None:
+            self.scorers["edges"].tolerance_px = self.edge_tolerance * float(np.hypot(*truth["edges"].shape))
+            truth["edges"] = truth["edges"] > 0
+        for task in TASKS:
+            if truth[task] is not None:
+                self.scorers[task].add(predicted[task], truth[task])
+                self.frames[task] += 1
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {f"{task}.{name}": value for task, scorer in self.scorers.items() for name, value in scorer.state().items()}
+        out.update({f"{task}.frames": np.array(n) for task, n in self.frames.items()})
+        return out
+
+    def merge(self, state: dict[str, np.ndarray]) -> None:
+        for task, scorer in self.scorers.items():
+            scorer.merge({name: state[f"{task}.{name}"] for name in scorer._STATE})
+            self.frames[task] += int(state[f"{task}.frames"])
+
+    def result(self) -> dict:
+        """Per task the scorer's result and ``frames`` scored; None for a task no frame had ground truth for."""
+        return {task: {**self.scorers[task].result(), "frames": self.frames[task]} if self.frames[task] else None
+                for task in TASKS}

@@ -39,12 +39,14 @@ def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: b
     return score_run(run_dir, open_sequence(ground_truth), correct_scale, threshold_m)
 
 
-def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m: float = 0.05) -> dict:
+def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m: float = 0.05,
+              figures: Path | None = None) -> dict:
     """ATE (evo, aligned; Sim(3) with ``correct_scale``), RPE over consecutive frames (after the same alignment),
     reconstruction accuracy / completeness / precision / recall / F1 at ``threshold_m`` and, when the sequence
     has a true scene graph, the graph scores. The reconstruction reference is ``sequence.reference_mesh`` (any
     surface Open3D reads), else the observed true surface (back-projected ground-truth depth); completeness is
-    measured on the observed true surface (space never in view cannot be mapped)."""
+    measured on the observed true surface (space never in view cannot be mapped). ``figures``: a folder to
+    draw the trajectory and the top-down map against the ground truth into (trajectory.png, topdown.png)."""
     for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply"):
         if not needed.is_file():
             raise InputError(needed, "missing (evaluation needs a finished run)")
@@ -68,6 +70,11 @@ def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m:
     else:
         reference_vertices, reference_triangles = seen, np.zeros((0, 3), np.int64)
     score = mesh_score(vertices, estimate.triangles, reference_vertices, reference_triangles, seen, threshold_m)
+    if figures is not None:
+        from m2h_slam.eval.report import topdown_figure, trajectory_figure
+
+        trajectory_figure(figures / "trajectory.png", ref_poses[:, :3, 3], aligned[:, :3, 3])
+        topdown_figure(figures / "topdown.png", seen, vertices, ref_poses[:, :3, 3])
     scores = {
         "ate_rmse_m": round(ate.rmse_m, 4), "ate_percent_of_path": round(ate.rmse_percent_of_path, 3),
         "rpe_rmse_m": round(rpe.rmse_m, 4), "path_length_m": round(ate.path_length_m, 3),
