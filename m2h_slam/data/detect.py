@@ -9,6 +9,9 @@ from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
 from m2h_slam.data.hypersim import HypersimSequence, is_hypersim
 from m2h_slam.data.image_folder import ImageFolderSequence, list_images
+from m2h_slam.data.nyudmt import NyudMtSequence, is_nyudmt
+from m2h_slam.data.replica import ReplicaSequence, is_replica
+from m2h_slam.data.scannet import ScannetSequence, is_scannet
 from m2h_slam.data.sequence import ReadOptions, Sequence
 from m2h_slam.data.sequence_folder import MANIFEST, FolderSequence
 from m2h_slam.data.tum import TumSequence
@@ -24,6 +27,12 @@ def detect_format(path: Path) -> type[Sequence]:
             return FolderSequence
         if is_hypersim(path):
             return HypersimSequence
+        if is_scannet(path):
+            return ScannetSequence
+        if is_replica(path):
+            return ReplicaSequence
+        if is_nyudmt(path):
+            return NyudMtSequence
         if (path / "rgb.txt").is_file():
             return TumSequence
         if not any(path.iterdir()):
@@ -31,8 +40,12 @@ def detect_format(path: Path) -> type[Sequence]:
         if list_images(path):
             return ImageFolderSequence
         raise InputError(
-            path, f"unknown format: no {MANIFEST} (m2h sequence), rgb.txt (TUM RGB-D) or images in the folder"
+            path, f"unknown format: no {MANIFEST} (m2h sequence), _detail/metadata_scene.csv (Hypersim), "
+                  "color/ + pose/ (ScanNet), results/ + traj.txt (Replica), gt_sets/ + images/ (NYUD-MT), "
+                  "rgb.txt (TUM RGB-D) or images in the folder"
         )
+    if is_nyudmt(path):  # gt_sets/SPLIT.txt of a NYUD-MT release
+        return NyudMtSequence
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
     if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -43,8 +56,8 @@ def detect_format(path: Path) -> type[Sequence]:
 def open_sequence(
     path: str | os.PathLike, options: ReadOptions | None = None, config: InputConfig | None = None
 ) -> Sequence:
-    """Open any supported source: m2h sequence folder, Hypersim scene (one camera), TUM RGB-D folder, image
-    folder or video file."""
+    """Open any supported source: m2h sequence folder, Hypersim scene (one camera), ScanNet scene, Replica scene,
+    NYUD-MT split (the release root: val; or its gt_sets/SPLIT.txt), TUM RGB-D folder, image folder or video file."""
     path, options = Path(path), options or ReadOptions()
     reader = detect_format(path)
     if options.camera is not None and reader is not HypersimSequence:
