@@ -164,9 +164,12 @@ def _execute(items: list[DatasetItem], settings: EvalSettings, out: Path, worker
     import ray
 
     if ray_address:
-        ray.init(address=ray_address, log_to_driver=False)
+        try:
+            ray.init(address=ray_address, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as error:
+            raise InputError(None, f"--ray-address {ray_address}: {error}") from None
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(score_item)
         queue, running = list(items), []
@@ -219,7 +222,9 @@ def evaluate_dataset(root: str | Path, out: str | Path, settings: EvalSettings =
     from tqdm import tqdm
 
     root, out = Path(root), Path(out)
-    items = dataset_items(root, settings.split, frames_of=_frames_of(settings))
+    items = dataset_items(root, settings.split, options=ReadOptions(stride=settings.stride,
+                                                                    max_frames=settings.max_frames),
+                          config=load_config(settings.config).input)
     if force and (out / "scenes").is_dir():
         import shutil
 
@@ -251,14 +256,6 @@ def evaluate_dataset(root: str | Path, out: str | Path, settings: EvalSettings =
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     atomic_write_text(out / "report.md", report_markdown(metrics, figures))
     return metrics
-
-
-def _frames_of(settings: EvalSettings):
-    def count(path: Path, camera: str | None) -> int:
-        return len(open_item(DatasetItem(path.name, path, "", camera),
-                             ReadOptions(stride=settings.stride, max_frames=settings.max_frames, camera=camera),
-                             load_config(settings.config).input))
-    return count
 
 
 def _aggregate(root: Path, items: list[DatasetItem], results: dict, settings: EvalSettings) -> dict:

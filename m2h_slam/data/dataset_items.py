@@ -3,8 +3,9 @@
 A data-set root is either one source that ``open_sequence`` reads (a Hypersim scene, a ScanNet or Replica scene,
 the NYUD-MT folder, an m2h sequence) or a folder whose sub-folders are such sources (a Hypersim download with
 many scenes, ScanNet's ``scans/``, NICE-SLAM's ``Replica/``). A Hypersim scene gives one item per camera; with
-``split`` and Hypersim's ``metadata_images_split_scene_v1.csv`` in the root, only the split's cameras. Sources
-without poses (NYUD-MT) are cut into chunks of ``chunk_frames`` frames so that workers can share them.
+``split`` and Hypersim's ``metadata_images_split_scene_v1.csv`` in the root, only the split's cameras; NYUD-MT
+reads ``gt_sets/SPLIT.txt`` (default val). Sources without poses (NYUD-MT) are cut into chunks of
+``chunk_frames`` frames so that workers can share them.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ class DatasetItem:
 
 
 def dataset_items(root: str | Path, split: str | None = None, chunk_frames: int = 100,
-                  frames_of=None) -> list[DatasetItem]:
-    """The items of a data set, in a stable order. ``frames_of(path, camera) -> int`` counts a source's frames
-    (needed only to chunk sources without poses). ``InputError`` when the root holds no supported source."""
+                  options: ReadOptions = ReadOptions(), config: InputConfig = InputConfig()) -> list[DatasetItem]:
+    """The items of a data set, in a stable order; ``options`` and ``config`` as the items will be read (chunks
+    count the frames they select). ``InputError`` when the root holds no supported source."""
     root = Path(root)
     try:
         reader = detect_format(root)
@@ -72,9 +73,12 @@ def dataset_items(root: str | Path, split: str | None = None, chunk_frames: int 
                 if wanted is None or (path.name, camera) in wanted:
                     items.append(DatasetItem(f"{path.name}-{camera}" if camera else path.name, path, reader.format,
                                              camera))
-        elif reader.format == "nyudmt" and frames_of is not None:
-            total = frames_of(path, None)
-            items += [DatasetItem(f"{path.name}-{first:05d}", path, reader.format, None,
+        elif reader.format == "nyudmt":
+            if split is not None and path.is_dir():
+                path = path / "gt_sets" / f"{split}.txt"  # the reader opens a split by its list file
+            name = f"{path.parent.parent.name}-{path.stem}" if path.is_file() else f"{path.name}-val"
+            total = len(open_sequence(path, options, config))
+            items += [DatasetItem(f"{name}-{first:05d}", path, reader.format, None,
                                   (first, min(chunk_frames, total - first))) for first in range(0, total, chunk_frames)]
         else:
             items.append(DatasetItem(path.name, path, reader.format))
