@@ -53,15 +53,16 @@ class DepthScores(_Running):
         self.sums = np.zeros(6)  # abs_rel, squared error, squared log error, delta1, delta2, delta3
 
     def add(self, predicted_m: np.ndarray, true_m: np.ndarray) -> None:
-        predicted, truth = np.asarray(predicted_m, np.float64), np.asarray(true_m, np.float64)
+        predicted, truth = np.asarray(predicted_m), np.asarray(true_m)
         valid = np.isfinite(truth) & (truth > 0) & np.isfinite(predicted)
-        p, t = predicted[valid], truth[valid]
+        p, t = predicted[valid].astype(np.float64), truth[valid].astype(np.float64)
         if self.median_scaling and len(p) and np.median(p) > 0:
             p = p * (np.median(t) / np.median(p))
         p = np.maximum(p, 1e-6)  # a prediction of 0 m is as wrong as the smallest positive one
-        ratio = np.maximum(p / t, t / p)
-        self.sums += [np.sum(np.abs(p - t) / t), np.sum((p - t) ** 2), np.sum((np.log(p) - np.log(t)) ** 2),
-                      *(np.sum(ratio < 1.25**k) for k in (1, 2, 3))]
+        error = p - t
+        log_ratio = np.abs(np.log(p / t))  # max(p/t, t/p) < 1.25^k  <=>  |log(p/t)| < k log 1.25
+        self.sums += [np.sum(np.abs(error) / t), error @ error, log_ratio @ log_ratio,
+                      *(np.count_nonzero(log_ratio < k * np.log(1.25)) for k in (1, 2, 3))]
         self.count += len(p)
 
     def result(self) -> dict:
@@ -111,13 +112,15 @@ class NormalScores(_Running):
         self.angle_sum = np.zeros(1)
 
     def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
-        p, t = np.asarray(predicted, np.float64).reshape(-1, 3), np.asarray(truth, np.float64).reshape(-1, 3)
-        t_norm, p_norm = np.linalg.norm(t, axis=1), np.linalg.norm(p, axis=1)
-        valid = np.isfinite(t_norm) & (t_norm > 1e-6)
-        cosine = np.sum(p[valid] * t[valid], axis=1) / (t_norm[valid] * np.maximum(p_norm[valid], 1e-12))
-        angles = np.degrees(np.arccos(np.clip(np.nan_to_num(cosine, nan=-1.0), -1.0, 1.0)))
+        p, t = np.asarray(predicted).reshape(-1, 3), np.asarray(truth).reshape(-1, 3)
+        t_squared = np.einsum("ij,ij->i", t, t)
+        valid = np.isfinite(t_squared) & (t_squared > 1e-12)
+        p, t = p[valid].astype(np.float64), t[valid].astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", t, t) * np.maximum(np.einsum("ij,ij->i", p, p), 1e-24))
+        cosine = np.nan_to_num(np.einsum("ij,ij->i", p, t) / norms, nan=-1.0)
+        angles = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
         self.angle_sum += angles.sum()
-        bins = np.floor(angles / ANGLE_BIN_DEG + 1e-9).astype(np.int64)
+        bins = (angles * (1 / ANGLE_BIN_DEG) + 1e-9).astype(np.int64)  # floor: angles are not negative
         self.histogram += np.bincount(bins, minlength=len(self.histogram))[: len(self.histogram)]
 
     def result(self) -> dict:
@@ -146,19 +149,17 @@ class EdgeScores(_Running):
         self.counts = np.zeros((thresholds, 4), np.int64)  # right, predicted, found, true
 
     def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
-        scores, true = np.asarray(predicted, np.float64), np.asarray(truth, bool)
-        r = int(np.floor(self.tolerance_px))
-        rows, cols = np.mgrid[-r:r + 1, -r:r + 1]
-        disc = rows**2 + cols**2 <= self.tolerance_px**2
-        near_true = ndimage.binary_dilation(true, disc) if true.any() else np.zeros_like(true)
-        best_near = ndimage.maximum_filter(scores, footprint=disc, mode="constant", cval=-np.inf)
+        scores, true = np.asarray(predicted, np.float32), np.asarray(truth, bool)
+        near_true = _disc_max(true.view(np.uint8), self.tolerance_px) > 0
+        rows, cols = np.nonzero(true)
+        best_near = _disc_max(scores, self.tolerance_px, at=(rows, cols))
         self.counts += np.stack([self._reaching(scores[near_true]), self._reaching(scores.ravel()),
-                                 self._reaching(best_near[true]), np.full(len(self.thresholds), true.sum())], axis=1)
+                                 self._reaching(best_near), np.full(len(self.thresholds), len(rows))], axis=1)
 
     def _reaching(self, values: np.ndarray) -> np.ndarray:
-        """(T,) how many values reach each threshold (every threshold in one sort)."""
-        ordered = np.sort(values)
-        return len(ordered) - np.searchsorted(ordered, self.thresholds, side="left")
+        """(T,) how many values reach each threshold (one binary search per value into the thresholds)."""
+        reached = np.searchsorted(self.thresholds, values, side="right")  # thresholds <= each value
+        return np.cumsum(np.bincount(reached, minlength=len(self.thresholds) + 1)[::-1])[::-1][1:]
 
     def result(self) -> dict:
         right, predicted, found, true = self.counts.T.astype(np.float64)
@@ -168,6 +169,26 @@ class EdgeScores(_Running):
         best = int(np.argmax(f))
         return {"ods_f": float(f[best]), "threshold": float(self.thresholds[best]),
                 "precision": float(precision[best]), "recall": float(recall[best])}
+
+
+def _disc_max(image: np.ndarray, radius_px: float, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The maximum of (H, W) ``image`` over a disc of ``radius_px`` around each pixel (outside the image: the
+    lowest value), for the whole image or only at the pixels ``at`` = (rows, cols). The disc is cut into rows:
+    one running maximum along x per half-width, shifted in y (exact for the pixel disc, fast at large radii)."""
+    r = int(np.floor(radius_px))
+    height, width = image.shape
+    lowest = np.iinfo(image.dtype).min if image.dtype.kind in "iu" else -np.inf
+    padded = np.full((height + 2 * r, width), lowest, image.dtype)
+    padded[r:r + height] = image
+    along_x: dict[int, np.ndarray] = {}
+    out = None
+    for dy in range(-r, r + 1):
+        half = int(np.floor(np.sqrt(max(radius_px**2 - dy**2, 0.0))))
+        if half not in along_x:
+            along_x[half] = ndimage.maximum_filter1d(padded, 2 * half + 1, axis=1, mode="constant", cval=lowest)
+        strip = along_x[half][r + dy:r + dy + height] if at is None else along_x[half][at[0] + r + dy, at[1]]
+        out = strip.copy() if out is None else np.maximum(out, strip, out=out)
+    return out
 
 
 TASKS = ("depth", "semantics", "normals", "edges")
