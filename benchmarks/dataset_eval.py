@@ -2,7 +2,7 @@
 and score depth, semantics, normals and edges) at 1024x768 with 1 worker and with 2 (Ray), side by side on the
 same data, plus the cost of the dense metrics alone per frame.
 
-    python benchmarks/dataset_eval.py [--scenes 4] [--frames 12] [--size 1024x768]
+    python benchmarks/dataset_eval.py [--scenes 4] [--frames 30] [--size 1024x768]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--size", default="1024x768")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
