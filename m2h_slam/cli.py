@@ -303,6 +303,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.gt is not None and args.out is not None:
         raise InputError(None, "eval takes --gt (score a run against its sequence) or --out (evaluate a data set), "
                                "not both")
+    if args.camera is not None and args.gt is None:
+        raise InputError(None, "--camera picks the camera of the --gt Hypersim scene; a data-set evaluation takes "
+                               "every camera (or --split)")
     if args.gt is None and args.out is None:
         raise InputError(None, "eval needs --gt SEQUENCE (to score a run folder) or --out FOLDER (to evaluate a "
                                "data set)")
@@ -318,7 +321,8 @@ def _eval_run(args: argparse.Namespace) -> int:
     target = Path(args.path) / "eval.json"
     if target.is_dir():
         raise InputError(target, "is a folder; eval writes its scores to this file")
-    scores = evaluate_run(args.path, args.gt, correct_scale=args.scale, threshold_m=args.threshold)
+    scores = evaluate_run(args.path, args.gt, correct_scale=args.scale, threshold_m=args.threshold,
+                          camera=args.camera)
     atomic_write_text(target, json.dumps(scores, indent=1) + "\n")
     width = max(map(len, scores)) + 2
     for key, value in scores.items():
@@ -441,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "NYUD-MT, m2h sequences): m2h-slam eval DATASET --out FOLDER [--map] [--workers N].")
     evaluate.add_argument("path", help="output folder of m2h-slam run (with --gt), or a data set (with --out)")
     evaluate.add_argument("--gt", help="sequence with ground truth that the run mapped")
+    evaluate.add_argument("--camera", metavar="CAM", help="with --gt: the camera of a Hypersim scene (default: the first)")
     evaluate.add_argument("--out", help="folder for a data-set evaluation (metrics.json, report.md); resumes")
     evaluate.add_argument("--scale", action="store_true", help="Sim(3) alignment (monocular scale), like evo -as")
     evaluate.add_argument("--threshold", type=_positive, default=0.05, help="mesh distance threshold in m (default 0.05)")

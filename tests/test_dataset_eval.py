@@ -132,3 +132,49 @@ def test_nyudmt_split_in_chunks_and_the_papers_four_numbers(tmp_path):
     assert table["miou_percent"] == 100.0 and table["depth_rmse_m"] == pytest.approx(0, abs=1e-6)
     assert table["normal_mean_deg"] < 0.1 and table["edge_ods_f_percent"] == 100.0
     assert "The M2H paper's NYUD-MT table" in (out / "report.md").read_text()
+
+
+def test_mapping_a_replica_scene_scores_it_against_the_released_mesh(tmp_path):
+    """A synthetic apartment written in the NICE-SLAM Replica layout (a tenth of the 1200x680 camera) with its mesh
+    as room0_mesh.ply: --map scores the trajectory and the reconstruction against that mesh."""
+    from m2h_slam.data import image_io
+
+    synthetic = tmp_path / "apt"
+    assert main(["-q", "synth", str(synthetic), "--seed", "4", "--frames", "30", "--size", "120x68",
+                 "--hfov-deg", "90", "--people", "0"]) == 0
+    scene = tmp_path / "Replica" / "room0"
+    poses = []
+    for k, frame in enumerate(open_sequence(synthetic)):
+        image_io.write_rgb(scene / "results" / f"frame{k:06d}.jpg", frame.rgb)
+        image_io.write_depth(scene / "results" / f"depth{k:06d}.png", frame.depth_m, 6553.5)
+        poses.append(" ".join(f"{x:.10f}" for x in frame.world_T_camera.ravel()))
+    (scene / "traj.txt").write_text("\n".join(poses) + "\n")
+    shutil.copy(synthetic / "mesh.ply", tmp_path / "Replica" / "room0_mesh.ply")
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", str(tmp_path / "Replica"), "--out", str(out), "--map", "--gt-perception",
+                 "--poses", "gt"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    mapping = metrics["scenes"]["room0"]["mapping"]
+    assert metrics["format"] == "replica" and mapping["mesh_reference"] == "reference mesh"
+    assert mapping["ate_rmse_m"] < 0.01 and mapping["mesh_f1@0.05m"] > 0.8 and mapping["mesh_accuracy_m"] < 0.03
+    assert metrics["aggregate"]["mapping"]["mesh_f1@0.05m"] == mapping["mesh_f1@0.05m"]
+    assert (out / "scenes" / "room0" / "trajectory.png").is_file() and (out / "scenes" / "room0" / "topdown.png").is_file()
+
+
+def test_hypersim_official_split_picks_the_cameras(tmp_path):
+    from m2h_slam.core.errors import InputError
+    from m2h_slam.data.dataset_items import SPLIT_CSV, dataset_items
+
+    data = tmp_path / "hypersim"
+    data.mkdir()
+    for name in ("ai_001_001", "ai_002_001"):
+        shutil.move(write_scene(tmp_path / f"tmp_{name}"), data / name)
+    rows = ["scene_name,camera_name,frame_id,included_in_public_release,exclude_reason,split_partition_name"]
+    rows += [f"ai_001_001,cam_0{c},{k},True,,val" for c in (0, 1) for k in (0, 1)]
+    rows += ["ai_002_001,cam_00,0,True,,train", "ai_002_001,cam_01,0,False,some reason,", "ai_009_001,cam_00,0,True,,test"]
+    (data / SPLIT_CSV).write_text("\n".join(rows) + "\n")
+    assert [i.name for i in dataset_items(data, "val")] == ["ai_001_001-cam_00", "ai_001_001-cam_01"]
+    assert [i.name for i in dataset_items(data, "train")] == ["ai_002_001-cam_00"]
+    assert len(dataset_items(data)) == 4  # no split: every camera
+    with pytest.raises(InputError, match="none of the 'test' split's scenes"):
+        dataset_items(data, "test")

@@ -107,3 +107,19 @@ def test_backproject_requires_matching_size():
 def test_project_behind_camera_is_nan():
     uv, z = g.project(np.array([[0.0, 0.0, -1.0]]), Intrinsics(10, 10, 5, 5, 10, 10))
     assert np.isnan(uv).all() and z[0] == -1.0
+
+
+def test_normals_from_depth_of_a_tilted_plane():
+    from m2h_slam.core.geometry import normals_from_depth
+
+    K = Intrinsics(40.0, 40.0, 19.5, 14.5, 40, 30)
+    normal = np.array([0.3, -0.2, -1.0]) / np.linalg.norm([0.3, -0.2, -1.0])  # facing the camera (-z)
+    u, v = np.meshgrid(np.arange(40.0), np.arange(30.0))
+    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
+    depth = (-2.0 / (rays @ normal)).astype(np.float32)  # the plane normal . X = -2 m
+    depth[10, 10] = 0.0  # a hole: its neighbours get no normal
+    normals = normals_from_depth(depth, K)
+    assert normals.dtype == np.float32 and not normals[0].any() and not normals[:, -1].any()
+    assert not normals[10, 11].any() and not normals[9, 10].any()
+    inside = np.linalg.norm(normals, axis=-1) > 0
+    assert inside.sum() == 28 * 38 - 5 and np.allclose(normals[inside], normal, atol=1e-4)

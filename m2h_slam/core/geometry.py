@@ -33,6 +33,21 @@ def backproject(depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
     return backproject_pixels(u, v, depth_m, K)
 
 
+def normals_from_depth(depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """(H, W, 3) float32 unit normals (camera frame, facing the camera) from the cross product of the central
+    differences of the back-projected depth; zero at the border and where a neighbour has no depth."""
+    points = backproject(depth_m, K)
+    du, dv = points[1:-1, 2:] - points[1:-1, :-2], points[2:, 1:-1] - points[:-2, 1:-1]
+    derived = np.cross(du, dv)
+    derived /= np.maximum(np.linalg.norm(derived, axis=-1, keepdims=True), 1e-12)
+    derived *= np.where(np.sum(derived * points[1:-1, 1:-1], axis=-1, keepdims=True) > 0, -1.0, 1.0)
+    measured = depth_m > 0
+    valid = measured[1:-1, 1:-1] & measured[1:-1, 2:] & measured[1:-1, :-2] & measured[2:, 1:-1] & measured[:-2, 1:-1]
+    normals = np.zeros((*depth_m.shape, 3), np.float32)
+    normals[1:-1, 1:-1] = np.where(valid[..., None], derived, 0.0)
+    return normals
+
+
 def project(points_camera: np.ndarray, K: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
     """Project (..., 3) camera-frame points; returns pixel coordinates (..., 2) and depth z (...).
 

@@ -224,20 +224,13 @@ def check_hypersim(scene: Path) -> SceneReport:
 
 def normals_depth_angle_deg(normals: np.ndarray, depth_m: np.ndarray, K) -> float:
     """Median angle (deg) between stored normals and normals from depth (cross product of neighbour steps)."""
-    from m2h_slam.core.geometry import backproject
+    from m2h_slam.core.geometry import normals_from_depth
 
-    points = backproject(depth_m, K)
-    du, dv = points[1:-1, 2:] - points[1:-1, :-2], points[2:, 1:-1] - points[:-2, 1:-1]
-    derived = np.cross(du, dv)
-    derived /= np.maximum(np.linalg.norm(derived, axis=-1, keepdims=True), 1e-12)
-    derived *= np.where(np.sum(derived * points[1:-1, 1:-1], axis=-1, keepdims=True) > 0, -1.0, 1.0)  # face the camera
-    stored = normals[1:-1, 1:-1]
-    measured = depth_m > 0
-    valid = (np.linalg.norm(stored, axis=-1) > 0.5) & measured[1:-1, 1:-1] & measured[1:-1, 2:] & \
-        measured[1:-1, :-2] & measured[2:, 1:-1] & measured[:-2, 1:-1]
+    derived = normals_from_depth(depth_m, K)
+    valid = (np.linalg.norm(normals, axis=-1) > 0.5) & (np.linalg.norm(derived, axis=-1) > 0.5)
     if not valid.any():
         return float("nan")
-    cosine = np.clip(np.sum(stored[valid] * derived[valid], axis=-1), -1.0, 1.0)
+    cosine = np.clip(np.sum(normals[valid] * derived[valid], axis=-1), -1.0, 1.0)
     return float(np.degrees(np.median(np.arccos(cosine))))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
-from m2h_slam.data import open_sequence
+from m2h_slam.data import ReadOptions, open_sequence
 from m2h_slam.data.ply_io import read_labelled_ply, read_surface
 from m2h_slam.data.trajectory_io import read_tum_trajectory
 from m2h_slam.eval.metrics import mesh_score, relative_pose_error, trajectory_error
@@ -29,14 +29,15 @@ def observed_surface(sequence, every: int = 5, stride_px: int = 7, depth_max_m: 
 
 
 def evaluate_run(run_dir: str | Path, ground_truth: str | Path, correct_scale: bool = False,
-                 threshold_m: float = 0.05) -> dict:
+                 threshold_m: float = 0.05, camera: str | None = None) -> dict:
     """Scores of a finished run against the sequence it mapped (``ground_truth``: any source with ground-truth
-    poses, e.g. a synthetic m2h sequence with mesh.ply, a ScanNet or Replica scene); see ``score_run``."""
+    poses, e.g. a synthetic m2h sequence with mesh.ply, a ScanNet or Replica scene, ``camera`` of a Hypersim
+    scene); see ``score_run``."""
     run_dir, ground_truth = Path(run_dir), Path(ground_truth)
     if (ground_truth / "run.json").is_file():
         raise InputError(ground_truth, "is the output of m2h-slam run, not a sequence with ground truth; "
                                        "pass the sequence that was mapped as --gt")
-    return score_run(run_dir, open_sequence(ground_truth), correct_scale, threshold_m)
+    return score_run(run_dir, open_sequence(ground_truth, ReadOptions(camera=camera)), correct_scale, threshold_m)
 
 
 def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m: float = 0.05,
@@ -50,9 +51,9 @@ def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m:
     for needed in (run_dir / "trajectory.txt", run_dir / "mesh.ply"):
         if not needed.is_file():
             raise InputError(needed, "missing (evaluation needs a finished run)")
-    frames = list(sequence)
-    if not frames or any(f.world_T_camera is None for f in frames):
-        raise InputError(sequence.path, "sequence has no ground-truth poses")
+    frames = [f for f in sequence if f.world_T_camera is not None]  # ScanNet marks some poses invalid
+    if len(frames) < 2:
+        raise InputError(sequence.path, "sequence has no ground-truth poses (fewer than 2 frames with one)")
     ref_stamps, ref_poses = np.array([f.timestamp_s for f in frames]), np.array([f.world_T_camera for f in frames])
     est_stamps, est_poses = read_tum_trajectory(run_dir / "trajectory.txt")
     try:
