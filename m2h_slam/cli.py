@@ -172,19 +172,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from m2h_slam.model import create_model, list_models
-    from m2h_slam.train import SequenceDataset, TrainConfig, train
+    import dataclasses
 
-    if args.model not in list_models():
-        raise InputError(None, f"--model: unknown model {args.model!r}; choose from {', '.join(list_models())}")
-    _check_output_file(args.out, args.sequences)
-    model = create_model(args.model)
-    size = args.size or tuple(model.config.input_size)
-    dataset = SequenceDataset(args.sequences, size)
-    log.info("training %s on %d frames at %dx%d", args.model, len(dataset), *size)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr)
-    history = train(model, dataset, args.out, config, progress=not args.quiet)
-    log.info("wrote %s (%d epochs)", args.out, len(history))
+    from m2h_slam.core.config import load_config
+    from m2h_slam.train.trainer import TrainConfig
+    from m2h_slam.training import run_training
+
+    config = load_config(args.config, TrainConfig)
+    overrides = {"train": tuple(args.sources) or None, "val": tuple(args.val) if args.val else None,
+                 "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                 "size": args.size, "workers": args.workers, "stop_after_steps": args.stop_after_steps}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.device != "cpu":
+        from m2h_slam.inference import check_device
+
+        check_device(args.device)
+    summary = run_training(config, args.out, resume=args.resume, device=args.device, progress=not args.quiet)
+    log.info("%s: %d steps, %d of %d epochs%s", args.out, summary["steps"], summary["epochs_done"], config.epochs,
+             "" if summary["finished"] else " (stopped; --resume continues)")
     return 0
 
 
@@ -472,14 +477,24 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--route", nargs=2, metavar=("ROOM_A", "ROOM_B"), help="shortest walk between two rooms (ids)")
     graph.set_defaults(func=cmd_graph)
 
-    train = commands.add_parser("train", parents=[common], help="train an M2H model on sequences with ground truth")
-    train.add_argument("sequences", nargs="+", help="m2h sequence folders with depth, semantics, normals, edges")
-    train.add_argument("--model", default="m2h_tiny", help="registry entry (default m2h_tiny)")
-    train.add_argument("--out", required=True, help="checkpoint to write (.safetensors); resumes if its log exists")
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--batch-size", type=_positive_int, default=8)
-    train.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (default 1e-3)")
+    train = commands.add_parser("train", parents=[common], help="train an M2H model (one process, or DDP under torchrun)",
+                                description="Train on sources with depth and semantic ground truth (m2h sequences, "
+                                            "NYUD-MT gt_sets/train.txt, Hypersim, ScanNet). Multi-GPU / multi-node: "
+                                            "torchrun --nproc_per_node N -m m2h_slam.cli train ...")
+    train.add_argument("sources", nargs="*", help="training sources (default: the config's train:)")
+    train.add_argument("--config", help="training config YAML (configs/train/*.yaml)")
+    train.add_argument("--out", required=True, help="training folder: checkpoints, CSV and TensorBoard logs")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--val", nargs="+", metavar="SOURCE", help="validation sources (default: the config's val:)")
+    train.add_argument("--model", help="registry entry (default: the config's, m2h_tiny)")
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--batch-size", type=_positive_int, help="per process")
+    train.add_argument("--lr", type=_positive, help="peak learning rate")
     train.add_argument("--size", type=_size, metavar="WxH", help="training image size (default: the model's)")
+    train.add_argument("--workers", type=_non_negative_int, help="DataLoader worker processes")
+    train.add_argument("--stop-after-steps", type=_positive_int, metavar="N",
+                       help="stop with a checkpoint after N steps in all (--resume goes on)")
+    train.add_argument("--device", default="cpu", help="torch device (default cpu; cuda under torchrun: one GPU each)")
     train.set_defaults(func=cmd_train)
 
     def add_model_arguments(sub: argparse.ArgumentParser) -> None:

@@ -108,10 +108,10 @@ def test_dynamic_weight_average():
 
 def test_tiny_model_overfits_one_synthetic_batch(tmp_path):
     from m2h_slam.data.synthetic import WorldSpec, write_synthetic
-    from m2h_slam.train import SequenceDataset
+    from m2h_slam.train import TrainingDataset
 
     write_synthetic(tmp_path / "s", WorldSpec(seed=4, frames=2, rooms=2, people=0), size=(112, 84), progress=False)
-    images, target = next(iter(torch.utils.data.DataLoader(SequenceDataset([tmp_path / "s"], (112, 84)), batch_size=2)))
+    images, target = next(iter(torch.utils.data.DataLoader(TrainingDataset([tmp_path / "s"], (112, 84)), batch_size=2)))
     torch.manual_seed(0)
     model = create_model("m2h_tiny")
     model.train()

@@ -40,8 +40,8 @@ class Range:
         """Why ``value`` is not allowed (non-finite or out of range), or None."""
         if isinstance(value, (tuple, list)):
             return next((p for p in map(self.problem, value) if p), None)
-        if value is None or isinstance(value, (bool, str)):
-            return None
+        if value is None or isinstance(value, (bool, str)) or dataclasses.is_dataclass(value):
+            return None  # a nested section checks itself
         if not math.isfinite(value):
             return f"must be a finite number, got {value}"
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)

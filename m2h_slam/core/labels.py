@@ -97,3 +97,14 @@ def colourize(labels: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB image of an (H, W) NYU40 label map; ids above 40 show as unknown."""
     labels = np.asarray(labels)
     return PALETTE[np.where((labels >= 0) & (labels < NUM_CLASSES), labels, UNKNOWN)]
+
+
+def semantic_edges(semantics: np.ndarray, instances: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) uint8: 1 where the (class, instance) pair differs from the right or lower neighbour."""
+    key = semantics.astype(np.int64) << 32
+    if instances is not None:
+        key |= instances.astype(np.int64) & 0xFFFFFFFF
+    edges = np.zeros(key.shape, np.uint8)
+    edges[:, :-1] |= key[:, :-1] != key[:, 1:]
+    edges[:-1, :] |= key[:-1, :] != key[1:, :]
+    return edges

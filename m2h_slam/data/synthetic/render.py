@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.core.labels import PALETTE
+from m2h_slam.core.labels import PALETTE, semantic_edges
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame
 from m2h_slam.data.synthetic.meshes import Mesh, merge
@@ -33,15 +33,6 @@ class RenderOptions:
     noise_std: float = 0.0
     blur_sigma_px: float = 0.0
     exposure_variation: float = 0.0
-
-
-def semantic_edges(semantics: np.ndarray, instances: np.ndarray) -> np.ndarray:
-    """(H, W) uint8: 1 where the (class, instance) pair differs from the right or lower neighbour."""
-    key = (semantics.astype(np.int32) << 16) | instances.astype(np.int32)
-    edges = np.zeros(key.shape, np.uint8)
-    edges[:, :-1] |= key[:, :-1] != key[:, 1:]
-    edges[:-1, :] |= key[:-1, :] != key[1:, :]
-    return edges
 
 
 class _Surfaces:

@@ -1,0 +1,135 @@
+"""Training: augmentations keep depth, normals and intrinsics consistent; a few steps lower the loss; a resumed
+run equals an uninterrupted one; DDP on 2 CPU processes keeps equal replicas; configs are checked."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from m2h_slam.cli import main
+from m2h_slam.core.geometry import backproject, normals_from_depth
+from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.train.augment import AugmentConfig, augment, flip_horizontal, zoom_crop
+
+SIZE = "112x84"
+
+
+@pytest.fixture(scope="module")
+def sequences(tmp_path_factory):
+    root = tmp_path_factory.mktemp("training")
+    for seed, frames in ((5, 4), (6, 2)):
+        assert main(["-q", "synth", str(root / f"s{seed}"), "--seed", str(seed), "--frames", str(frames),
+                     "--size", SIZE, "--people", "0"]) == 0
+    return root
+
+
+def _normal_agreement_deg(frame) -> float:
+    """Median angle between the frame's normals and the normals of its own depth (surfaces, not edges)."""
+    derived = normals_from_depth(frame.depth_m, frame.intrinsics)
+    valid = (np.linalg.norm(derived, axis=-1) > 0) & (np.linalg.norm(frame.normals, axis=-1) > 0)
+    cosine = np.clip(np.sum(derived[valid] * frame.normals[valid], axis=-1), -1, 1)
+    return float(np.degrees(np.median(np.arccos(cosine))))
+
+
+def test_augmentations_keep_points_normals_and_intrinsics_consistent(sequences):
+    frame = next(iter(open_sequence(sequences / "s5", ReadOptions())))
+    assert _normal_agreement_deg(frame) < 2.0
+    zoomed = zoom_crop(frame, 1.5, 20, 10)
+    K0, K1 = frame.intrinsics, zoomed.intrinsics
+    assert (K1.width, K1.height) == (K0.width, K0.height) and K1.fx == pytest.approx(1.5 * K0.fx)
+    # a zoomed pixel's 3D point lies on the original surface: project it into the original image
+    points = backproject(zoomed.depth_m, K1)
+    u0 = np.round(points[..., 0] / points[..., 2] * K0.fx + K0.cx).astype(int)
+    v0 = np.round(points[..., 1] / points[..., 2] * K0.fy + K0.cy).astype(int)
+    inside = (zoomed.depth_m > 0) & (u0 >= 0) & (u0 < K0.width) & (v0 >= 0) & (v0 < K0.height)
+    original = frame.depth_m[v0[inside], u0[inside]]
+    assert inside.mean() > 0.9 and np.mean(np.abs(original - zoomed.depth_m[inside]) < 0.02 * original) > 0.95
+    same_normal = np.sum(zoomed.normals[inside] * frame.normals[v0[inside], u0[inside]], axis=-1) > np.cos(0.05)
+    assert same_normal.mean() > 0.95  # a zoom turns nothing: each point keeps its normal
+    flipped = flip_horizontal(frame)
+    mirrored = backproject(flipped.depth_m, flipped.intrinsics)[:, ::-1] * [-1, 1, 1]
+    assert np.allclose(mirrored, backproject(frame.depth_m, frame.intrinsics), atol=1e-5)  # x mirrored
+    assert _normal_agreement_deg(flipped) < 2.0
+    unflipped_normals = frame.replace(depth_m=flipped.depth_m, intrinsics=flipped.intrinsics,
+                                      normals=np.ascontiguousarray(frame.normals[:, ::-1]))
+    assert _normal_agreement_deg(unflipped_normals) > 5.0  # the check sees a flip that forgets the normals' x
+    config = AugmentConfig()
+    one, two = (augment(frame, np.random.default_rng(7), config) for _ in range(2))
+    assert np.array_equal(one.rgb, two.rgb) and np.array_equal(one.depth_m, two.depth_m)  # same seed, same draw
+    colours_only = augment(frame, np.random.default_rng(3), AugmentConfig(zoom_max=1.0, flip=False))
+    assert not np.array_equal(colours_only.rgb, frame.rgb)
+    assert np.array_equal(colours_only.depth_m, frame.depth_m) and colours_only.intrinsics == frame.intrinsics
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+TRAIN = ["--size", SIZE, "--batch-size", "2", "--workers", "0", "--lr", "3e-3"]
+
+
+def _config(tmp_path, **values):
+    path = tmp_path / "train.yaml"
+    path.write_text("warmup_steps: 2\nlog_every_steps: 1\n" + "".join(f"{k}: {v}\n" for k, v in values.items()))
+    return str(path)
+
+
+def test_resumed_training_equals_an_uninterrupted_run_and_lowers_the_loss(sequences, tmp_path):
+    config = _config(tmp_path)
+    full = tmp_path / "full"
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(full), "--epochs", "3", "--config", config,
+                 "--val", str(sequences / "s6"), *TRAIN]) == 0
+    steps = _rows(full / "train.csv")
+    assert [int(r["step"]) for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert float(steps[-1]["loss"]) < float(steps[0]["loss"])
+    summary = json.loads((full / "train.json").read_text())
+    assert summary["finished"] and set(summary["history"][-1]["val"]) >= {"abs_rel", "miou", "normal_mean_deg",
+                                                                          "edge_ods_f"}
+    assert len(_rows(full / "val.csv")) == 3 and (full / "best.safetensors").is_file()
+    assert any(p.name.startswith("events.out.tfevents") for p in (full / "tensorboard").iterdir())
+
+    parts = tmp_path / "parts"
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(parts), "--epochs", "3", "--config", config,
+                 "--val", str(sequences / "s6"), "--stop-after-steps", "3", *TRAIN]) == 0
+    assert not json.loads((parts / "train.json").read_text())["finished"]
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(parts), "--epochs", "3", "--config", config,
+                 "--val", str(sequences / "s6"), *TRAIN]) == 2  # a run is there: not overwritten
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(parts), "--epochs", "3", "--config", config,
+                 "--val", str(sequences / "s6"), "--resume", *TRAIN]) == 0
+    resumed = _rows(parts / "train.csv")
+    assert [int(r["step"]) for r in resumed] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(steps, resumed):
+        assert float(b["loss"]) == pytest.approx(float(a["loss"]), rel=1e-4), a["step"]
+    from m2h_slam.model.weights import load_checkpoint
+
+    weights_full = load_checkpoint(full / "last.safetensors").state_dict()
+    weights_parts = load_checkpoint(parts / "last.safetensors").state_dict()
+    assert all(torch.allclose(weights_full[k], weights_parts[k], atol=1e-5) for k in weights_full)
+
+
+def test_ddp_on_two_cpu_processes_keeps_equal_replicas(sequences, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "m2h_slam.cli", "-q", "train", str(sequences / "s5"), "--out", str(out), "--epochs", "1",
+               "--config", _config(tmp_path), *TRAIN]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 1  # 4 frames: 2 per process, one batch of 2 each
+    first, second = summary["replica_checksums"]
+    assert first == second  # DDP averaged the gradients: both replicas took the same step
+
+
+def test_training_configs_are_checked(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 2\naugment:\n  zoom_maximum: 2\n")
+    assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
+    assert "bad.yaml: unknown config key 'augment.zoom_maximum' (did you mean 'zoom_max'?)" in capsys.readouterr().err
+    bad.write_text("precision: fp8\n")
+    assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
+    assert "config key 'precision' must be auto, fp32, bf16 or fp16" in capsys.readouterr().err
