@@ -195,3 +195,23 @@ def test_static_camera_finds_a_room_with_space(seed):
     """The largest room can be too full of furniture for the camera: the next largest is used."""
     world = generate_world(WorldSpec(seed=seed, frames=5, rooms=3, people=0, static_camera=True))
     assert len(world.world_T_camera) == 5 and np.allclose(world.world_T_camera[0], world.world_T_camera[-1])
+
+
+def test_domain_randomisation_changes_the_look_not_the_geometry(tmp_path):
+    from m2h_slam.core.intrinsics import Intrinsics
+    from m2h_slam.data.synthetic import Renderer, RenderOptions
+
+    world = generate_world(WorldSpec(seed=21, frames=3, rooms=3, people=1))
+    K = Intrinsics.from_fov(96, 72, 70.0)
+    plain = Renderer(world, K).render(1)
+    randomized, again = (Renderer(world, K, RenderOptions(randomize=True)).render(1) for _ in range(2))
+    assert np.array_equal(randomized.rgb, again.rgb)  # deterministic per seed
+    for name in ("depth_m", "semantics", "instances", "normals", "edges", "rooms"):
+        assert np.array_equal(getattr(randomized, name), getattr(plain, name)), name
+    assert np.abs(randomized.rgb.astype(int) - plain.rgb.astype(int)).mean() > 10
+    other = Renderer(generate_world(WorldSpec(seed=22, frames=3, rooms=3, people=1)), K,
+                     RenderOptions(randomize=True)).render(1)
+    assert not np.array_equal(other.rgb, randomized.rgb)
+    # a photographic texture: the largest surface is not one flat colour
+    wall = randomized.instances == np.bincount(randomized.instances.ravel()).argmax()
+    assert randomized.rgb[wall].std(axis=0).mean() > 1.0

@@ -100,10 +100,11 @@ def colourize(labels: np.ndarray) -> np.ndarray:
 
 
 def semantic_edges(semantics: np.ndarray, instances: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) uint8: 1 where the (class, instance) pair differs from the right or lower neighbour."""
-    key = semantics.astype(np.int64) << 32
+    """(H, W) uint8: 1 where the (class, instance) pair differs from the right or lower neighbour (instance ids
+    compared modulo 2^16)."""
+    key = semantics.astype(np.int32) << 16
     if instances is not None:
-        key |= instances.astype(np.int64) & 0xFFFFFFFF
+        key |= instances.astype(np.int32) & 0xFFFF
     edges = np.zeros(key.shape, np.uint8)
     edges[:, :-1] |= key[:, :-1] != key[:, 1:]
     edges[:-1, :] |= key[:-1, :] != key[1:, :]

@@ -10,6 +10,7 @@ pixels their bounding boxes cover.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +21,7 @@ from m2h_slam.core.labels import PALETTE, semantic_edges
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame
 from m2h_slam.data.synthetic.meshes import Mesh, merge
+from m2h_slam.data.synthetic.randomize import Appearance
 from m2h_slam.data.synthetic.world import World
 
 MAX_INSTANCES = 4096
@@ -28,11 +30,14 @@ ROOM_PROBE_M = 0.06  # step from a hit point towards the camera side to find its
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Image degradations: noise in 8-bit levels, blur sigma in pixels, exposure as relative gain amplitude."""
+    """Image degradations: noise in 8-bit levels, blur sigma in pixels, exposure as relative gain amplitude;
+    ``randomize``: domain randomisation (photographic textures, random lights and camera, see randomize.py;
+    the camera's noise, blur and exposure then come from the seed unless given here)."""
 
     noise_std: float = 0.0
     blur_sigma_px: float = 0.0
     exposure_variation: float = 0.0
+    randomize: bool = False
 
 
 class _Surfaces:
@@ -90,6 +95,13 @@ class Renderer:
         for room in apartment.rooms:
             x0, y0, x1, y1 = max(room.rects, key=lambda r: (r[2] - r[0]) * (r[3] - r[1]))
             self.lights[room.id] = [(x0 + x1) / 2, (y0 + y1) / 2, apartment.height_m - 0.3]
+        self.appearance = Appearance(world.spec.seed, self.albedo, self.lights) if options.randomize else None
+        if self.appearance is not None:  # the seed's camera, where the options leave it open
+            camera = self.appearance.camera
+            self.options = dataclasses.replace(
+                options, noise_std=options.noise_std or camera.noise_std,
+                blur_sigma_px=options.blur_sigma_px or camera.blur_sigma_px,
+                exposure_variation=options.exposure_variation or camera.exposure_variation)
 
     def __len__(self) -> int:
         return len(self.world.times_s)
@@ -139,7 +151,7 @@ class Renderer:
         classes, instances = self.static.labels(ids)
         self._cast_dynamic(frame, origin, rays, t, classes, instances, normals)
         hit = np.isfinite(t)
-        depth = np.where(hit, t, 0.0).astype(np.float32)
+        depth = np.where(hit, t, np.float32(0.0)).astype(np.float32, copy=False)
 
         # Normals facing the camera.
         facing = np.where((np.einsum("ij,ij->i", normals, rays) > 0)[:, None], -normals, normals)
@@ -168,25 +180,37 @@ class Renderer:
         def per_instance(table: np.ndarray) -> np.ndarray:
             return np.take(table, index, axis=0)
 
-        x, y, z = (points[:, k : k + 1] for k in range(3))
-        phase = x * per_instance(self.waves[0]) + y * per_instance(self.waves[1]) + z * per_instance(self.waves[2])
-        phase += per_instance(self.phases)
-        texture = 0.5 + 0.5 * (np.sin(phase) @ np.array([0.45, 0.35, 0.2], np.float32))
-        albedo = per_instance(self.albedo)
-        to_light = np.take(self.lights, rooms.astype(np.intp), axis=0) - points
-        distance2 = np.einsum("ij,ij->i", to_light, to_light)
-        lambert = np.maximum(np.einsum("ij,ij->i", normals, to_light), 0) / np.sqrt(np.maximum(distance2, 1e-6))
-        light = 0.3 + 0.9 * lambert / (1.0 + 0.04 * distance2)
         options = self.options
         gain = 1.0
         if options.exposure_variation:
             gain += options.exposure_variation * np.sin(2 * np.pi * self.world.times_s[frame] / 4.0 + self.exposure_phase)
-        linear = albedo * ((0.55 + 0.45 * texture) * light * gain)[:, None]
-        linear[~hit] = 0
-        image = (255.0 * np.sqrt(np.clip(linear, 0, 1))).reshape(H, W, 3)
+        if self.appearance is not None:
+            look = self.appearance
+            shade = look.detail(points, normals, index) * look.light(points, normals, rooms.astype(np.intp)) * gain
+            linear = np.take(look.albedo, index, axis=0) * shade[:, None] * look.camera.white_balance.astype(np.float32)
+        else:
+            x, y, z = (points[:, k : k + 1] for k in range(3))
+            phase = x * per_instance(self.waves[0]) + y * per_instance(self.waves[1]) + z * per_instance(self.waves[2])
+            phase += per_instance(self.phases)
+            texture = 0.5 + 0.5 * (np.sin(phase) @ np.array([0.45, 0.35, 0.2], np.float32))
+            albedo = per_instance(self.albedo)
+            to_light = np.take(self.lights, rooms.astype(np.intp), axis=0) - points
+            distance2 = np.einsum("ij,ij->i", to_light, to_light)
+            lambert = np.maximum(np.einsum("ij,ij->i", normals, to_light), 0) / np.sqrt(np.maximum(distance2, 1e-6))
+            light = 0.3 + 0.9 * lambert / (1.0 + 0.04 * distance2)
+            linear = albedo * ((0.55 + 0.45 * texture) * light * gain)[:, None]
+        linear[~hit] = 0  # linear is never negative: albedo, light and texture factors are not
+        np.minimum(linear, np.float32(1.0), out=linear)
+        np.sqrt(linear, out=linear)
+        linear *= np.float32(255.0)
+        image = linear.reshape(H, W, 3)
         if options.blur_sigma_px:
             image = cv2.GaussianBlur(image, (0, 0), options.blur_sigma_px)
         if options.noise_std:
             rng = np.random.default_rng([self.world.spec.seed, frame])
-            image = image + rng.normal(0, options.noise_std, image.shape).astype(np.float32)
-        return np.clip(np.round(image), 0, 255).astype(np.uint8)
+            noise = rng.standard_normal(image.shape, dtype=np.float32)
+            noise *= np.float32(options.noise_std)
+            image += noise
+        np.clip(image, 0, 255, out=image)
+        image += np.float32(0.5)  # round to the nearest level
+        return image.astype(np.uint8)
