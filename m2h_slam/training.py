@@ -47,6 +47,13 @@ def run_training(config: TrainConfig, out: str | Path, resume: bool = False, dev
 
     torch.manual_seed(config.seed)  # the same initial weights for the same seed
     model = create_model(config.model)
+    if config.init:
+        from m2h_slam.model.weights import load_checkpoint
+
+        start = load_checkpoint(config.init)
+        if start.config.to_dict() != model.config.to_dict():
+            raise InputError(config.init, f"holds another model than '{config.model}'")
+        model.load_state_dict(start.state_dict())
     size = tuple(config.size or model.config.input_size)
     config = dataclasses.replace(config, size=size)
     data = TrainingDataset(list(config.train), size, config.augment, config.seed, config.stride, config.max_frames)

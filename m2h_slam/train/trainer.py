@@ -46,6 +46,7 @@ class TrainConfig(_Checked):
     """``m2h-slam train --config FILE`` (configs/train/*.yaml); unknown keys are errors naming the file."""
 
     model: str = "m2h_tiny"
+    init: str | None = None  # weights to start from (our .safetensors of the same model), e.g. the demo weights
     train: tuple[str, ...] = ()  # sources with depth + semantics ground truth
     val: tuple[str, ...] = ()
     size: tuple[int, int] | None = None  # (W, H); default: the model's input size

@@ -300,7 +300,8 @@ def _build_walls_and_doors(apartment: Apartment, rng: np.random.Generator) -> No
         # A window on most outside walls, on the room side.
         inside = b if a == 0 else a if b == 0 else 0
         if inside and hi - lo >= 2.0 and rng.random() < 0.7:
-            width = float(np.round(rng.uniform(0.8, min(2.0, hi - lo - 1.0)), 2))
+            room_m = min(2.0, hi - lo - 1.0)  # 0.5 m of wall on each side
+            width = min(float(np.round(rng.uniform(0.8, room_m), 2)), room_m)  # rounding must not overshoot
             mid = rng.uniform(lo + 0.5 + width / 2, hi - 0.5 - width / 2)
             face = at + (half if inside == b else -half)  # room b lies on the +at side
             plan = _plan_box(axis, face, mid - width / 2, mid + width / 2, 0.01)
