@@ -217,7 +217,7 @@ def _predictor(args: argparse.Namespace):
     from m2h_slam.inference import Predictor, check_device
 
     check_device(args.device)
-    return Predictor.from_weights(_weights(args), device=args.device, threads=args.threads,
+    return Predictor.from_weights(_weights(args), device=args.device, runtime=args.runtime, threads=args.threads,
                                   **({"input_size": args.input_size} if args.input_size else {}))
 
 
@@ -285,6 +285,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise InputError(None, f"--device: {str(error).removeprefix('device ')}") from None
     if args.threads:
         perception = dataclasses.replace(perception, threads=args.threads)
+    if args.runtime:
+        perception = dataclasses.replace(perception, runtime=args.runtime)
     config = dataclasses.replace(config, perception=perception)
     out = args.out
     if args.resume and args.force:
@@ -436,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gt-perception", action="store_true", help="use ground-truth depth/semantics instead of the network")
     run.add_argument("--device", help="torch device for the network, e.g. cuda")
     run.add_argument("--threads", type=_positive_int, help="CPU threads for the network")
+    run.add_argument("--runtime", choices=("auto", "torch", "onnx"),
+                     help="network runtime (default auto: ONNX Runtime on the CPU, exported once and cached)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
     run.add_argument("--force", action="store_true", help="replace a previous run's outputs (other files stay)")
     run.add_argument("--save-predictions", action="store_true", help="also write per-frame predictions")
@@ -511,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict)
     predict.add_argument("--device", default="cpu", help="torch device (default cpu)")
     predict.add_argument("--threads", type=_positive_int, help="CPU threads")
+    predict.add_argument("--runtime", choices=("auto", "torch", "onnx"), default="auto",
+                         help="network runtime (default auto: ONNX Runtime on the CPU, exported once and cached)")
     predict.add_argument("--force", action="store_true", help="write into a non-empty folder (old predictions removed)")
     predict.set_defaults(func=cmd_predict)
 

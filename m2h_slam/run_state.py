@@ -30,7 +30,7 @@ ERROR_LOG = "error.log"
 RUN_OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "run.json", "preview.png", "scene_graph.json",
                "scene_graph_dsg.json", "scene_graph.png", "eval.json", ERROR_LOG, "predictions", SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old")
 FINGERPRINT_FRAMES = 2
-_NOT_BINDING = ("perception.device", "perception.threads")  # change speed, not the map
+_NOT_BINDING = ("perception.device", "perception.threads", "perception.runtime")  # speed, not the map (to float error)
 
 
 def _sha256_file(path: Path) -> str:

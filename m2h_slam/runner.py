@@ -72,7 +72,8 @@ class _Perception:
             c = config.perception
             self.weights = Path(c.weights) if c.weights else demo_weights()
             kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
-            self.predictor = Predictor.from_weights(self.weights, device=c.device, threads=c.threads, **kwargs)
+            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime, threads=c.threads,
+                                                    **kwargs)
 
     def __call__(self, frame: Frame) -> Prediction:
         if self.gt:

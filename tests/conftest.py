@@ -81,6 +81,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """ONNX exports of the test session in a folder of its own (subprocesses inherit it), not in ~/.cache."""
+    import os
+
+    os.environ["M2H_SLAM_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _propagate_logs():
     """Let caplog see the project's logger even after a CLI run reconfigured it."""

@@ -215,3 +215,9 @@ def test_domain_randomisation_changes_the_look_not_the_geometry(tmp_path):
     # a photographic texture: the largest surface is not one flat colour
     wall = randomized.instances == np.bincount(randomized.instances.ravel()).argmax()
     assert randomized.rgb[wall].std(axis=0).mean() > 1.0
+
+
+def test_a_window_never_overshoots_its_wall():
+    world = generate_world(WorldSpec(seed=801, frames=2, rooms=3))  # crashed: a width rounded past its wall
+    for x0, y0, z0, x1, y1, z1 in world.apartment.windows:
+        assert max(x1 - x0, y1 - y0) <= 2.0 + 1e-9 and z1 > z0

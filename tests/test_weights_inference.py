@@ -150,6 +150,25 @@ def test_onnx_parity(tiny, tmp_path):
     assert (onnx_prediction.semantics == torch_prediction.semantics).mean() > 0.999
 
 
+def test_default_cpu_runtime_is_onnx_exported_once_and_cached(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("M2H_SLAM_CACHE", str(tmp_path / "cache"))
+    weights = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
+    image = np.random.default_rng(2).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    auto = Predictor.from_weights(weights, input_size=(112, 84))
+    assert isinstance(auto.backend, OnnxBackend) and auto.input_size == (112, 84)
+    exports = list((tmp_path / "cache").glob("tiny-*-112x84-v1.onnx"))
+    assert len(exports) == 1
+    stamp = exports[0].stat().st_mtime_ns
+    again = Predictor.from_weights(weights, input_size=(112, 84))
+    assert exports[0].stat().st_mtime_ns == stamp and isinstance(again.backend, OnnxBackend)  # not exported again
+    torch_predictor = Predictor.from_weights(weights, runtime="torch", input_size=(112, 84))
+    assert isinstance(torch_predictor.backend, TorchBackend)
+    assert np.abs(auto.predict(image).depth_m - torch_predictor.predict(image).depth_m).max() < 1e-3
+    assert isinstance(Predictor.from_weights(weights, input_size=None).backend, TorchBackend)  # any size: torch
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        Predictor.from_weights(weights, runtime="tensorrt")
+
+
 def test_cli_predict_and_export(tmp_path, tiny):
     from m2h_slam.data.image_io import write_rgb
 

@@ -115,10 +115,13 @@ class PerceptionConfig(_Checked):
     input_size: tuple[int, int] | None = ranged(None, Range(14))  # (W, H) network input; None = the model's own
     device: str = "cpu"  # torch device, e.g. "cuda"
     threads: int | None = ranged(None, AT_LEAST_ONE)  # CPU threads for the network
+    runtime: str = "auto"  # auto (ONNX Runtime on the CPU, PyTorch on a GPU), torch or onnx
 
     def _relations(self) -> list[tuple[str, str]]:
         if not DEVICE_PATTERN.fullmatch(self.device):
             return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
+        if self.runtime not in ("auto", "torch", "onnx"):
+            return [("runtime", f"must be auto, torch or onnx, got {self.runtime!r}")]
         return []
 
 

@@ -9,6 +9,7 @@ behind the same interface.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from m2h_slam.model.layers import unit_vectors
 from m2h_slam.model.m2h import M2H
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
+RUNTIMES = ("auto", "torch", "onnx")
+log = logging.getLogger("m2h_slam")
 
 
 def check_device(name: str) -> None:
@@ -105,13 +108,30 @@ class Predictor:
         self.std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", **kwargs) -> Predictor:
-        """From our checkpoint / an official checkpoint (torch) or an ``.onnx`` file (ONNX Runtime)."""
+    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto",
+                     **kwargs) -> Predictor:
+        """From our checkpoint / an official checkpoint or an ``.onnx`` file. ``runtime``: "torch", "onnx" (ONNX
+        Runtime on an export cached per weights and input size) or "auto" (ONNX on the CPU at a fixed input
+        size, PyTorch otherwise, and PyTorch if the export fails)."""
         if Path(path).suffix == ".onnx":
             return cls(OnnxBackend(path, kwargs.get("threads")), **kwargs)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         from m2h_slam.model.weights import load_weights
 
-        return cls(TorchBackend(load_weights(path), device), **kwargs)
+        model = load_weights(path)
+        size = kwargs.get("input_size", "model")
+        size = tuple(model.config.input_size) if size == "model" else size
+        if runtime == "onnx" or (runtime == "auto" and torch.device(device).type == "cpu" and size is not None):
+            from m2h_slam.inference.onnx_cache import cached_onnx
+
+            try:
+                return cls(OnnxBackend(cached_onnx(path, size), kwargs.get("threads")), **kwargs)
+            except (OSError, RuntimeError) as error:
+                if runtime == "onnx":
+                    raise
+                log.warning("%s: no ONNX export (%s); running it in PyTorch", path, str(error).splitlines()[0][:120])
+        return cls(TorchBackend(model, device), **kwargs)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> (3, h, w) normalised float at the network input size."""
