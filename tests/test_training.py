@@ -133,3 +133,22 @@ def test_training_configs_are_checked(tmp_path, capsys):
     bad.write_text("precision: fp8\n")
     assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     assert "config key 'precision' must be auto, fp32, bf16 or fp16" in capsys.readouterr().err
+
+
+def test_one_dataset_interface_for_synthetic_nyudmt_and_hypersim(sequences, tmp_path):
+    from test_dataset_readers import write_nyudmt
+    from test_hypersim import write_scene
+
+    from m2h_slam.core.labels import semantic_edges
+    from m2h_slam.train import TrainingDataset
+
+    nyud, _ = write_nyudmt(tmp_path / "NYUD_MT")
+    hypersim = write_scene(tmp_path / "hypersim", cameras=("cam_00",), frames=2)
+    data = TrainingDataset([sequences / "s6", nyud / "gt_sets" / "train.txt", hypersim], (56, 42))
+    assert len(data) == 2 + 2 + 2
+    for index in range(len(data)):
+        image, target = data[index]
+        assert image.shape == (3, 42, 56) and target["depth"].shape == (1, 42, 56)
+        assert target["normals"].shape == (3, 42, 56) and target["intrinsics"].shape == (4,)
+    frame = data.frame(4)  # Hypersim: no edge files, edges from the label boundaries
+    assert np.array_equal(frame.edges, semantic_edges(frame.semantics)) and frame.edges.any()
