@@ -1,10 +1,13 @@
 """Training augmentations on ``Frame`` records that keep the geometry consistent.
 
 Geometric ones change every image together and the intrinsics with them, so that back-projecting the
-augmented depth with the augmented intrinsics gives the same 3D points (mirrored for a flip) and the
-normals still face the camera: a zoom-and-crop scales fx, fy and moves cx, cy (depth values stay: the
-camera does not move, it only looks at a smaller field of view); a horizontal flip mirrors cx and negates
-the normals' x. Photometric ones (brightness, contrast, saturation, blur, noise) touch the RGB only.
+augmented depth with the augmented intrinsics gives the same 3D shape and the normals still face the
+camera. A zoom-and-crop by s scales fx, fy by s, moves cx, cy, and divides depth by s: the scene as the
+network's fixed camera would see it if everything were s times closer, which keeps apparent size and
+metric depth consistent (a zoom that kept the depth would teach a monocular network that size says
+nothing about distance); back-projected points are the original ones scaled by 1 / s, normals unchanged.
+A horizontal flip mirrors cx and negates the normals' x. Photometric ones (brightness, contrast,
+saturation, blur, noise) touch the RGB only.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class AugmentConfig(_Checked):
 
 
 def zoom_crop(frame: Frame, zoom: float, x0: int, y0: int) -> Frame:
-    """Resize by ``zoom`` >= 1 (images: area/linear, labels, depth and normals: nearest) and crop the original size
-    at (x0, y0); intrinsics follow (cv2's pixel-area alignment: u -> (u + 0.5) * s - 0.5)."""
+    """Resize by ``zoom`` >= 1 (images: linear, labels, depth and normals: nearest) and crop the original size
+    at (x0, y0); intrinsics follow (cv2's pixel-area alignment: u -> (u + 0.5) * s - 0.5), depth / zoom."""
     K = frame.intrinsics
     width, height = K.width, K.height
     big_w, big_h = max(width, round(width * zoom)), max(height, round(height * zoom))
@@ -52,7 +55,8 @@ def zoom_crop(frame: Frame, zoom: float, x0: int, y0: int) -> Frame:
     cropped = Intrinsics(big.fx, big.fy, big.cx - x0, big.cy - y0, width, height)
     nearest = cv2.INTER_NEAREST
     return frame.replace(rgb=np.ascontiguousarray(resized(frame.rgb, cv2.INTER_LINEAR)), intrinsics=cropped,
-                         depth_m=resized(frame.depth_m, nearest), semantics=resized(frame.semantics, nearest),
+                         depth_m=None if frame.depth_m is None else resized(frame.depth_m, nearest) / np.float32(zoom),
+                         semantics=resized(frame.semantics, nearest),
                          instances=_instances(frame.instances, (big_w, big_h), window),
                          normals=resized(frame.normals, nearest), edges=resized(frame.edges, nearest),
                          rooms=resized(frame.rooms, nearest))

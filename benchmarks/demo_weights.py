@@ -1,0 +1,96 @@
+"""The numbers of the demo weights' model card (docs/model-card.md), measured the way the card states them:
+
+1. dense metrics on held-out synthetic frames (seeds 900-903, never used for training or validation),
+   320x240, 60 frames each: depth AbsRel, mIoU over the classes present, normal angle, edge F;
+2. the test protocol (`tests/test_demo_weights.py`: seed 900, 12 frames at 224x168) the same way;
+3. the real Middlebury motorcycle frame: median-scaled AbsRel of the network against the constant-depth
+   baseline (every pixel at the median true depth);
+4. end to end: `m2h-slam run` with the demo weights on held-out apartments (seeds 900-902, 300 frames, 320x240,
+   people walking), Sim(3)-aligned ATE as % of the path, mesh F1 at 5 cm, frames lost, frames/s.
+
+    python benchmarks/demo_weights.py [--weights W] [--skip-mapping]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import report  # noqa: E402
+from m2h_slam.core.config import Config  # noqa: E402
+from m2h_slam.data import open_sequence  # noqa: E402
+from m2h_slam.data.samples import motorcycle_frame  # noqa: E402
+from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.eval.dense_metrics import DepthScores, FrameScores  # noqa: E402
+from m2h_slam.eval.run_eval import evaluate_run  # noqa: E402
+from m2h_slam.inference import Predictor  # noqa: E402
+from m2h_slam.runner import RunOptions, demo_weights, run  # noqa: E402
+
+HELD_OUT = (900, 901, 902, 903)
+TEST_PROTOCOL = {"seed": 900, "frames": 12, "size": (224, 168)}  # tests/test_demo_weights.py
+
+
+def dense(predictor: Predictor, folders: list[Path]) -> dict:
+    scores = FrameScores()
+    for folder in folders:
+        for frame in open_sequence(folder):
+            scores.add(predictor.predict(frame.rgb), frame)
+    r = scores.result()
+    return {"abs_rel": round(r["depth"]["abs_rel"], 4), "rmse_m": round(r["depth"]["rmse_m"], 4),
+            "miou": round(r["semantics"]["miou"], 4), "normal_mean_deg": round(r["normals"]["mean_deg"], 2),
+            "edge_ods_f": round(r["edges"]["ods_f"], 4), "frames": r["depth"]["frames"]}
+
+
+def motorcycle(predictor: Predictor) -> dict:
+    frame = motorcycle_frame()
+    network, constant = DepthScores(median_scaling=True), DepthScores()
+    network.add(predictor.predict(frame.rgb).depth_m, frame.depth_m)
+    valid = frame.depth_m > 0
+    constant.add(np.full(frame.depth_m.shape, np.median(frame.depth_m[valid]), np.float32), frame.depth_m)
+    return {"median_scaled_abs_rel": round(network.result()["abs_rel"], 4),
+            "constant_depth_abs_rel": round(constant.result()["abs_rel"], 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(demo_weights()))
+    parser.add_argument("--skip-mapping", action="store_true")
+    args = parser.parse_args()
+    predictor = Predictor.from_weights(args.weights)
+    result = {"weights": args.weights}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folders = [write_synthetic(tmp / f"dense{seed}", WorldSpec(seed=seed, frames=60), size=(320, 240),
+                                   progress=False) for seed in HELD_OUT]
+        result["held_out_320x240"] = dense(predictor, folders)
+        protocol = write_synthetic(tmp / "protocol", WorldSpec(seed=TEST_PROTOCOL["seed"],
+                                                               frames=TEST_PROTOCOL["frames"]),
+                                   size=TEST_PROTOCOL["size"], progress=False)
+        result["test_protocol"] = {**TEST_PROTOCOL, **dense(predictor, [protocol])}
+        result["motorcycle"] = motorcycle(predictor)
+        if not args.skip_mapping:
+            config = dataclasses.replace(Config(), perception=dataclasses.replace(Config().perception,
+                                                                                  weights=args.weights))
+            runs = {}
+            for seed in HELD_OUT[:3]:
+                sequence = write_synthetic(tmp / f"walk{seed}", WorldSpec(seed=seed, frames=300, people=2),
+                                           progress=False)
+                record = run(open_sequence(sequence), tmp / f"run{seed}", config, RunOptions(progress=False))
+                scores = evaluate_run(tmp / f"run{seed}", sequence, correct_scale=True)
+                runs[f"seed{seed}"] = {"ate_percent_of_path": scores["ate_percent_of_path"],
+                                       "mesh_f1": scores["mesh_f1@0.05m"],
+                                       "lost_percent": round(100 * record["counts"]["lost"] / record["counts"]["frames"], 1),
+                                       "frames_per_s": record["frames_per_s"]}
+            result["end_to_end_300f_320x240"] = runs
+    report("demo_weights", result)
+
+
+if __name__ == "__main__":
+    main()
