@@ -62,6 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(demo_weights()))
     parser.add_argument("--skip-mapping", action="store_true")
+    parser.add_argument("--write-card", action="store_true",
+                        help="also write the numbers beside the weights (WEIGHTS.card.json, read by the tests)")
     args = parser.parse_args()
     predictor = Predictor.from_weights(args.weights)
     result = {"weights": args.weights}
@@ -90,6 +92,11 @@ def main() -> None:
                                        "frames_per_s": record["frames_per_s"]}
             result["end_to_end_300f_320x240"] = runs
     report("demo_weights", result)
+    if args.write_card:
+        import json
+
+        card = Path(args.weights).with_suffix(".card.json")
+        card.write_text(json.dumps({k: v for k, v in result.items() if k != "weights"}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
