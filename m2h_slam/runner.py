@@ -30,7 +30,6 @@ from m2h_slam.core.config import Config, config_to_dict
 from m2h_slam import run_state
 from m2h_slam.core.errors import InputError, RunError
 from m2h_slam.core.interrupts import Interrupts
-from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.data.sequence import Sequence
 from m2h_slam.data.trajectory_io import read_tum_trajectory

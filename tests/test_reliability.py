@@ -36,7 +36,7 @@ def world(tmp_path_factory):
     """Inputs every case may use (never written by a case): a synthetic sequence, an image folder, files."""
     root = tmp_path_factory.mktemp("inputs")
     seq = write_synthetic(root / "seq", WorldSpec(seed=3, frames=8, rooms=2, people=0), size=(96, 72), progress=False)
-    other = write_synthetic(root / "other", WorldSpec(seed=4, frames=8, rooms=2, people=0), size=(96, 72),
+    write_synthetic(root / "other", WorldSpec(seed=4, frames=8, rooms=2, people=0), size=(96, 72),
                             progress=False)
     images = root / "images"
     images.mkdir()
