@@ -72,6 +72,8 @@ class OnnxBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # ONNX Runtime's threads spin after each run by default, starving the torch / numpy work that comes next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ORT raises its own exception types
