@@ -307,3 +307,32 @@ def test_info_check_reports_a_truncated_video(bikes_faststart, tmp_path, capsys)
     assert cli.main(["info", str(cut), "--check", "--fov-deg", "60", "-q"]) == 0
     out = capsys.readouterr().out
     assert "frames read; ok" in out and "of 250 frames readable" in out
+
+
+def test_predictions_ahead_keep_order_overlap_and_pass_errors_on():
+    import threading
+
+    from m2h_slam.core.errors import InputError
+    from m2h_slam.runner import predicted
+
+    started = []
+    second_started = threading.Event()
+
+    def perceive(frame):
+        started.append(frame)
+        if frame == 1:
+            second_started.set()
+        if frame == 3:
+            raise InputError(None, "frame 3 is broken")
+        return frame * 10
+
+    frames = predicted(iter(range(5)), perceive, ahead=True)
+    first = next(frames)
+    assert first[:2] == (0, 0) and first[2] >= 0
+    assert second_started.wait(5)  # frame 1 is predicted while the caller still holds frame 0
+    assert [f[:2] for f in (next(frames), next(frames))] == [(1, 10), (2, 20)]
+    with pytest.raises(InputError, match="frame 3 is broken"):
+        next(frames)
+    in_turn = predicted(iter(range(3)), perceive, ahead=False)
+    started.clear()
+    assert next(in_turn)[:2] == (0, 0) and started == [0]  # in turn: nothing runs ahead
