@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence as Seq
 
 from m2h_slam import __version__
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, RUNTIMES, Range
 from m2h_slam.core.errors import InputError, M2HError
 from m2h_slam.core.interrupts import Terminated, raise_on_sigterm
 
@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gt-perception", action="store_true", help="use ground-truth depth/semantics instead of the network")
     run.add_argument("--device", help="torch device for the network, e.g. cuda")
     run.add_argument("--threads", type=_positive_int, help="CPU threads for the network")
-    run.add_argument("--runtime", choices=("auto", "torch", "onnx"),
+    run.add_argument("--runtime", choices=RUNTIMES,
                      help="network runtime (default auto: ONNX Runtime on the CPU, exported once and cached)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run from its last snapshot")
     run.add_argument("--force", action="store_true", help="replace a previous run's outputs (other files stay)")
@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict)
     predict.add_argument("--device", default="cpu", help="torch device (default cpu)")
     predict.add_argument("--threads", type=_positive_int, help="CPU threads")
-    predict.add_argument("--runtime", choices=("auto", "torch", "onnx"), default="auto",
+    predict.add_argument("--runtime", choices=RUNTIMES, default="auto",
                          help="network runtime (default auto: ONNX Runtime on the CPU, exported once and cached)")
     predict.add_argument("--force", action="store_true", help="write into a non-empty folder (old predictions removed)")
     predict.set_defaults(func=cmd_predict)

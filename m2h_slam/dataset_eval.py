@@ -57,24 +57,30 @@ class EvalSettings:
     config: str | None = None  # mapping config file (default: the built-in one)
 
 
-_PREDICTORS: dict = {}  # one predictor per worker process
+def _config(settings: EvalSettings):
+    """The run config of the evaluation: the config file (or the defaults) with the evaluation's network."""
+    config = load_config(settings.config)
+    perception = dataclasses.replace(config.perception, weights=settings.weights or config.perception.weights,
+                                     device=settings.device)
+    return dataclasses.replace(config, perception=perception)
 
 
-def _perception(settings: EvalSettings, threads: int):
-    """A function Frame -> Prediction: the network (built once per process) or the frame's ground truth."""
-    if settings.gt_perception:
-        from pipeline.ground_truth import prediction_from_ground_truth
+def _read_options(settings: EvalSettings) -> ReadOptions:
+    return ReadOptions(stride=settings.stride, max_frames=settings.max_frames)
 
-        return prediction_from_ground_truth
-    key = (settings.weights, settings.device, threads)
-    if key not in _PREDICTORS:
-        from m2h_slam.inference import Predictor
-        from m2h_slam.runner import demo_weights
 
-        _PREDICTORS[key] = Predictor.from_weights(settings.weights or demo_weights(), device=settings.device,
-                                                  threads=threads)
-    predictor = _PREDICTORS[key]
-    return lambda frame: predictor.predict(frame.rgb)
+_PERCEPTIONS: dict = {}  # one network per worker process and settings
+
+
+def _perception(settings: EvalSettings, config, threads: int):
+    """Frame -> Prediction, as ``m2h-slam run`` perceives: the network (built once per process) or ground truth."""
+    from m2h_slam.runner import Perception
+
+    key = (settings, threads)
+    if key not in _PERCEPTIONS:
+        perception = dataclasses.replace(config.perception, threads=threads)
+        _PERCEPTIONS[key] = Perception(dataclasses.replace(config, perception=perception), settings.gt_perception)
+    return _PERCEPTIONS[key]
 
 
 def score_item(item: DatasetItem, settings: EvalSettings, out: str, threads: int = 1, progress: bool = False) -> dict:
@@ -97,20 +103,19 @@ def _score_item(item: DatasetItem, settings: EvalSettings, folder: Path, threads
     import torch
 
     torch.set_num_threads(threads)
-    config = load_config(settings.config)
-    options = ReadOptions(stride=settings.stride, max_frames=settings.max_frames, camera=item.camera)
+    config = _config(settings)
     native = dataclasses.replace(config.input, max_image_side_px=NATIVE_SIDE_PX)
-    sequence = open_item(item, options, native)
+    sequence = open_item(item, _read_options(settings), native)
     first, count = item.span or (0, len(sequence))
-    perceive = _perception(settings, threads)
+    perceive = _perception(settings, config, threads)
     scores = FrameScores(settings.median_scaling, settings.edge_tolerance)
     no_depth, frames, sample = [], 0, None
+    from itertools import islice
+
     from tqdm import tqdm
 
-    for frame in tqdm(sequence.frames_from(first), total=count, desc=item.name, unit="frame", leave=False,
-                      disable=not progress):
-        if frames == count:
-            break
+    for frame in tqdm(islice(sequence.frames_from(first), count), total=count, desc=item.name, unit="frame",
+                      leave=False, disable=not progress):
         prediction = perceive(frame)
         if frame.depth_m is not None and not (frame.depth_m > 0).any():
             no_depth.append(frame.index)
@@ -142,10 +147,7 @@ def _map_and_score(item: DatasetItem, settings: EvalSettings, config, folder: Pa
     from m2h_slam.eval.run_eval import score_run
     from m2h_slam.runner import RunOptions, run
 
-    if settings.weights:
-        config = dataclasses.replace(config, perception=dataclasses.replace(config.perception, weights=settings.weights))
-    options = ReadOptions(stride=settings.stride, max_frames=settings.max_frames, camera=item.camera)
-    sequence = open_item(item, options, config.input)
+    sequence = open_item(item, _read_options(settings), config.input)
     run(sequence, folder / "run", config, RunOptions(poses=settings.poses, gt_perception=settings.gt_perception,
                                                      force=True, progress=False, snapshot_every=0))
     return score_run(folder / "run", sequence, settings.correct_scale, settings.threshold_m, figures=folder)
@@ -222,8 +224,7 @@ def evaluate_dataset(root: str | Path, out: str | Path, settings: EvalSettings =
     from tqdm import tqdm
 
     root, out = Path(root), Path(out)
-    items = dataset_items(root, settings.split, options=ReadOptions(stride=settings.stride,
-                                                                    max_frames=settings.max_frames),
+    items = dataset_items(root, settings.split, options=_read_options(settings),
                           config=load_config(settings.config).input)
     if force and (out / "scenes").is_dir():
         import shutil

@@ -59,7 +59,7 @@ def demo_weights() -> Path:
     return Path(str(resources.files("m2h_slam") / "weights" / DEMO_WEIGHTS))
 
 
-class _Perception:
+class Perception:
     """Predictions for frames: the network, or the frames' ground truth."""
 
     def __init__(self, config: Config, gt: bool):
@@ -155,7 +155,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
 
     out = Path(out)
     run_state.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
-    perception = _Perception(config, options.gt_perception)
+    perception = Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
     mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device))
     builder = SceneGraphBuilder(config, sequence.intrinsics)
@@ -256,7 +256,7 @@ def predicted(frames, perceive, ahead: bool):
 class _FrameLoop:
     """The per-frame loop of a run: perception, mapper step, optional writers, snapshots, progress."""
 
-    def __init__(self, sequence: Sequence, out: Path, mapper, builder, perception: _Perception, poses: _Poses,
+    def __init__(self, sequence: Sequence, out: Path, mapper, builder, perception: Perception, poses: _Poses,
                  options: RunOptions, timings: dict[str, list[float]], binding: dict):
         self.sequence, self.out, self.mapper, self.builder = sequence, out, mapper, builder
         self.perception, self.poses = perception, poses

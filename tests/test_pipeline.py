@@ -193,21 +193,21 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     config = Config()
     full = run(sequence(), tmp_path / "full", config, options)
     # Interrupt at frame 17 (after the snapshot at 10), then resume.
-    original = runner._Perception.__call__
+    original = runner.Perception.__call__
 
     def interrupting(self, frame):
         if frame.index == 17:
             raise KeyboardInterrupt
         return original(self, frame)
 
-    monkeypatch.setattr(runner._Perception, "__call__", interrupting)
+    monkeypatch.setattr(runner.Perception, "__call__", interrupting)
     with pytest.raises(KeyboardInterrupt):
         run(sequence(), tmp_path / "resumed", config, options)
     snapshot = tmp_path / "resumed" / ".snapshot"
     assert json.loads((snapshot / "state.json").read_text())["counts"]["frames"] == 17
     before = np.array(json.loads((snapshot / "state.json").read_text())["poses"]).reshape(-1, 4, 4)
     assert not (tmp_path / "resumed" / "mesh.ply").exists()
-    monkeypatch.setattr(runner._Perception, "__call__", original)
+    monkeypatch.setattr(runner.Perception, "__call__", original)
     resumed = run(sequence(), tmp_path / "resumed", config, dataclasses.replace(options, resume=True))
     a = np.loadtxt(tmp_path / "full" / "trajectory.txt")
     b = np.loadtxt(tmp_path / "resumed" / "trajectory.txt")

@@ -94,18 +94,18 @@ def interrupted_run(world, tmp_path_factory):
     from m2h_slam import runner
 
     out = tmp_path_factory.mktemp("runs") / "interrupted"
-    original = runner._Perception.__call__
+    original = runner.Perception.__call__
 
     def interrupting(self, frame):
         if frame.index == 4:
             raise KeyboardInterrupt
         return original(self, frame)
 
-    runner._Perception.__call__ = interrupting
+    runner.Perception.__call__ = interrupting
     try:
         assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 130
     finally:
-        runner._Perception.__call__ = original
+        runner.Perception.__call__ = original
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 4
     return out
 
@@ -239,14 +239,14 @@ def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, ca
 def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_path, capsys, monkeypatch):
     from m2h_slam import runner
 
-    original = runner._Perception.__call__
+    original = runner.Perception.__call__
 
     def failing(self, frame):
         if frame.index == 5:
             raise ZeroDivisionError("a bug")
         return original(self, frame)
 
-    monkeypatch.setattr(runner._Perception, "__call__", failing)
+    monkeypatch.setattr(runner.Perception, "__call__", failing)
     out = tmp_path / "run"
     assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 1
     err = capsys.readouterr().err
@@ -254,7 +254,7 @@ def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_pat
     assert "snapshot saved, continue with --resume" in err and str(out / "error.log") in err
     assert "Traceback" in (out / "error.log").read_text() and "a bug" in (out / "error.log").read_text()
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 5
-    monkeypatch.setattr(runner._Perception, "__call__", original)
+    monkeypatch.setattr(runner.Perception, "__call__", original)
     assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q", "--resume"]) == 0
     assert json.loads((out / "run.json").read_text())["counts"]["frames"] == 8
 

@@ -63,6 +63,7 @@ POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
 SHARE = Range(0, 1)  # a fraction in [0, 1]
+RUNTIMES = ("auto", "torch", "onnx")  # how the network runs: auto = ONNX Runtime on the CPU, PyTorch on a GPU
 
 
 def ranged(default: Any, allowed: Range) -> Any:
@@ -120,8 +121,8 @@ class PerceptionConfig(_Checked):
     def _relations(self) -> list[tuple[str, str]]:
         if not DEVICE_PATTERN.fullmatch(self.device):
             return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
-        if self.runtime not in ("auto", "torch", "onnx"):
-            return [("runtime", f"must be auto, torch or onnx, got {self.runtime!r}")]
+        if self.runtime not in RUNTIMES:
+            return [("runtime", f"must be {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}, got {self.runtime!r}")]
         return []
 
 

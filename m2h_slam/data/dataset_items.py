@@ -11,7 +11,6 @@ reads ``gt_sets/SPLIT.txt`` (default val). Sources without poses (NYUD-MT) are c
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from m2h_slam.data.detect import detect_format, open_sequence
 from m2h_slam.data.image_folder import ImageFolderSequence
 from m2h_slam.data.sequence import ReadOptions, Sequence
 from m2h_slam.data.video import VideoSequence
-
-log = logging.getLogger("m2h_slam")
 
 SPLIT_CSV = "metadata_images_split_scene_v1.csv"  # Hypersim's official split, in the data-set root
 NOT_BENCHMARKS = (ImageFolderSequence, VideoSequence)  # sources without ground truth are not data-set scenes

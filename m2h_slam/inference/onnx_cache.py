@@ -21,8 +21,9 @@ def cache_dir() -> Path:
     return Path(base) / "m2h-slam"
 
 
-def cached_onnx(weights: str | os.PathLike, input_size: tuple[int, int]) -> Path:
-    """The ONNX export of ``weights`` at ``input_size`` (W, H), exported now if the cache lacks it."""
+def cached_onnx(weights: str | os.PathLike, input_size: tuple[int, int], model=None) -> Path:
+    """The ONNX export of ``weights`` at ``input_size`` (W, H), exported now if the cache lacks it (from ``model``,
+    the loaded weights, when the caller has them)."""
     from m2h_slam.inference.onnx_export import export_onnx
     from m2h_slam.model.weights import load_weights
 
@@ -32,5 +33,5 @@ def cached_onnx(weights: str | os.PathLike, input_size: tuple[int, int]) -> Path
     path = cache_dir() / f"{weights.stem}-{digest}-{width}x{height}-v{EXPORT_VERSION}.onnx"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(load_weights(weights), path, height, width)
+        export_onnx(model if model is not None else load_weights(weights), path, height, width)
     return path

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from m2h_slam.core.config import RUNTIMES
 from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.records import Prediction
 from m2h_slam.inference.onnx_export import OUTPUTS
@@ -26,7 +27,6 @@ from m2h_slam.model.config import IMAGE_MEAN, IMAGE_STD
 from m2h_slam.model.m2h import M2H
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
-RUNTIMES = ("auto", "torch", "onnx")
 log = logging.getLogger("m2h_slam")
 
 
@@ -128,7 +128,7 @@ class Predictor:
             from m2h_slam.inference.onnx_cache import cached_onnx
 
             try:
-                return cls(OnnxBackend(cached_onnx(path, size), kwargs.get("threads")), **kwargs)
+                return cls(OnnxBackend(cached_onnx(path, size, model), kwargs.get("threads")), **kwargs)
             except (OSError, RuntimeError) as error:
                 if runtime == "onnx":
                     raise
