@@ -184,6 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                  "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "size": args.size, "workers": args.workers, "stop_after_steps": args.stop_after_steps}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    from m2h_slam.data.output_folder import check_not_input
+
+    check_not_input(args.out, [*config.train, *config.val])  # a training folder never replaces its data
     if args.device != "cpu":
         from m2h_slam.inference import check_device
 

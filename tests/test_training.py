@@ -152,3 +152,8 @@ def test_one_dataset_interface_for_synthetic_nyudmt_and_hypersim(sequences, tmp_
         assert target["normals"].shape == (3, 42, 56) and target["intrinsics"].shape == (4,)
     frame = data.frame(4)  # Hypersim: no edge files, edges from the label boundaries
     assert np.array_equal(frame.edges, semantic_edges(frame.semantics)) and frame.edges.any()
+
+
+def test_a_training_folder_is_never_its_data(sequences, capsys):
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(sequences / "s5" / "run")]) == 2
+    assert "output lies inside the input" in capsys.readouterr().err
