@@ -69,6 +69,17 @@ def test_task_losses_zero_at_truth_and_positive_otherwise():
     assert depth_loss(depth, torch.zeros_like(depth)) == 0
 
 
+def test_semantic_loss_weighs_rare_classes_up():
+    labels = torch.ones(1, 10, 10, dtype=torch.long)
+    labels[0, :2, :2] = 5  # 4 of 100 pixels
+    logits = torch.nn.functional.one_hot(labels, 41).permute(0, 3, 1, 2).float() * 10
+    missed_rare = logits.clone()
+    missed_rare[0, :, :2, :2] = logits[0, :, 5:7, 5:7]  # the rare pixels predicted as the common class
+    plain = torch.nn.functional.cross_entropy(missed_rare, labels)
+    # The 4 rare pixels weigh as much as sqrt(96 / 4) ~ 4.9 common ones each: the mistake costs more.
+    assert semantic_loss(missed_rare, labels) > 3 * plain
+
+
 def test_depth_normal_consistency_on_a_plane():
     H, W = 24, 32
     K = torch.tensor([[30.0, 30.0, 15.5, 11.5]])

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# The recipe of the shipped demo weights (m2h_slam/weights/m2h_tiny_synthetic.safetensors):
-# synthetic apartments rendered at the m2h_tiny input size (every second one domain-randomised),
-# then `m2h-slam train --config configs/train/demo.yaml` (docs/model.md).
-#   bash datasets/synthetic/make_training_set.sh OUT_DIR [SEEDS] [FRAMES] [FIRST_SEED]
+# The recipe of the shipped demo weights (m2h_slam/weights/m2h_tiny_synthetic.safetensors, docs/model-card.md):
+# synthetic apartments rendered at the m2h_tiny input size, every RANDOMIZE_EVERY-th one domain-randomised and
+# every third of the others with camera noise, blur and exposure changes; then
+# `m2h-slam train --config configs/train/demo.yaml`.
+#   bash datasets/synthetic/make_training_set.sh OUT_DIR [SEEDS] [FRAMES] [FIRST_SEED] [RANDOMIZE_EVERY] [FPS]
+# Runs two renders at a time (one per core).
 set -euo pipefail
 out=${1:?output folder}
-seeds=${2:-16}
-frames=${3:-120}
-first=${4:-100}
+seeds=${2:-80}
+frames=${3:-60}
+first=${4:-200}
+every=${5:-4}
+fps=${6:-3}
 bin=${M2H_SLAM:-m2h-slam}
+render() {
+  local seed=$1 extra=""
+  if (( seed % every == 1 )); then extra="--randomize"; elif (( seed % 3 == 0 )); then extra="--noise 3 --blur 0.6 --exposure 0.2"; fi
+  $bin -q synth "$out/seed$seed" --seed "$seed" --frames "$frames" --fps "$fps" --size 224x168 \
+      --rooms $((2 + seed % 5)) --people 2 --move-object --force $extra
+}
 for seed in $(seq "$first" $((first + seeds - 1))); do
-  rooms=$((2 + seed % 5))
-  extra=""
-  if (( seed % 2 == 1 )); then extra="--randomize"; elif (( seed % 3 == 0 )); then extra="--noise 3 --blur 0.6 --exposure 0.2"; fi
-  $bin -q synth "$out/seed$seed" --seed "$seed" --frames "$frames" --fps 5 --size 224x168 \
-      --rooms "$rooms" --people 2 --move-object --force $extra
+  render "$seed" &
+  if (( (seed - first) % 2 == 1 )); then wait; fi
 done
+wait
 echo "wrote $seeds sequences to $out"

@@ -15,21 +15,30 @@ import torch.nn.functional as F
 
 
 def semantic_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over labelled pixels (class 0 = unknown is ignored)."""
-    if not (target > 0).any():
+    """Cross-entropy over labelled pixels (class 0 = unknown is ignored), each class weighted by
+    1 / sqrt(its pixel share in the batch), so that small objects count beside walls and floors."""
+    target = target.long()
+    labelled = target[target > 0]
+    if labelled.numel() == 0:
         return logits.sum() * 0.0
-    return F.cross_entropy(logits, target.long(), ignore_index=0)
+    counts = torch.bincount(labelled, minlength=logits.shape[1]).to(logits.dtype)
+    present = counts > 0
+    weight = torch.zeros_like(counts)
+    weight[present] = (counts[present] / labelled.numel()).rsqrt()
+    weight = weight / (weight * counts).sum() * labelled.numel()  # mean weight per labelled pixel: 1
+    return F.cross_entropy(logits, target, weight=weight.detach(), ignore_index=0)
 
 
 def depth_loss(pred: torch.Tensor, target: torch.Tensor, si_weight: float = 0.5) -> torch.Tensor:
-    """L1 (m) plus scale-invariant log error, over pixels with target depth > 0."""
+    """L1 (m), L1 of log depth (the relative error) and the scale-invariant log error, over pixels with
+    target depth > 0."""
     valid = target > 0
     if not valid.any():
         return pred.sum() * 0.0
     p, t = pred[valid], target[valid]
     d = torch.log(p) - torch.log(t)
     silog = torch.sqrt(torch.clamp((d**2).mean() - 0.85 * d.mean() ** 2, min=1e-8))
-    return (p - t).abs().mean() + si_weight * silog
+    return (p - t).abs().mean() + d.abs().mean() + si_weight * silog
 
 
 def normal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
