@@ -19,9 +19,10 @@ render() {
   $bin -q synth "$out/seed$seed" --seed "$seed" --frames "$frames" --fps "$fps" --size 224x168 \
       --rooms $((2 + seed % 5)) --people 2 --move-object --force $extra
 }
+pids=()
 for seed in $(seq "$first" $((first + seeds - 1))); do
-  render "$seed" &
-  if (( (seed - first) % 2 == 1 )); then wait; fi
+  render "$seed" & pids+=($!)
+  if (( ${#pids[@]} == 2 )); then for pid in "${pids[@]}"; do wait "$pid"; done; pids=(); fi  # a failed render stops here
 done
-wait
+for pid in "${pids[@]}"; do wait "$pid"; done
 echo "wrote $seeds sequences to $out"
