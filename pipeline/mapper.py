@@ -36,7 +36,7 @@ from m2h_slam.core.records import Frame, LabelledMesh, Prediction
 from pipeline.fusion import SemanticTSDF
 from pipeline.masks import fusion_mask
 from pipeline.moving import find_moving
-from pipeline.odometry import RgbdOdometry, rgbd_image, rotation_deg
+from pipeline.odometry import RgbdOdometry, per_frame_motion, rotation_deg
 
 log = logging.getLogger("m2h_slam")
 
@@ -79,7 +79,7 @@ class _State:
     poses: list[list[float]] = field(default_factory=list)
     velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
     last_keyframe: list[float] | None = None
-    tracked_last: bool = True  # the previous frame got a measured (not predicted) pose
+    untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
@@ -149,7 +149,7 @@ class Mapper:
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
 
-        self.state.tracked_last = tracking not in ("lost", "no-depth")
+        self.state.untracked = self.state.untracked + 1 if tracking in ("lost", "no-depth") else 0
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
         self.state.counts["frames"] += 1
@@ -177,10 +177,10 @@ class Mapper:
             state.counts["no_depth"] += 1
             why = unusable or "no usable depth"
             return predicted, "no-depth", f"frame {frame.index}: {why}; pose predicted, frame not fused"
-        source = rgbd_image(frame.rgb, depth, self.device)
+        source = self.odometry.image(frame.rgb, depth)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
-        trusted = state.tracked_last
+        trusted = state.untracked == 0
         expected = velocity if trusted else None
 
         def track(target, init, **kwargs):
@@ -193,16 +193,16 @@ class Mapper:
         elif self.config.odometry.target == "keyframe" and self._keyframe is not None:
             key_pose, key_rgbd = self._keyframe
             key_T_previous = np.linalg.inv(key_pose) @ previous
-            result = track(rgbd_image(*key_rgbd, self.device), key_T_previous @ velocity, check_motion=False)
+            result = track(self.odometry.image(*key_rgbd), key_T_previous @ velocity, check_motion=False)
             if result.ok:  # express as motion from the previous pose, then check it
                 motion = np.linalg.inv(key_T_previous) @ result.prev_T_current
                 problem = self.odometry.motion_problem(motion, expected)
                 result = dataclasses.replace(result, ok=not problem, prev_T_current=motion if not problem else velocity,
                                              reason=problem)
             if not result.ok:
-                result = track(rgbd_image(*self._last_rgbd, self.device), velocity)
+                result = track(self.odometry.image(*self._last_rgbd), velocity)
         else:
-            result = track(rgbd_image(*self._last_rgbd, self.device), velocity)
+            result = track(self.odometry.image(*self._last_rgbd), velocity)
         if not result.ok and self.config.odometry.target != "model":
             retry = track(self._model_view(previous), velocity)
             result = retry if retry.ok else result
@@ -210,15 +210,17 @@ class Mapper:
             state.counts["lost"] += 1
             return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused"
         pose = previous @ result.prev_T_current
-        state.velocity = result.prev_T_current.ravel().tolist()
+        # After lost frames the previous pose is a prediction: the velocity comes from the last measured pose.
+        measured = np.array(state.poses[-1 - state.untracked]).reshape(4, 4)
+        state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
         return pose, "ok", ""
 
     def _model_view(self, world_T_camera: np.ndarray):
         """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
         view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
         if view is not None and (view[0] > 0).mean() > 0.2:
-            return rgbd_image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32), self.device)
-        return rgbd_image(*self._last_rgbd, self.device)
+            return self.odometry.image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32))
+        return self.odometry.image(*self._last_rgbd)
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:

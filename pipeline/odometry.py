@@ -38,6 +38,20 @@ def rotation_deg(T: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(T[:3, :3]) - 1) / 2, -1.0, 1.0))))
 
 
+def per_frame_motion(motion: np.ndarray, frames: int) -> np.ndarray:
+    """The constant per-frame motion (4, 4) that adds up to ``motion`` (4, 4) over ``frames`` >= 1 frames
+    (rotation angle and translation divided evenly: exact for 1 frame, close for the small motions between
+    video frames)."""
+    if frames == 1:
+        return motion.copy()
+    from scipy.spatial.transform import Rotation
+
+    step = np.eye(4)
+    step[:3, :3] = Rotation.from_rotvec(Rotation.from_matrix(motion[:3, :3]).as_rotvec() / frames).as_matrix()
+    step[:3, 3] = motion[:3, 3] / frames
+    return step
+
+
 def rgbd_image(rgb: np.ndarray, depth_m: np.ndarray, device):
     """Open3D tensor RGB-D image (colour in [0, 1], depth in metres)."""
     o3d = open3d()
@@ -47,6 +61,16 @@ def rgbd_image(rgb: np.ndarray, depth_m: np.ndarray, device):
     return o3d.t.geometry.RGBDImage(color, depth)
 
 
+def block_mean(rgb: np.ndarray, depth_m: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images shrunk by an integer ``factor`` (the last rows / columns that do not fill a block dropped):
+    colour (H, W, 3) averaged per block, depth (H, W) m averaged where the whole block has depth, else 0."""
+    h, w = depth_m.shape[0] // factor, depth_m.shape[1] // factor
+    rgb = rgb[: h * factor, : w * factor].reshape(h, factor, w, factor, 3).mean(axis=(1, 3), dtype=np.float32)
+    blocks = depth_m[: h * factor, : w * factor].reshape(h, factor, w, factor)
+    complete = (blocks > 0).all(axis=(1, 3))
+    return rgb, np.where(complete, blocks.mean(axis=(1, 3), dtype=np.float32), np.float32(0))
+
+
 class RgbdOdometry:
     """Aligns frames (source) to model raycasts (target)."""
 
@@ -54,10 +78,19 @@ class RgbdOdometry:
         o3d = open3d()
         odometry = o3d.t.pipelines.odometry
         self.config, self.device = config, device
-        self.K = o3d.core.Tensor(K.matrix, o3d.core.float64)
+        f = config.downsample  # block centres: pixel u of the small image is at (u + 0.5) * f - 0.5 in the frame
+        small = np.array([[K.fx / f, 0, (K.cx + 0.5) / f - 0.5], [0, K.fy / f, (K.cy + 0.5) / f - 0.5], [0, 0, 1]])
+        self.K = o3d.core.Tensor(small, o3d.core.float64)
         self.method = {"hybrid": odometry.Method.Hybrid, "intensity": odometry.Method.Intensity,
                        "point_to_plane": odometry.Method.PointToPlane}[config.method]
         self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
+
+    def image(self, rgb: np.ndarray, depth_m: np.ndarray):
+        """The Open3D RGB-D image that odometry aligns: the frame (H, W, 3) uint8 / (H, W) m, shrunk by
+        ``config.downsample``."""
+        if self.config.downsample > 1:
+            rgb, depth_m = block_mean(rgb, depth_m, self.config.downsample)
+        return rgbd_image(rgb, depth_m, self.device)
 
     def motion_problem(self, prev_T_current: np.ndarray, predicted: np.ndarray | None) -> str:
         """Why a per-frame motion is implausible ('' if it is not): too large, or too far from the

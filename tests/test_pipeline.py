@@ -131,6 +131,47 @@ def test_odometry_stays_close_to_ground_truth(apartment):
     assert np.sqrt(np.mean(error**2)) <= 0.02 * path
 
 
+def test_odometry_on_downsampled_frames_stays_close(tmp_path):
+    """``odometry.downsample: 2`` aligns a quarter of the pixels (here 160x120 of a 320x240 walk, the size the
+    full-resolution test tracks); the poses stay within the same bound."""
+    sequence = open_sequence(write_synthetic(tmp_path / "apt", WorldSpec(seed=7, frames=40, rooms=3, people=2),
+                                             size=(320, 240), progress=False))
+    config = Config()
+    config = dataclasses.replace(config, odometry=dataclasses.replace(config.odometry, downsample=2,
+                                                                      iterations=(10, 5, 3)))
+    mapper = Mapper(config, sequence.intrinsics)
+    frames = list(sequence)
+    for frame in frames:
+        mapper.step(frame, prediction_from_ground_truth(frame))
+    result = mapper.finish()
+    truth = np.array([f.world_T_camera for f in frames])
+    error = np.linalg.norm(result.poses[:, :3, 3] - truth[:, :3, 3], axis=1)
+    path = np.sum(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1))
+    assert result.counts["lost"] == 0 and np.sqrt(np.mean(error**2)) <= 0.02 * path
+
+
+def test_block_mean_keeps_points_on_their_surface():
+    """Shrunk depth with the shrunk intrinsics puts each block's point on the plane its pixels saw; a block
+    with a pixel without depth gets none."""
+    from m2h_slam.core.intrinsics import Intrinsics
+    from pipeline.odometry import RgbdOdometry, block_mean
+
+    K = Intrinsics.from_fov(64, 48, 70.0)
+    normal, distance = np.array([0.2, -0.1, 1.0]) / np.linalg.norm([0.2, -0.1, 1.0]), 2.0  # n . X = d
+    v, u = np.mgrid[0:48, 0:64].astype(np.float64)
+    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], -1)
+    depth = (distance / (rays @ normal)).astype(np.float32)
+    depth[10, 20] = 0
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    small_rgb, small_depth = block_mean(rgb, depth, 2)
+    assert small_depth.shape == (24, 32) and small_rgb.shape == (24, 32, 3) and small_depth[5, 10] == 0
+    odometry = RgbdOdometry(dataclasses.replace(Config().odometry, downsample=2), K, open3d().core.Device("CPU:0"))
+    small = Intrinsics.from_matrix(odometry.K.numpy(), 32, 24)
+    points = backproject(small_depth, small)[small_depth > 0]
+    off_plane = np.abs(points @ normal - distance)
+    assert len(points) == 24 * 32 - 1 and off_plane.max() < 3e-4  # the centres of cx / 2, cy / 2 give 2.7 mm
+
+
 def test_bad_frames_give_events_not_crashes(apartment):
     sequence = open_sequence(apartment, ReadOptions(max_frames=12))
     mapper = Mapper(Config(), sequence.intrinsics)

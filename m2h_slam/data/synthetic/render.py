@@ -21,10 +21,11 @@ from m2h_slam.core.labels import PALETTE, semantic_edges
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame
 from m2h_slam.data.synthetic.meshes import Mesh, merge
-from m2h_slam.data.synthetic.randomize import Appearance
+from m2h_slam.data.synthetic.randomize import Appearance, row_dot
 from m2h_slam.data.synthetic.world import World
 
 MAX_INSTANCES = 4096
+NOISE_MARGIN_PX = 64  # camera noise: one field per renderer, (H + 64, W + 64), cut at a random offset per frame
 ROOM_PROBE_M = 0.06  # step from a hit point towards the camera side to find its room
 
 
@@ -76,6 +77,8 @@ class Renderer:
         # Directions with z = 1: the ray parameter at a hit is the planar depth.
         self.rays_camera = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy,
                                      np.ones_like(u)], axis=-1).reshape(-1, 3)
+        self._rays6 = np.empty((W * H, 6), np.float32)  # origin and world direction per pixel, filled per frame
+        self._noise: np.ndarray | None = None
         rng = np.random.default_rng([world.spec.seed, 7919])
         # Per instance: albedo near its class colour; three texture waves (rad/m per axis) and phases.
         wavelengths = np.stack([rng.uniform(lo, hi, MAX_INSTANCES) for lo, hi in ((0.15, 0.3), (0.3, 0.7), (0.7, 1.6))], 1)
@@ -145,8 +148,9 @@ class Renderer:
         world_T_camera = self.world.world_T_camera[frame]
         R = world_T_camera[:3, :3].astype(np.float32)
         origin = world_T_camera[:3, 3].astype(np.float32)
-        rays = self.rays_camera @ R.T
-        rays6 = np.concatenate([np.broadcast_to(origin, rays.shape), rays], axis=1)
+        rays6 = self._rays6
+        rays6[:, :3] = origin
+        rays = np.matmul(self.rays_camera, R.T, out=rays6[:, 3:])
         t, ids, normals = self.static.cast(rays6)
         classes, instances = self.static.labels(ids)
         self._cast_dynamic(frame, origin, rays, t, classes, instances, normals)
@@ -154,7 +158,7 @@ class Renderer:
         depth = np.where(hit, t, np.float32(0.0)).astype(np.float32, copy=False)
 
         # Normals facing the camera.
-        facing = np.where((np.einsum("ij,ij->i", normals, rays) > 0)[:, None], -normals, normals)
+        facing = normals * np.where(row_dot(normals, rays) > 0, np.float32(-1), np.float32(1))[:, None]
         facing[~hit] = 0
         normals_camera = (facing @ R).astype(np.float32)
 
@@ -195,8 +199,8 @@ class Renderer:
             texture = 0.5 + 0.5 * (np.sin(phase) @ np.array([0.45, 0.35, 0.2], np.float32))
             albedo = per_instance(self.albedo)
             to_light = np.take(self.lights, rooms.astype(np.intp), axis=0) - points
-            distance2 = np.einsum("ij,ij->i", to_light, to_light)
-            lambert = np.maximum(np.einsum("ij,ij->i", normals, to_light), 0) / np.sqrt(np.maximum(distance2, 1e-6))
+            distance2 = row_dot(to_light, to_light)
+            lambert = np.maximum(row_dot(normals, to_light), 0) / np.sqrt(np.maximum(distance2, 1e-6))
             light = 0.3 + 0.9 * lambert / (1.0 + 0.04 * distance2)
             linear = albedo * ((0.55 + 0.45 * texture) * light * gain)[:, None]
         linear[~hit] = 0  # linear is never negative: albedo, light and texture factors are not
@@ -207,10 +211,19 @@ class Renderer:
         if options.blur_sigma_px:
             image = cv2.GaussianBlur(image, (0, 0), options.blur_sigma_px)
         if options.noise_std:
-            rng = np.random.default_rng([self.world.spec.seed, frame])
-            noise = rng.standard_normal(image.shape, dtype=np.float32)
-            noise *= np.float32(options.noise_std)
-            image += noise
+            image += self._noise_at(frame)
         np.clip(image, 0, 255, out=image)
         image += np.float32(0.5)  # round to the nearest level
         return image.astype(np.uint8)
+
+    def _noise_at(self, frame: int) -> np.ndarray:
+        """(H, W, 3) zero-mean Gaussian camera noise (std ``options.noise_std``) of ``frame``: a window of one
+        field drawn per renderer, at an offset and sign drawn per frame (drawing a new field costs 2 ms)."""
+        H, W = self.K.height, self.K.width
+        if self._noise is None:
+            rng = np.random.default_rng([self.world.spec.seed, 7907])
+            self._noise = rng.standard_normal((H + NOISE_MARGIN_PX, W + NOISE_MARGIN_PX, 3), dtype=np.float32)
+            self._noise *= np.float32(self.options.noise_std)
+        y, x, sign = np.random.default_rng([self.world.spec.seed, frame]).integers(0, NOISE_MARGIN_PX, 3)
+        window = self._noise[y : y + H, x : x + W]
+        return window if sign % 2 else -window
