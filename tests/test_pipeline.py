@@ -150,6 +150,38 @@ def test_odometry_on_downsampled_frames_stays_close(tmp_path):
     assert result.counts["lost"] == 0 and np.sqrt(np.mean(error**2)) <= 0.02 * path
 
 
+def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment):
+    """A frame without a measured pose gets a predicted one; the next tracked frame's velocity is the per-frame
+    share of the motion since the last measured pose, so a poor prediction does not spoil the prior."""
+    frames = list(open_sequence(apartment))[:23]
+    mapper = Mapper(Config(), frames[0].intrinsics)
+    for frame in frames[:20]:
+        mapper.step(frame, prediction_from_ground_truth(frame))
+    blind = prediction_from_ground_truth(frames[20])
+    assert mapper.step(frames[20], dataclasses.replace(blind, depth_m=np.zeros_like(blind.depth_m))).tracking == "no-depth"
+    mapper.state.poses[-1][3] += 0.15  # a poor prediction: 15 cm off in x
+    assert mapper.step(frames[21], prediction_from_ground_truth(frames[21])).tracking == "ok"
+    velocity = np.array(mapper.state.velocity).reshape(4, 4)
+    true_step = np.linalg.inv(frames[20].world_T_camera) @ frames[21].world_T_camera
+    assert np.linalg.norm(velocity[:3, 3] - true_step[:3, 3]) < 0.02  # from the predicted pose: ~0.15 m off
+    assert mapper.step(frames[22], prediction_from_ground_truth(frames[22])).tracking == "ok"
+
+
+def test_per_frame_motion_adds_up():
+    from scipy.spatial.transform import Rotation
+
+    from pipeline.odometry import per_frame_motion
+
+    motion = np.eye(4)
+    motion[:3, :3] = Rotation.from_rotvec([0.02, -0.06, 0.03]).as_matrix()
+    motion[:3, 3] = [0.09, -0.02, 0.12]
+    assert np.allclose(per_frame_motion(motion, 1), motion)
+    step = per_frame_motion(motion, 3)
+    composed = step @ step @ step
+    assert np.allclose(composed[:3, :3], motion[:3, :3], atol=1e-9)
+    assert np.linalg.norm(composed[:3, 3] - motion[:3, 3]) < 0.005 and np.linalg.norm(step[:3, 3]) < 0.06
+
+
 def test_block_mean_keeps_points_on_their_surface():
     """Shrunk depth with the shrunk intrinsics puts each block's point on the plane its pixels saw; a block
     with a pixel without depth gets none."""
