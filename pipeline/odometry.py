@@ -7,6 +7,7 @@ tracking-quality test (fitness, inlier RMSE, motion bounds) accepts or rejects i
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -78,7 +79,8 @@ class RgbdOdometry:
         o3d = open3d()
         odometry = o3d.t.pipelines.odometry
         self.config, self.device = config, device
-        f = config.downsample  # block centres: pixel u of the small image is at (u + 0.5) * f - 0.5 in the frame
+        self.factor = f = math.ceil(K.width / config.max_width_px) if config.max_width_px else 1
+        # Block centres: pixel u of the shrunk image lies at (u + 0.5) * f - 0.5 in the frame.
         small = np.array([[K.fx / f, 0, (K.cx + 0.5) / f - 0.5], [0, K.fy / f, (K.cy + 0.5) / f - 0.5], [0, 0, 1]])
         self.K = o3d.core.Tensor(small, o3d.core.float64)
         self.method = {"hybrid": odometry.Method.Hybrid, "intensity": odometry.Method.Intensity,
@@ -87,9 +89,9 @@ class RgbdOdometry:
 
     def image(self, rgb: np.ndarray, depth_m: np.ndarray):
         """The Open3D RGB-D image that odometry aligns: the frame (H, W, 3) uint8 / (H, W) m, shrunk by
-        ``config.downsample``."""
-        if self.config.downsample > 1:
-            rgb, depth_m = block_mean(rgb, depth_m, self.config.downsample)
+        ``self.factor`` (from ``config.max_width_px``)."""
+        if self.factor > 1:
+            rgb, depth_m = block_mean(rgb, depth_m, self.factor)
         return rgbd_image(rgb, depth_m, self.device)
 
     def motion_problem(self, prev_T_current: np.ndarray, predicted: np.ndarray | None) -> str:

@@ -132,14 +132,12 @@ def test_odometry_stays_close_to_ground_truth(apartment):
 
 
 def test_odometry_on_downsampled_frames_stays_close(tmp_path):
-    """``odometry.downsample: 2`` aligns a quarter of the pixels (here 160x120 of a 320x240 walk, the size the
-    full-resolution test tracks); the poses stay within the same bound."""
+    """By default (``odometry.max_width_px: 200``) a 320x240 walk is aligned at 160x120, a quarter of the
+    pixels; the poses stay within the bound of the full-size test."""
     sequence = open_sequence(write_synthetic(tmp_path / "apt", WorldSpec(seed=7, frames=40, rooms=3, people=2),
                                              size=(320, 240), progress=False))
-    config = Config()
-    config = dataclasses.replace(config, odometry=dataclasses.replace(config.odometry, downsample=2,
-                                                                      iterations=(10, 5, 3)))
-    mapper = Mapper(config, sequence.intrinsics)
+    mapper = Mapper(Config(), sequence.intrinsics)
+    assert mapper.odometry.factor == 2
     frames = list(sequence)
     for frame in frames:
         mapper.step(frame, prediction_from_ground_truth(frame))
@@ -197,7 +195,7 @@ def test_block_mean_keeps_points_on_their_surface():
     rgb = np.zeros((48, 64, 3), np.uint8)
     small_rgb, small_depth = block_mean(rgb, depth, 2)
     assert small_depth.shape == (24, 32) and small_rgb.shape == (24, 32, 3) and small_depth[5, 10] == 0
-    odometry = RgbdOdometry(dataclasses.replace(Config().odometry, downsample=2), K, open3d().core.Device("CPU:0"))
+    odometry = RgbdOdometry(dataclasses.replace(Config().odometry, max_width_px=32), K, open3d().core.Device("CPU:0"))
     small = Intrinsics.from_matrix(odometry.K.numpy(), 32, 24)
     points = backproject(small_depth, small)[small_depth > 0]
     off_plane = np.abs(points @ normal - distance)

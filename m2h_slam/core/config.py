@@ -132,8 +132,10 @@ class OdometryConfig(_Checked):
 
     method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
     target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
-    iterations: tuple[int, ...] = ranged((10, 10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
-    downsample: int = ranged(1, AT_LEAST_ONE)  # align images shrunk by this factor (2: a quarter of the pixels)
+    iterations: tuple[int, ...] = ranged((10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
+    # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
+    # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
+    max_width_px: int | None = ranged(200, Range(16))
     depth_max_m: float = ranged(6.0, POSITIVE)
     min_fitness: float = ranged(0.15, SHARE)  # share of pixels with a correspondence
     max_inlier_rmse_m: float = ranged(0.05, POSITIVE)
