@@ -132,7 +132,7 @@ class OdometryConfig(_Checked):
 
     method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
     target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
-    iterations: tuple[int, ...] = ranged((10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
+    iterations: tuple[int, ...] = ranged((10, 10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
     # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
     # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
     max_width_px: int | None = ranged(200, Range(16))
