@@ -96,8 +96,7 @@ class Mapper:
             # amplifies that; one thread makes every run identical.
             open3d().utility.set_max_threads(1)
         self.volume = SemanticTSDF(config.fusion)
-        self.device = open3d().core.Device(device)
-        self.odometry = RgbdOdometry(config.odometry, intrinsics, self.device)
+        self.odometry = RgbdOdometry(config.odometry, intrinsics, open3d().core.Device(device))
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)

@@ -7,10 +7,12 @@ tracking-quality test (fitness, inlier RMSE, motion bounds) accepts or rejects i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from m2h_slam.core.config import OdometryConfig
@@ -64,12 +66,16 @@ def rgbd_image(rgb: np.ndarray, depth_m: np.ndarray, device):
 
 def block_mean(rgb: np.ndarray, depth_m: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Images shrunk by an integer ``factor`` (the last rows / columns that do not fill a block dropped):
-    colour (H, W, 3) averaged per block, depth (H, W) m averaged where the whole block has depth, else 0."""
+    colour (H, W, 3) averaged per block (float32), depth (H, W) m averaged where the whole block has depth, else 0.
+    OpenCV's area resize at an integer factor is the block mean (20x faster than numpy's)."""
     h, w = depth_m.shape[0] // factor, depth_m.shape[1] // factor
-    rgb = rgb[: h * factor, : w * factor].reshape(h, factor, w, factor, 3).mean(axis=(1, 3), dtype=np.float32)
-    blocks = depth_m[: h * factor, : w * factor].reshape(h, factor, w, factor)
-    complete = (blocks > 0).all(axis=(1, 3))
-    return rgb, np.where(complete, blocks.mean(axis=(1, 3), dtype=np.float32), np.float32(0))
+    rgb, depth_m = rgb[: h * factor, : w * factor], depth_m[: h * factor, : w * factor]
+
+    def shrink(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+    complete = shrink((depth_m > 0).astype(np.float32)) == 1
+    return shrink(rgb.astype(np.float32)), np.where(complete, shrink(depth_m), np.float32(0))
 
 
 class RgbdOdometry:
@@ -80,9 +86,9 @@ class RgbdOdometry:
         odometry = o3d.t.pipelines.odometry
         self.config, self.device = config, device
         self.factor = f = math.ceil(K.width / config.max_width_px) if config.max_width_px else 1
-        # Block centres: pixel u of the shrunk image lies at (u + 0.5) * f - 0.5 in the frame.
-        small = np.array([[K.fx / f, 0, (K.cx + 0.5) / f - 0.5], [0, K.fy / f, (K.cy + 0.5) / f - 0.5], [0, 0, 1]])
-        self.K = o3d.core.Tensor(small, o3d.core.float64)
+        w, h = K.width // f, K.height // f  # block_mean drops the rows / columns that do not fill a block
+        small = dataclasses.replace(K, width=w * f, height=h * f).rescaled(w, h)
+        self.K = o3d.core.Tensor(small.matrix, o3d.core.float64)
         self.method = {"hybrid": odometry.Method.Hybrid, "intensity": odometry.Method.Intensity,
                        "point_to_plane": odometry.Method.PointToPlane}[config.method]
         self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
