@@ -78,6 +78,7 @@ def test_semantic_loss_weighs_rare_classes_up():
     plain = torch.nn.functional.cross_entropy(missed_rare, labels)
     # The 4 rare pixels weigh as much as sqrt(96 / 4) ~ 4.9 common ones each: the mistake costs more.
     assert semantic_loss(missed_rare, labels) > 3 * plain
+    assert semantic_loss(missed_rare, labels, "none") == pytest.approx(plain.item(), rel=1e-5)
 
 
 def test_depth_normal_consistency_on_a_plane():

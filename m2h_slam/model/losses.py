@@ -14,13 +14,19 @@ import torch
 import torch.nn.functional as F
 
 
-def semantic_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over labelled pixels (class 0 = unknown is ignored), each class weighted by
-    1 / sqrt(its pixel share in the batch), so that small objects count beside walls and floors."""
+SEMANTIC_WEIGHTINGS = ("sqrt_inverse", "none")
+
+
+def semantic_loss(logits: torch.Tensor, target: torch.Tensor, weighting: str = "sqrt_inverse") -> torch.Tensor:
+    """Cross-entropy over labelled pixels (class 0 = unknown is ignored). ``weighting`` "sqrt_inverse" weighs
+    each class by 1 / sqrt(its pixel share in the batch), so that small objects count beside walls and floors
+    (it also makes the network more ready to predict classes that a scene lacks); "none": plain cross-entropy."""
     target = target.long()
     labelled = target[target > 0]
     if labelled.numel() == 0:
         return logits.sum() * 0.0
+    if weighting == "none":
+        return F.cross_entropy(logits, target, ignore_index=0)
     counts = torch.bincount(labelled, minlength=logits.shape[1]).to(logits.dtype)
     present = counts > 0
     weight = torch.zeros_like(counts)
@@ -93,7 +99,7 @@ def edge_semantic_consistency(edge_logits: torch.Tensor, sem_logits: torch.Tenso
 
 
 def task_losses(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
-                consistency_weight: float = 0.1) -> dict[str, torch.Tensor]:
+                consistency_weight: float = 0.1, semantic_weighting: str = "sqrt_inverse") -> dict[str, torch.Tensor]:
     """Every term that the targets allow; consistency terms need only predictions (and intrinsics).
 
     The edge-semantic term is computed at half resolution (it is a smooth prior; full
@@ -101,7 +107,7 @@ def task_losses(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
     """
     losses = {}
     if target.get("semantics") is not None:
-        losses["semantics"] = semantic_loss(out["sem_seg"], target["semantics"])
+        losses["semantics"] = semantic_loss(out["sem_seg"], target["semantics"], semantic_weighting)
     if target.get("depth") is not None:
         losses["depth"] = depth_loss(out["depth"], target["depth"])
     if target.get("normals") is not None:

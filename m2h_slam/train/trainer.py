@@ -34,7 +34,7 @@ from tqdm import tqdm
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, _Checked, config_to_dict, ranged
 from m2h_slam.core.errors import InputError
-from m2h_slam.model.losses import DynamicWeightAverage, task_losses
+from m2h_slam.model.losses import SEMANTIC_WEIGHTINGS, DynamicWeightAverage, task_losses
 from m2h_slam.model.weights import load_checkpoint, save_checkpoint
 from m2h_slam.train.augment import AugmentConfig
 
@@ -62,6 +62,7 @@ class TrainConfig(_Checked):
     dwa: bool = True  # Dynamic Weight Averaging of the task losses; False: equal weights
     dwa_temperature: float = ranged(2.0, POSITIVE)
     consistency_weight: float = ranged(0.1, NON_NEGATIVE)  # depth-normal and edge-semantic terms
+    semantic_weighting: str = "sqrt_inverse"  # class weights of the semantic cross-entropy: sqrt_inverse or none
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     workers: int = ranged(2, NON_NEGATIVE)  # DataLoader worker processes
     seed: int = ranged(0, NON_NEGATIVE)
@@ -72,6 +73,8 @@ class TrainConfig(_Checked):
     def _relations(self) -> list[tuple[str, str]]:
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             return [("precision", f"must be auto, fp32, bf16 or fp16, got {self.precision!r}")]
+        if self.semantic_weighting not in SEMANTIC_WEIGHTINGS:
+            return [("semantic_weighting", f"must be {' or '.join(SEMANTIC_WEIGHTINGS)}, got {self.semantic_weighting!r}")]
         return []
 
 
@@ -223,7 +226,7 @@ def train(model, dataset, out: str | os.PathLike, config: TrainConfig = TrainCon
                 images = images.to(torch_device)
                 target = {k: v.to(torch_device) for k, v in target.items()}
                 with torch.autocast(torch_device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    losses = task_losses(net(images), target, config.consistency_weight)
+                    losses = task_losses(net(images), target, config.consistency_weight, config.semantic_weighting)
                 total = dwa.combine(losses) if config.dwa else sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(total).backward()
