@@ -161,7 +161,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     prepare_output_folder(args.out, args.force, SYNTHETIC_OUTPUTS)
     spec = WorldSpec(seed=args.seed, frames=args.frames, fps=args.fps, rooms=args.rooms, people=args.people,
-                     static_camera=args.static_camera, move_object=args.move_object)
+                     static_camera=args.static_camera, move_object=args.move_object, varied_furniture=args.randomize)
     options = RenderOptions(noise_std=args.noise, blur_sigma_px=args.blur, exposure_variation=args.exposure,
                             randomize=args.randomize)
     start = time.perf_counter()
@@ -428,8 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise", type=_non_negative, default=0.0, help="RGB noise sigma in 8-bit levels")
     synth.add_argument("--blur", type=_non_negative, default=0.0, help="RGB blur sigma in pixels")
     synth.add_argument("--exposure", type=_non_negative, default=0.0, help="exposure change amplitude (e.g. 0.2)")
-    synth.add_argument("--randomize", action="store_true", help="domain randomisation: photographic textures, random "
-                                                                 "lights, white balance, noise, blur (for training)")
+    synth.add_argument("--randomize", action="store_true", help="domain randomisation: varied furniture, photographic "
+                       "textures, random lights, white balance, noise, blur (for training)")
     synth.add_argument("--force", action="store_true", help="replace a non-empty output folder")
     synth.set_defaults(func=cmd_synth)
 

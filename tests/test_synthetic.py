@@ -1,6 +1,7 @@
 """The synthetic world: geometry agrees with its ground truth, output is deterministic,
 rooms tile the floor, people stay out of walls, edges lie on label boundaries."""
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -109,9 +110,9 @@ def _inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
     return inside
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed):
-    world = generate_world(WorldSpec(seed=seed, frames=2, rooms=2 + seed % 5, people=0))
+@pytest.mark.parametrize("seed,varied", [(seed, False) for seed in range(6)] + [(seed, True) for seed in range(3)])
+def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed, varied):
+    world = generate_world(WorldSpec(seed=seed, frames=2, rooms=2 + seed % 5, people=0, varied_furniture=varied))
     from m2h_slam.data.synthetic.export import scene_graph_dict
 
     graph = scene_graph_dict(world)
@@ -131,6 +132,31 @@ def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed):
         corners = np.array([[cx + c * u - s * v, cy + s * u + c * v] for u in (-w / 2, w / 2) for v in (-d / 2, d / 2)])
         rooms_containing = [rid for rid, p in polygons.items() if _inside(p, corners).all()]
         assert rooms_containing == [obj["room_id"]], obj
+
+
+def test_varied_furniture_adds_forms_and_sizes_and_stays_deterministic():
+    from m2h_slam.data.synthetic.furniture import CATALOGUE
+
+    forms = {False: set(), True: set()}
+    outside_range = 0
+    for seed in range(6):
+        spec = WorldSpec(seed=seed, frames=2, rooms=4, people=0)
+        for varied in (False, True):
+            world = generate_world(dataclasses.replace(spec, varied_furniture=varied))
+            forms[varied] |= {(o.name, len(o.meshes)) for o in world.objects}
+            if varied:
+                again = generate_world(dataclasses.replace(spec, varied_furniture=True))
+                assert all(np.array_equal(a.vertices, b.vertices) for x, y in zip(world.objects, again.objects)
+                           for a, b in zip(x.meshes, y.meshes))
+                ranges = [np.array(CATALOGUE[o.name].size) for o in world.objects]
+                outside_range += sum(bool(np.any((o.extent < r[:, 0] - 1e-3) | (o.extent > r[:, 1] + 1e-3)))
+                                     for o, r in zip(world.objects, ranges))
+            else:
+                plain_rooms = [r.footprint for r in world.apartment.rooms]
+        assert [r.footprint for r in world.apartment.rooms] == plain_rooms  # only the furniture varies
+    # Chairs, tables, beds, lamps, ... come in more forms (part counts) than the catalogue's one per item.
+    assert len(forms[True] - forms[False]) >= 5
+    assert outside_range >= 10
 
 
 def test_people_walk_between_rooms_and_never_through_walls():

@@ -96,6 +96,62 @@ def _block(w, d, h):
     return [box([-w / 2, -d / 2, 0], [w / 2, d / 2, h])], h
 
 
+# Shape variants for varied furniture (``Furnisher(varied=True)``): same class, size and surface role, other form.
+def _pedestal_table(w, d, h):
+    foot = min(w, d) * 0.3
+    return [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h]), cylinder([0, 0], 0.03, h - 0.04, 0.05, 8),
+            box([-foot, -foot, 0], [foot, foot, 0.03])], h
+
+
+def _panel_table(w, d, h):
+    t = 0.04
+    return [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h]), box([-w / 2 + 0.05, -d / 2 + 0.05, 0],
+            [-w / 2 + 0.05 + t, d / 2 - 0.05, h - 0.04]), box([w / 2 - 0.05 - t, -d / 2 + 0.05, 0],
+            [w / 2 - 0.05, d / 2 - 0.05, h - 0.04])], h
+
+
+def _stool(w, d, h):
+    return _table(w, d, 0.45)
+
+
+def _armchair(w, d, h):
+    seat, arm = 0.42, 0.08
+    return [box([-w / 2, -d / 2, 0], [w / 2, d / 2 - 0.1, seat]), box([-w / 2, d / 2 - 0.1, 0], [w / 2, d / 2, h]),
+            box([-w / 2, -d / 2, seat], [-w / 2 + arm, d / 2 - 0.1, seat + 0.2]),
+            box([w / 2 - arm, -d / 2, seat], [w / 2, d / 2 - 0.1, seat + 0.2])], seat
+
+
+def _bed_on_legs(w, d, h):
+    legs, _ = _table(w, d, 0.25)
+    return legs + [box([-w / 2, -d / 2, 0.25], [w / 2, d / 2, 0.5])], 0.5
+
+
+def _armless_sofa(w, d, h):
+    seat = 0.42
+    return [box([-w / 2, -d / 2, 0], [w / 2, d / 2 - 0.2, seat]), box([-w / 2, d / 2 - 0.2, 0], [w / 2, d / 2, h])], seat
+
+
+def _few_shelves(w, d, h):
+    parts, surface = _shelf(w, d, h)
+    return parts[:3] + parts[4::2], surface  # sides, back and every second board
+
+
+def _box_shade_lamp(w, d, h):
+    shade = min(0.3, h * 0.4)
+    return [box([-w / 4, -d / 4, 0], [w / 4, d / 4, 0.03]), cylinder([0, 0], 0.03, h - shade, 0.015, 8),
+            box([-w / 2, -d / 2, h - shade], [w / 2, d / 2, h])], h
+
+
+def _on_legs(w, d, h):
+    legs, _ = _table(w, d, 0.12)
+    return legs + [box([-w / 2, -d / 2, 0.12], [w / 2, d / 2, h])], h
+
+
+def _with_top(w, d, h):
+    return [box([-w / 2 + 0.03, -d / 2 + 0.03, 0], [w / 2 - 0.03, d / 2 - 0.03, h - 0.03]),
+            box([-w / 2, -d / 2, h - 0.03], [w / 2, d / 2, h])], h
+
+
 @dataclass(frozen=True)
 class Item:
     """Catalogue entry: NYU40 class, size ranges (w, d, h) in metres, builder (w, d, h) -> (meshes, surface_z)."""
@@ -133,6 +189,16 @@ CATALOGUE = {
     "pillow": Item("pillow", ((0.45, 0.6), (0.3, 0.4), (0.1, 0.14))),
     "box": Item("box", ((0.3, 0.5), (0.3, 0.5), (0.25, 0.45))),
 }
+
+VARIANTS: dict[str, tuple[Callable, ...]] = {  # other forms of a catalogue item, besides its own builder
+    "chair": (_stool, _armchair), "bed": (_bed_on_legs,), "sofa": (_armless_sofa,),
+    "coffee table": (_pedestal_table, _panel_table), "dining table": (_pedestal_table, _panel_table),
+    "desk": (_panel_table, _with_top), "cabinet": (_on_legs, _with_top), "dresser": (_on_legs, _with_top),
+    "night stand": (_on_legs, _with_top), "bookshelf": (_few_shelves,), "shelves": (_few_shelves, _with_top),
+    "floor lamp": (_box_shade_lamp,), "table lamp": (_box_shade_lamp,), "counter": (_with_top,),
+    "box": (_with_top,),
+}
+VARIED_SCALE = (0.8, 1.25)  # size range of varied furniture, as a factor on the catalogue's range
 
 # (item, placement, (min, max) count, parent item or None). Placement: wall, free, hang, on, on-back, around, front.
 RECIPES: dict[str, list[tuple[str, str, tuple[int, int], str | None]]] = {
@@ -193,10 +259,12 @@ SIDE_YAW = (0.0, -np.pi / 2, np.pi, np.pi / 2)  # yaw that turns local +y (an ob
 
 
 class Furnisher:
-    """Places objects room by room; keeps the list of occupied 3D boxes."""
+    """Places objects room by room; keeps the list of occupied 3D boxes. ``variety``: a generator for varied
+    furniture (shape variants, sizes beyond the catalogue's range, one more of each optional item), drawn apart
+    from ``rng`` so that the rest of the world is drawn as without it; None: the catalogue as it is."""
 
-    def __init__(self, apartment: Apartment, rng: np.random.Generator):
-        self.apartment, self.rng = apartment, rng
+    def __init__(self, apartment: Apartment, rng: np.random.Generator, variety: np.random.Generator | None = None):
+        self.apartment, self.rng, self.variety = apartment, rng, variety
         self.objects: list[PlacedObject] = []
         self.blocked: list[np.ndarray] = []  # door passages and windows
         for door in apartment.doors:
@@ -216,7 +284,8 @@ class Furnisher:
                 for parent in parents:
                     if parent_name and parent is None:
                         continue
-                    for _ in range(int(self.rng.integers(lo, hi + 1))):
+                    extra = int(self.variety.integers(2)) if self.variety is not None and lo < hi else 0
+                    for _ in range(int(self.rng.integers(lo, hi + 1)) + extra):
                         obj = self._place(room, item_name, placement, parent)
                         if obj is not None:
                             placed_by_item.setdefault(item_name, []).append(obj)
@@ -226,7 +295,12 @@ class Furnisher:
         item = CATALOGUE[item_name]
         rng = self.rng
         w, d, h = (float(np.round(rng.uniform(*r), 3)) for r in item.size)
-        local, surface = item.build(w, d, h)
+        build = item.build
+        if self.variety is not None:
+            w, d, h = (float(np.round(v * self.variety.uniform(*VARIED_SCALE), 3)) for v in (w, d, h))
+            forms = (item.build, *VARIANTS.get(item_name, ()))
+            build = forms[int(self.variety.integers(len(forms)))]
+        local, surface = build(w, d, h)
         walls = list(_wall_sides(room, self.apartment))
         for _ in range(60):
             z = 0.0

@@ -35,6 +35,7 @@ class WorldSpec:
     camera_speed_mps: float = 0.5
     camera_height_m: float = 1.5
     person_speed_mps: float = 1.0
+    varied_furniture: bool = False  # shape variants and wider sizes (domain randomisation, ``synth --randomize``)
 
 
 @dataclass
@@ -213,7 +214,8 @@ def generate_world(spec: WorldSpec) -> World:
         raise ValueError("frames and fps must be positive")
     rng = np.random.default_rng(spec.seed)
     apartment = make_apartment(spec.rooms, rng)
-    furnisher = Furnisher(apartment, rng)
+    variety = np.random.default_rng([spec.seed, 15485863]) if spec.varied_furniture else None
+    furnisher = Furnisher(apartment, rng, variety)
     objects = list(furnisher.furnish())
     times_s = np.arange(spec.frames) / spec.fps
     moved = _move_one(furnisher, objects, apartment, rng, float(times_s[len(times_s) // 2])) if spec.move_object else None
