@@ -44,6 +44,11 @@ def test_semantic_scores_from_one_confusion_matrix():
     assert r["pixel_accuracy"] == pytest.approx(3 / 5)
     scores.add(np.array([[3]]), np.array([[3]]))  # pooled: class 3 now 1 hit of a union of 2
     assert scores.result()["iou_per_class"][3] == pytest.approx(0.5)
+    # A class only the prediction has counts 0 in mIoU and is left out of mIoU over the truth's classes.
+    invented = SemanticScores(num_classes=6)
+    invented.add(np.array([[1, 4]]), np.array([[1, 1]]))
+    r = invented.result()
+    assert r["miou"] == pytest.approx(0.25) and r["miou_truth_classes"] == pytest.approx(0.5)
 
 
 def test_normal_scores_by_hand():

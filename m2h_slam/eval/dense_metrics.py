@@ -74,7 +74,8 @@ class DepthScores(_Running):
 
 class SemanticScores(_Running):
     """One confusion matrix over every frame: mIoU over the classes present (in the truth or the prediction;
-    class 0, unknown, is left out of the truth) and pixel accuracy, plus the IoU of each class."""
+    class 0, unknown, is left out of the truth) and pixel accuracy, plus the IoU of each class and the mIoU
+    over the classes in the truth only (``miou_truth_classes``: without classes that only the prediction has)."""
 
     _STATE = ("confusion",)
 
@@ -96,7 +97,9 @@ class SemanticScores(_Running):
         present = union > 0
         present[0] = False
         iou = np.where(present, hits / np.maximum(union, 1), np.nan)
+        in_truth = present & (c.sum(axis=1) > 0)
         return {"miou": float(np.nanmean(iou[present])) if present.any() else 0.0,
+                "miou_truth_classes": float(np.mean(iou[in_truth])) if in_truth.any() else 0.0,
                 "pixel_accuracy": float(hits.sum() / max(c.sum(), 1)),
                 "iou_per_class": {int(k): float(iou[k]) for k in np.flatnonzero(present)}}
 
