@@ -3,8 +3,11 @@ run equals an uninterrupted one; DDP on 2 CPU processes keeps equal replicas; co
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -110,6 +113,27 @@ def test_resumed_training_equals_an_uninterrupted_run_and_lowers_the_loss(sequen
     weights_full = load_checkpoint(full / "last.safetensors").state_dict()
     weights_parts = load_checkpoint(parts / "last.safetensors").state_dict()
     assert all(torch.allclose(weights_full[k], weights_parts[k], atol=1e-5) for k in weights_full)
+
+
+def test_a_stopped_training_keeps_its_last_step(sequences, tmp_path):
+    """SIGTERM to the whole process group (as a job scheduler sends it; the DataLoader worker gets it too) saves
+    the last finished step and exits as 'terminated'; --resume goes on from that step."""
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "m2h_slam.cli", "-q", "train", str(sequences / "s5"), "--out", str(out),
+               "--epochs", "100", "--config", _config(tmp_path), "--size", SIZE, "--batch-size", "2", "--workers", "1",
+               "--lr", "3e-3"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not ((out / "train.csv").is_file() and len(_rows(out / "train.csv")) >= 3):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143 and "terminated" in stderr and "unexpected" not in stderr, stderr
+    logged = [int(r["step"]) for r in _rows(out / "train.csv")]
+    assert len(logged) >= 3 and torch.load(out / "last.state.pt", weights_only=True)["step"] == logged[-1]
+    assert main(["-q", "train", str(sequences / "s5"), "--out", str(out), "--epochs", "100", "--config",
+                 _config(tmp_path), "--resume", "--stop-after-steps", str(logged[-1] + 2), *TRAIN]) == 0
+    assert [int(r["step"]) for r in _rows(out / "train.csv")] == list(range(1, logged[-1] + 3))
 
 
 def test_ddp_on_two_cpu_processes_keeps_equal_replicas(sequences, tmp_path):

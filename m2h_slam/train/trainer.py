@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from tqdm import tqdm
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, _Checked, config_to_dict, ranged
 from m2h_slam.core.errors import InputError
+from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.model.losses import SEMANTIC_WEIGHTINGS, DynamicWeightAverage, task_losses
 from m2h_slam.model.weights import load_checkpoint, save_checkpoint
 from m2h_slam.train.augment import AugmentConfig
@@ -141,13 +143,39 @@ def _state_path(out: Path) -> Path:
     return out / "last.state.pt"
 
 
-def _save(out: Path, model, optimizer, schedule, state: dict) -> None:
+def _save(out: Path, model, optimizer, schedule, state: dict) -> int:
     """Weights, then the training state that refers to them (a kill between the two keeps the previous pair
-    loadable: the state names the step its weights were saved at)."""
+    loadable: the state names the step its weights were saved at). Returns the step saved."""
     save_checkpoint(model, out / "last.safetensors")
     payload = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                "torch_rng": torch.get_rng_state(), **state}
     atomic_write(_state_path(out), lambda tmp: torch.save(payload, tmp))
+    return state["step"]
+
+
+def _optimise(net, images: torch.Tensor, target: dict[str, torch.Tensor], stepping: tuple, dwa, config: TrainConfig,
+              dtype: torch.dtype | None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimisation step on a batch; ``stepping``: (optimizer, grad scaler, schedule). Returns the task
+    losses and their combined total."""
+    optimizer, scaler, schedule = stepping
+    with torch.autocast(images.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        losses = task_losses(net(images), target, config.consistency_weight, config.semantic_weighting)
+    total = dwa.combine(losses) if config.dwa else sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    if config.clip_grad_norm > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.clip_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    schedule.step()
+    return losses, total
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C and SIGTERM to the main process, which saves and then stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _checksum(model) -> torch.Tensor:
@@ -208,68 +236,67 @@ def train(model, dataset, out: str | os.PathLike, config: TrainConfig = TrainCon
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
     logs = _Logs(out) if main else None
     stopped = False
+    saved_step = state["step"]
     try:
-        while state["epoch"] < config.epochs and not stopped:
-            epoch = state["epoch"]
-            sampler.set_epoch(epoch)
-            dataset.set_epoch(epoch)
-            done_in_epoch = state["step"] - epoch * steps_per_epoch
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_size=config.batch_size, sampler=_Skip(sampler, done_in_epoch * config.batch_size),
-                drop_last=True, num_workers=config.workers, persistent_workers=False)
-            net.train()
-            sums: dict[str, float] = state["epoch_sums"]
-            started, seen = time.perf_counter(), 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
-                       disable=not (progress and main), initial=done_in_epoch, total=steps_per_epoch)
-            for images, target in bar:
-                images = images.to(torch_device)
-                target = {k: v.to(torch_device) for k, v in target.items()}
-                with torch.autocast(torch_device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    losses = task_losses(net(images), target, config.consistency_weight, config.semantic_weighting)
-                total = dwa.combine(losses) if config.dwa else sum(losses.values())
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(total).backward()
-                if config.clip_grad_norm > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                schedule.step()
-                state["step"] += 1
-                state["epoch_steps"] += 1
-                seen += len(images) * world
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + value.item()
-                rate = seen / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix(loss=f"{total.item():.3f}", samples_per_s=f"{rate:.1f}")
-                if main and state["step"] % config.log_every_steps == 0:
-                    logs.row("train", {"step": state["step"], "epoch": epoch + 1, "lr": schedule.get_last_lr()[0],
-                                       "loss": total.item(), "samples_per_s": rate,
-                                       **{k: v.item() for k, v in losses.items()}})
-                stopped = config.stop_after_steps is not None and state["step"] >= config.stop_after_steps
-                if stopped or (config.checkpoint_every_steps and state["step"] % config.checkpoint_every_steps == 0):
-                    if main:
-                        _save(out, model, optimizer, schedule, state)
-                if stopped:
+        with Interrupts() as interrupts:
+            while state["epoch"] < config.epochs and not stopped:
+                epoch = state["epoch"]
+                sampler.set_epoch(epoch)
+                dataset.set_epoch(epoch)
+                done_in_epoch = state["step"] - epoch * steps_per_epoch
+                loader = torch.utils.data.DataLoader(
+                    dataset, batch_size=config.batch_size, sampler=_Skip(sampler, done_in_epoch * config.batch_size),
+                    drop_last=True, num_workers=config.workers, persistent_workers=False,
+                    worker_init_fn=_ignore_stop_signals)
+                net.train()
+                sums: dict[str, float] = state["epoch_sums"]
+                started, seen = time.perf_counter(), 0
+                bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+                           disable=not (progress and main), initial=done_in_epoch, total=steps_per_epoch)
+                for images, target in bar:
+                    with interrupts.critical():  # a stop waits for the step to finish
+                        losses, total = _optimise(net, images.to(torch_device),
+                                                  {k: v.to(torch_device) for k, v in target.items()},
+                                                  (optimizer, scaler, schedule), dwa, config, dtype)
+                        state["step"] += 1
+                        state["epoch_steps"] += 1
+                        seen += len(images) * world
+                        for name, value in losses.items():
+                            sums[name] = sums.get(name, 0.0) + value.item()
+                        rate = seen / max(time.perf_counter() - started, 1e-9)
+                        bar.set_postfix(loss=f"{total.item():.3f}", samples_per_s=f"{rate:.1f}")
+                        if main and state["step"] % config.log_every_steps == 0:
+                            logs.row("train", {"step": state["step"], "epoch": epoch + 1, "lr": schedule.get_last_lr()[0],
+                                               "loss": total.item(), "samples_per_s": rate,
+                                               **{k: v.item() for k, v in losses.items()}})
+                        stopped = config.stop_after_steps is not None and state["step"] >= config.stop_after_steps
+                        if main and (stopped or (config.checkpoint_every_steps
+                                                 and state["step"] % config.checkpoint_every_steps == 0)):
+                            saved_step = _save(out, model, optimizer, schedule, state)
+                    if stopped:
+                        break
+                if stopped and state["step"] < (epoch + 1) * steps_per_epoch:
                     break
-            if stopped and state["step"] < (epoch + 1) * steps_per_epoch:
-                break
-            means = {name: value / max(state["epoch_steps"], 1) for name, value in sums.items()}
-            dwa.update(means)
-            state.update({"dwa": list(dwa.history), "epoch": epoch + 1, "epoch_sums": {}, "epoch_steps": 0})
-            record = {"epoch": epoch + 1, "step": state["step"], "losses": means,
-                      "seconds": round(time.perf_counter() - started, 1)}
-            if main and validate is not None:
-                model.eval()
-                with torch.no_grad():
-                    record["val"] = validate(model)
-                logs.row("val", {"step": state["step"], "epoch": epoch + 1, **record["val"]})
-                _keep_best(out, model, record["val"], state)
-            state["history"].append(record)
-            if main:
-                _save(out, model, optimizer, schedule, state)
-                log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+                means = {name: value / max(state["epoch_steps"], 1) for name, value in sums.items()}
+                dwa.update(means)
+                state.update({"dwa": list(dwa.history), "epoch": epoch + 1, "epoch_sums": {}, "epoch_steps": 0})
+                record = {"epoch": epoch + 1, "step": state["step"], "losses": means,
+                          "seconds": round(time.perf_counter() - started, 1)}
+                if main and validate is not None:
+                    model.eval()
+                    with torch.no_grad():
+                        record["val"] = validate(model)
+                    logs.row("val", {"step": state["step"], "epoch": epoch + 1, **record["val"]})
+                    _keep_best(out, model, record["val"], state)
+                state["history"].append(record)
+                if main:
+                    saved_step = _save(out, model, optimizer, schedule, state)
+                    log.info("epoch %d: %s", epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every finished step, then stop as asked
+        if main and state["step"] > saved_step:
+            _save(out, model, optimizer, schedule, state)
+            log.info("stopped at step %d; --resume continues from there", state["step"])
+        raise
     finally:
         if logs is not None:
             logs.close()
