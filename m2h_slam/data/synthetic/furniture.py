@@ -96,7 +96,7 @@ def _block(w, d, h):
     return [box([-w / 2, -d / 2, 0], [w / 2, d / 2, h])], h
 
 
-# Shape variants for varied furniture (``Furnisher(varied=True)``): same class, size and surface role, other form.
+# Shape variants for varied furniture (``Furnisher(variety=...)``): same class, size and surface role, other form.
 def _pedestal_table(w, d, h):
     foot = min(w, d) * 0.3
     return [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h]), cylinder([0, 0], 0.03, h - 0.04, 0.05, 8),
