@@ -136,6 +136,19 @@ def test_a_stopped_training_keeps_its_last_step(sequences, tmp_path):
     assert [int(r["step"]) for r in _rows(out / "train.csv")] == list(range(1, logged[-1] + 3))
 
 
+def test_resume_forgets_the_rows_logged_after_the_checkpoint(tmp_path):
+    from m2h_slam.train.trainer import _Logs
+
+    logs = _Logs(tmp_path)
+    for step in range(1, 6):
+        logs.row("train", {"step": step, "epoch": 1, "loss": 1.0 / step})
+    logs.row("val", {"step": 4, "epoch": 1, "abs_rel": 0.5})
+    logs.forget_after(3)  # killed at step 5, the checkpoint holds step 3
+    logs.close()
+    assert [int(r["step"]) for r in _rows(tmp_path / "train.csv")] == [1, 2, 3]
+    assert _rows(tmp_path / "val.csv") == [] and (tmp_path / "val.csv").read_text().startswith("step,epoch,abs_rel")
+
+
 def test_ddp_on_two_cpu_processes_keeps_equal_replicas(sequences, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

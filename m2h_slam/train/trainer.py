@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -122,6 +123,17 @@ class _Logs:
 
         self.writer = SummaryWriter(str(self.out / "tensorboard"))
 
+    def forget_after(self, step: int) -> None:
+        """Drop the CSV rows logged after ``step`` (a run killed after its last checkpoint logged them; the
+        resumed run logs those steps again)."""
+        for path in (self.out / "train.csv", self.out / "val.csv"):
+            if path.is_file():
+                with path.open(newline="") as handle:
+                    rows = list(csv.DictReader(handle))
+                kept = [r for r in rows if int(r["step"]) <= step]
+                if len(kept) < len(rows):
+                    atomic_write_text(path, _csv_text(rows[0].keys(), kept))
+
     def row(self, name: str, values: dict[str, float]) -> None:
         path = self.out / f"{name}.csv"
         new = not path.is_file()
@@ -137,6 +149,14 @@ class _Logs:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _csv_text(fields, rows: list[dict]) -> str:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(fields))
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def _state_path(out: Path) -> Path:
@@ -235,6 +255,8 @@ def train(model, dataset, out: str | os.PathLike, config: TrainConfig = TrainCon
     dtype = autocast_dtype(config.precision, torch_device)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
     logs = _Logs(out) if main else None
+    if logs is not None and resume:
+        logs.forget_after(state["step"])
     stopped = False
     saved_step = state["step"]
     try:
