@@ -172,7 +172,8 @@ def test_training_configs_are_checked(tmp_path, capsys):
     assert "config key 'precision' must be auto, fp32, bf16 or fp16" in capsys.readouterr().err
     bad.write_text("semantic_weighting: inverse\n")
     assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
-    assert "config key 'semantic_weighting' must be sqrt_inverse or none, got 'inverse'" in capsys.readouterr().err
+    assert ("bad.yaml: config key 'semantic_weighting': expected one of ['sqrt_inverse', 'none'], got 'inverse'"
+            in capsys.readouterr().err)
 
 
 def test_one_dataset_interface_for_synthetic_nyudmt_and_hypersim(sequences, tmp_path):

@@ -9,15 +9,17 @@ normals (B, 3, H, W); edges (B, 1, H, W) in {0, 1}; intrinsics (B, 4) fx, fy, cx
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 
-SEMANTIC_WEIGHTINGS = ("sqrt_inverse", "none")
+SemanticWeighting = Literal["sqrt_inverse", "none"]
 
 
-def semantic_loss(logits: torch.Tensor, target: torch.Tensor, weighting: str = "sqrt_inverse") -> torch.Tensor:
+def semantic_loss(logits: torch.Tensor, target: torch.Tensor, weighting: SemanticWeighting = "sqrt_inverse"
+                  ) -> torch.Tensor:
     """Cross-entropy over labelled pixels (class 0 = unknown is ignored). ``weighting`` "sqrt_inverse" weighs
     each class by 1 / sqrt(its pixel share in the batch), so that small objects count beside walls and floors
     (it also makes the network more ready to predict classes that a scene lacks); "none": plain cross-entropy."""
@@ -99,7 +101,8 @@ def edge_semantic_consistency(edge_logits: torch.Tensor, sem_logits: torch.Tenso
 
 
 def task_losses(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
-                consistency_weight: float = 0.1, semantic_weighting: str = "sqrt_inverse") -> dict[str, torch.Tensor]:
+                consistency_weight: float = 0.1, semantic_weighting: SemanticWeighting = "sqrt_inverse"
+                ) -> dict[str, torch.Tensor]:
     """Every term that the targets allow; consistency terms need only predictions (and intrinsics).
 
     The edge-semantic term is computed at half resolution (it is a smooth prior; full

@@ -37,7 +37,7 @@ from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, _Checked, config_to_dict, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.interrupts import Interrupts
-from m2h_slam.model.losses import SEMANTIC_WEIGHTINGS, DynamicWeightAverage, task_losses
+from m2h_slam.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
 from m2h_slam.model.weights import load_checkpoint, save_checkpoint
 from m2h_slam.train.augment import AugmentConfig
 
@@ -65,7 +65,7 @@ class TrainConfig(_Checked):
     dwa: bool = True  # Dynamic Weight Averaging of the task losses; False: equal weights
     dwa_temperature: float = ranged(2.0, POSITIVE)
     consistency_weight: float = ranged(0.1, NON_NEGATIVE)  # depth-normal and edge-semantic terms
-    semantic_weighting: str = "sqrt_inverse"  # class weights of the semantic cross-entropy: sqrt_inverse or none
+    semantic_weighting: SemanticWeighting = "sqrt_inverse"  # class weights of the semantic cross-entropy
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     workers: int = ranged(2, NON_NEGATIVE)  # DataLoader worker processes
     seed: int = ranged(0, NON_NEGATIVE)
@@ -76,8 +76,6 @@ class TrainConfig(_Checked):
     def _relations(self) -> list[tuple[str, str]]:
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             return [("precision", f"must be auto, fp32, bf16 or fp16, got {self.precision!r}")]
-        if self.semantic_weighting not in SEMANTIC_WEIGHTINGS:
-            return [("semantic_weighting", f"must be {' or '.join(SEMANTIC_WEIGHTINGS)}, got {self.semantic_weighting!r}")]
         return []
 
 
@@ -173,10 +171,10 @@ def _save(out: Path, model, optimizer, schedule, state: dict) -> int:
     return state["step"]
 
 
-def _optimise(net, images: torch.Tensor, target: dict[str, torch.Tensor], stepping: tuple, dwa, config: TrainConfig,
-              dtype: torch.dtype | None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """One optimisation step on a batch; ``stepping``: (optimizer, grad scaler, schedule). Returns the task
-    losses and their combined total."""
+def _optimise(net, params: list, images: torch.Tensor, target: dict[str, torch.Tensor], stepping: tuple, dwa,
+              config: TrainConfig, dtype: torch.dtype | None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimisation step on a batch; ``params``: the trained parameters (clipped); ``stepping``: (optimizer,
+    grad scaler, schedule). Returns the task losses and their combined total."""
     optimizer, scaler, schedule = stepping
     with torch.autocast(images.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         losses = task_losses(net(images), target, config.consistency_weight, config.semantic_weighting)
@@ -185,7 +183,7 @@ def _optimise(net, images: torch.Tensor, target: dict[str, torch.Tensor], steppi
     scaler.scale(total).backward()
     if config.clip_grad_norm > 0:
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.clip_grad_norm)
+        torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
     scaler.step(optimizer)
     scaler.update()
     schedule.step()
@@ -277,7 +275,7 @@ def train(model, dataset, out: str | os.PathLike, config: TrainConfig = TrainCon
                            disable=not (progress and main), initial=done_in_epoch, total=steps_per_epoch)
                 for images, target in bar:
                     with interrupts.critical():  # a stop waits for the step to finish
-                        losses, total = _optimise(net, images.to(torch_device),
+                        losses, total = _optimise(net, params, images.to(torch_device),
                                                   {k: v.to(torch_device) for k, v in target.items()},
                                                   (optimizer, scaler, schedule), dwa, config, dtype)
                         state["step"] += 1
