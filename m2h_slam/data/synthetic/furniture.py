@@ -34,13 +34,20 @@ class PlacedObject:
     parent: int | None = None
 
 
+TOP_M = 0.04  # table-top thickness
+
+
+def _top(w, d, h):
+    return box([-w / 2, -d / 2, h - TOP_M], [w / 2, d / 2, h])
+
+
 def _table(w, d, h):
     leg = 0.05
-    parts = [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h])]
+    parts = [_top(w, d, h)]
     for sx in (-1, 1):
         for sy in (-1, 1):
             x, y = sx * (w / 2 - 0.03 - leg / 2), sy * (d / 2 - 0.03 - leg / 2)
-            parts.append(box([x - leg / 2, y - leg / 2, 0], [x + leg / 2, y + leg / 2, h - 0.04]))
+            parts.append(box([x - leg / 2, y - leg / 2, 0], [x + leg / 2, y + leg / 2, h - TOP_M]))
     return parts, h
 
 
@@ -99,15 +106,13 @@ def _block(w, d, h):
 # Shape variants for varied furniture (``Furnisher(variety=...)``): same class, size and surface role, other form.
 def _pedestal_table(w, d, h):
     foot = min(w, d) * 0.3
-    return [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h]), cylinder([0, 0], 0.03, h - 0.04, 0.05, 8),
-            box([-foot, -foot, 0], [foot, foot, 0.03])], h
+    return [_top(w, d, h), cylinder([0, 0], 0.03, h - TOP_M, 0.05, 8), box([-foot, -foot, 0], [foot, foot, 0.03])], h
 
 
 def _panel_table(w, d, h):
     t = 0.04
-    return [box([-w / 2, -d / 2, h - 0.04], [w / 2, d / 2, h]), box([-w / 2 + 0.05, -d / 2 + 0.05, 0],
-            [-w / 2 + 0.05 + t, d / 2 - 0.05, h - 0.04]), box([w / 2 - 0.05 - t, -d / 2 + 0.05, 0],
-            [w / 2 - 0.05, d / 2 - 0.05, h - 0.04])], h
+    return [_top(w, d, h), box([-w / 2 + 0.05, -d / 2 + 0.05, 0], [-w / 2 + 0.05 + t, d / 2 - 0.05, h - TOP_M]),
+            box([w / 2 - 0.05 - t, -d / 2 + 0.05, 0], [w / 2 - 0.05, d / 2 - 0.05, h - TOP_M])], h
 
 
 def _stool(w, d, h):
@@ -122,8 +127,7 @@ def _armchair(w, d, h):
 
 
 def _bed_on_legs(w, d, h):
-    legs, _ = _table(w, d, 0.25)
-    return legs + [box([-w / 2, -d / 2, 0.25], [w / 2, d / 2, 0.5])], 0.5
+    return _raised(w, d, 0.5, 0.25)  # a mattress on a frame, no headboard
 
 
 def _armless_sofa(w, d, h):
@@ -142,9 +146,14 @@ def _box_shade_lamp(w, d, h):
             box([-w / 2, -d / 2, h - shade], [w / 2, d / 2, h])], h
 
 
+def _raised(w, d, h, legs_m):
+    """A block from ``legs_m`` up to ``h`` on a table-like frame of that height."""
+    frame, _ = _table(w, d, legs_m)
+    return frame + [box([-w / 2, -d / 2, legs_m], [w / 2, d / 2, h])], h
+
+
 def _on_legs(w, d, h):
-    legs, _ = _table(w, d, 0.12)
-    return legs + [box([-w / 2, -d / 2, 0.12], [w / 2, d / 2, h])], h
+    return _raised(w, d, h, 0.12)
 
 
 def _with_top(w, d, h):
