@@ -247,3 +247,42 @@ def test_a_window_never_overshoots_its_wall():
     world = generate_world(WorldSpec(seed=801, frames=2, rooms=3))  # crashed: a width rounded past its wall
     for x0, y0, z0, x1, y1, z1 in world.apartment.windows:
         assert max(x1 - x0, y1 - y0) <= 2.0 + 1e-9 and z1 > z0
+
+
+def test_torch_raycaster_renders_what_open3d_renders(monkeypatch):
+    """Where Open3D is missing (GPU training machines) the renderer casts rays with PyTorch: same frames."""
+    from m2h_slam.core.intrinsics import Intrinsics
+    from m2h_slam.data.synthetic import Renderer, RenderOptions, render
+    from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
+
+    world = generate_world(WorldSpec(seed=21, frames=6, rooms=3, people=2, move_object=True))
+    K = Intrinsics.from_fov(64, 48, 70.0)
+    reference = [Renderer(world, K, RenderOptions(randomize=True)).render(i) for i in (0, 5)]
+    monkeypatch.setattr(render, "_open3d_or_none", lambda: None)
+    renderer = Renderer(world, K, RenderOptions(randomize=True))
+    assert isinstance(renderer.static.cast.__self__, TorchRaycaster)
+    for expected, frame in zip(reference, (renderer.render(i) for i in (0, 5))):
+        assert np.array_equal(frame.semantics, expected.semantics) and np.array_equal(frame.instances, expected.instances)
+        assert np.abs(frame.depth_m - expected.depth_m).max() < 1e-4
+        assert np.abs(frame.normals - expected.normals).max() < 1e-4
+        # a photographic texel can flip where the hit point moves by 1e-6 m
+        assert (np.abs(frame.rgb.astype(int) - expected.rgb) > 2).mean() < 0.01
+    assert (reference[0].instances > 0).mean() > 0.9 and len(np.unique(reference[0].semantics)) > 3
+
+
+def test_torch_raycaster_hits_like_a_ray_triangle_test():
+    from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
+
+    # one triangle in the plane z = 2 and one behind it at z = 5
+    vertices = np.array([[0, 0, 2], [1, 0, 2], [0, 1, 2], [-5, -5, 5], [5, -5, 5], [0, 5, 5]], float)
+    caster = TorchRaycaster(vertices, np.array([[0, 1, 2], [3, 4, 5]]))
+    rays = np.array([[0.2, 0.2, 0, 0, 0, 1],  # hits the near triangle at t = 2
+                     [0.2, 0.2, 0, 0, 0, 2],  # direction of length 2: t = 1
+                     [0.8, 0.8, 0, 0, 0, 1],  # outside the near one (u + v > 1): the far one at 5
+                     [0.2, 0.2, 3, 0, 0, 1],  # starts between them: the far one
+                     [0.2, 0.2, 0, 0, 0, -1],  # points away: nothing
+                     [9, 9, 0, 0, 0, 1]], np.float32)
+    t, ids, normals = caster.cast(rays)
+    assert np.allclose(t[:4], [2, 1, 5, 2]) and np.isinf(t[4:]).all()
+    assert ids.tolist() == [0, 0, 1, 1, -1, -1]
+    assert np.allclose(np.abs(normals[:4, 2]), 1) and not normals[4:].any()

@@ -4,13 +4,15 @@ Per frame: planar depth (m), camera-frame normals, NYU40 semantics, instance ids
 room ids, semantic/instance edges, and RGB: a procedural 3D texture per surface (the
 same point looks the same from every view), Lambertian shading from one light per
 room, optional exposure changes, blur and noise. Static geometry lives in one Open3D
-``RaycastingScene``; people and moved objects are cast per frame, only for the
-pixels their bounding boxes cover.
+``RaycastingScene`` (where Open3D is missing, a brute-force PyTorch caster, on the GPU
+when there is one); people and moved objects are cast per frame, only for the pixels
+their bounding boxes cover.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -41,21 +43,37 @@ class RenderOptions:
     randomize: bool = False
 
 
+@functools.cache
+def _open3d_or_none():
+    """Open3D, or None where it is not installed."""
+    try:
+        return open3d()
+    except ImportError:
+        return None
+
+
 class _Surfaces:
-    """Triangles in a RaycastingScene with per-triangle class and instance."""
+    """Triangles in a RaycastingScene (or, where Open3D is missing, ``TorchRaycaster`` on the GPU when there is
+    one) with per-triangle class and instance."""
 
     def __init__(self, meshes: list[Mesh]):
-        o3d = open3d()
         vertices, triangles, classes, instances = merge(meshes)
         self._classes = np.concatenate([[0], classes]).astype(np.uint8)  # index = triangle id + 1
         self._instances = np.concatenate([[0], instances]).astype(np.uint16)
+        o3d = _open3d_or_none()
+        if o3d is None:
+            import torch
+
+            from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
+
+            self.cast = TorchRaycaster(vertices, triangles, "cuda" if torch.cuda.is_available() else "cpu").cast
+            return
         self.scene = o3d.t.geometry.RaycastingScene()
         self.scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
 
     def cast(self, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t_hit (N,), triangle id (N,) or -1, world normal (N, 3)) for rays (N, 6)."""
-        o3d = open3d()
-        hit = self.scene.cast_rays(o3d.core.Tensor(rays))
+        hit = self.scene.cast_rays(open3d().core.Tensor(rays))
         t = hit["t_hit"].numpy()
         ids = hit["primitive_ids"].numpy().astype(np.int64)
         ids[~np.isfinite(t)] = -1
