@@ -36,13 +36,10 @@ def dense_validation(dataset: TrainingDataset, device: str):
     return validate
 
 
-def run_training(config: TrainConfig, out: str | Path, resume: bool = False, device: str = "cpu",
-                 progress: bool = True) -> dict:
-    """Train ``config.model`` on ``config.train`` (validating on ``config.val``) into the folder ``out``."""
+def initial_model(config: TrainConfig):
+    """``config.model`` with the weights of ``config.init`` (else seeded random weights)."""
     if config.model not in list_models():
         raise InputError(None, f"model: unknown model {config.model!r}; choose from {', '.join(list_models())}")
-    if not config.train:
-        raise InputError(None, "no training data: give sources on the command line or 'train:' in the config")
     import torch
 
     torch.manual_seed(config.seed)  # the same initial weights for the same seed
@@ -54,12 +51,25 @@ def run_training(config: TrainConfig, out: str | Path, resume: bool = False, dev
         if start.config.to_dict() != model.config.to_dict():
             raise InputError(config.init, f"holds another model than '{config.model}'")
         model.load_state_dict(start.state_dict())
+    return model
+
+
+def run_training(config: TrainConfig, out: str | Path, resume: bool = False, device: str = "cpu",
+                 progress: bool = True, data: TrainingDataset | None = None,
+                 held_out: TrainingDataset | None = None) -> dict:
+    """Train ``config.model`` on ``config.train`` (validating on ``config.val``) into the folder ``out``.
+    ``data`` / ``held_out``: datasets already in memory, used instead of ``config.train`` / ``config.val``."""
+    model = initial_model(config)
     size = tuple(config.size or model.config.input_size)
     config = dataclasses.replace(config, size=size)
-    data = TrainingDataset(list(config.train), size, config.augment, config.seed, config.stride, config.max_frames)
-    held_out = TrainingDataset(list(config.val), size, None, config.seed, config.stride, config.max_frames) \
-        if config.val else None
-    log.info("training %s on %d frames at %dx%d%s", config.model, len(data), *size,
+    if data is None:
+        if not config.train:
+            raise InputError(None, "no training data: give sources on the command line or 'train:' in the config")
+        data = TrainingDataset(list(config.train), size, config.augment, config.seed, config.stride,
+                               config.max_frames, config.repeats)
+    if held_out is None and config.val:
+        held_out = TrainingDataset(list(config.val), size, None, config.seed, config.stride, config.max_frames)
+    log.info("training %s on %d frames at %dx%d%s", config.model, len(data.samples), *size,
              f", validating on {len(held_out)}" if held_out else "")
     with distributed_from_environment(device) as process_device:
         validate = dense_validation(held_out, process_device) if held_out is not None else None

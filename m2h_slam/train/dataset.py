@@ -28,7 +28,10 @@ from m2h_slam.train.augment import AugmentConfig, augment
 REQUIRED = ("depth_m", "semantics")
 
 
-def _compact(frame: Frame) -> tuple:
+Sample = tuple  # (rgb uint8, depth float16, semantics, normals float16, edges, (fx, fy, cx, cy, width, height))
+
+
+def compact(frame: Frame) -> Sample:
     """What a sample keeps in memory: uint8 images, float16 depth and normals, the intrinsics."""
     normals = frame.normals if frame.normals is not None else normals_from_depth(frame.depth_m, frame.intrinsics)
     edges = frame.edges if frame.edges is not None else semantic_edges(frame.semantics, frame.instances)
@@ -38,29 +41,45 @@ def _compact(frame: Frame) -> tuple:
 
 
 class TrainingDataset(torch.utils.data.Dataset):
-    """All frames of ``sources`` at ``size`` (W, H) as (image, target) pairs.
+    """All frames of ``sources`` at ``size`` (W, H) as (image, target) pairs, ``repeats`` times per epoch (each
+    repeat with its own augmentation draw).
 
     image: (3, H, W) normalised. target: depth (1, H, W) m (0 invalid), semantics (H, W) long (0 ignored),
     normals (3, H, W), edges (1, H, W) in {0, 1} (widened to 3 px), intrinsics (4,) fx, fy, cx, cy px.
     """
 
     def __init__(self, sources: list[str | os.PathLike], size: tuple[int, int], augment: AugmentConfig | None = None,
-                 seed: int = 0, stride: int = 1, max_frames: int | None = None):
-        self.size, self.augment, self.seed, self.epoch = size, augment, seed, 0
-        self.samples = []
+                 seed: int = 0, stride: int = 1, max_frames: int | None = None, repeats: int = 1):
+        samples = []
         for source in sources:
             sequence = open_sequence(source, ReadOptions(stride=stride, max_frames=max_frames, resize=size))
             missing = [k for k in REQUIRED if k not in sequence.ground_truth]
             if missing:
                 raise InputError(Path(source), f"training needs ground truth {', '.join(missing)}")
-            self.samples += [_compact(frame) for frame in sequence]
-        if not self.samples:
+            samples += [compact(frame) for frame in sequence]
+        if not samples:
             raise InputError(Path(str(sources[0])) if sources else None, "no training frames")
+        self._hold(samples, size, augment, seed, repeats)
+
+    @classmethod
+    def from_samples(cls, samples: list[Sample], size: tuple[int, int], augment: AugmentConfig | None = None,
+                     seed: int = 0, repeats: int = 1) -> TrainingDataset:
+        """A dataset of frames already in memory (``compact(frame)`` of frames at ``size``)."""
+        wrong = [s[5][4:] for s in samples if tuple(s[5][4:]) != tuple(size)]
+        if not samples or wrong:
+            raise ValueError(f"need samples of size {size}, got {len(samples)} with {len(wrong)} of other sizes")
+        dataset = cls.__new__(cls)
+        dataset._hold(list(samples), size, augment, seed, repeats)
+        return dataset
+
+    def _hold(self, samples: list[Sample], size: tuple[int, int], augment: AugmentConfig | None, seed: int,
+              repeats: int) -> None:
+        self.samples, self.size, self.augment, self.seed, self.repeats, self.epoch = samples, size, augment, seed, repeats, 0
         self.mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
         self.std = torch.tensor(IMAGE_STD).view(3, 1, 1)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * self.repeats
 
     def set_epoch(self, epoch: int) -> None:
         """Augmentations of ``epoch`` (each epoch draws anew)."""
@@ -68,7 +87,7 @@ class TrainingDataset(torch.utils.data.Dataset):
 
     def frame(self, index: int) -> Frame:
         """Sample ``index`` as a Frame (augmented when the dataset augments)."""
-        rgb, depth, semantics, normals, edges, (fx, fy, cx, cy, width, height) = self.samples[index]
+        rgb, depth, semantics, normals, edges, (fx, fy, cx, cy, width, height) = self.samples[index % len(self.samples)]
         frame = Frame(index, 0.0, rgb, Intrinsics(fx, fy, cx, cy, width, height), depth_m=depth.astype(np.float32),
                       semantics=semantics, normals=normals.astype(np.float32), edges=edges)
         if self.augment is not None:

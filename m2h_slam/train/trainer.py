@@ -56,6 +56,7 @@ class TrainConfig(_Checked):
     stride: int = ranged(1, AT_LEAST_ONE)  # every N-th frame of each source
     max_frames: int | None = None  # per source
     epochs: int = ranged(10, AT_LEAST_ONE)
+    repeats: int = ranged(1, AT_LEAST_ONE)  # passes over the training frames per epoch, each freshly augmented
     batch_size: int = ranged(8, AT_LEAST_ONE)  # per process
     learning_rate: float = ranged(1e-3, POSITIVE)
     weight_decay: float = ranged(1e-4, NON_NEGATIVE)

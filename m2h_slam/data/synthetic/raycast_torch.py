@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-CHUNK_ELEMENTS = 1 << 24  # rays x triangles per step (64 MiB per float32 matrix)
+CHUNK_ELEMENTS = 1 << 25  # rays x triangles per step (128 MiB per float32 matrix)
 
 
 class TorchRaycaster:
@@ -26,6 +26,7 @@ class TorchRaycaster:
         n = torch.linalg.cross(e1, e2)
         f32 = torch.float32
         self.n = n.to(f32)  # (T, 3) e1 x e2
+        self.minus_n = -self.n
         self.e1, self.e2 = e1.to(f32), e2.to(f32)
         self.e2_x_v0 = torch.linalg.cross(e2, v0).to(f32)
         self.v0_x_e1 = torch.linalg.cross(v0, e1).to(f32)
@@ -51,14 +52,10 @@ class TorchRaycaster:
     def _nearest(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         o, d = r[:, :3], r[:, 3:]
         o_x_d = torch.linalg.cross(o, d)
-        det = -(d @ self.n.T)  # e1 . (d x e2)
-        u = o_x_d @ self.e2.T - d @ self.e2_x_v0.T  # (o - v0) . (d x e2)
-        v = -(o_x_d @ self.e1.T) - d @ self.v0_x_e1.T  # d . ((o - v0) x e1)
-        t = o @ self.n.T - self.t_const  # e2 . ((o - v0) x e1)
-        sign = torch.sign(det)  # compare numerators with det's sign instead of dividing
-        det_abs = det.abs()
-        u, v, t = u * sign, v * sign, t * sign
-        hit = (det_abs > 1e-12) & (u >= 0) & (v >= 0) & (u + v <= det_abs) & (t > 0)
-        t = torch.where(hit, t / det_abs.clamp_min(1e-12), torch.full_like(t, float("inf")))
-        nearest, index = t.min(dim=1)
+        inv_det = torch.reciprocal_(d @ self.minus_n.T)  # 1 / (e1 . (d x e2)); inf where parallel
+        u = (o_x_d @ self.e2.T).sub_(d @ self.e2_x_v0.T).mul_(inv_det)  # (o - v0) . (d x e2) / det
+        v = (o_x_d @ self.e1.T).neg_().sub_(d @ self.v0_x_e1.T).mul_(inv_det)  # d . ((o - v0) x e1) / det
+        t = (o @ self.n.T).sub_(self.t_const).mul_(inv_det)  # e2 . ((o - v0) x e1) / det
+        miss = (u < 0) | (v < 0) | (u + v > 1) | ~(t > 0)  # NaN (a ray in the triangle's plane) misses
+        nearest, index = t.masked_fill_(miss, float("inf")).min(dim=1)
         return nearest, torch.where(torch.isfinite(nearest), index, torch.full_like(index, -1))
