@@ -1,7 +1,7 @@
 """The demo weights' GPU recipe: render synthetic apartments straight into memory (one process per core, rays
 cast on the GPU where Open3D is missing), then ``m2h-slam train``'s trainer on the GPU for a time budget.
 
-    PYTHONPATH=. python datasets/synthetic/train_gpu.py --out RUN --minutes 5 --jobs 15
+    PYTHONPATH=. python datasets/synthetic/train_gpu.py --config configs/train/demo_gpu_1.yaml --out RUN --minutes 5
 
 Apartments follow datasets/synthetic/make_training_set.sh (rooms 2 + seed % 5, two people, a moved object;
 every fourth domain-randomised, every third of the others with camera noise, blur and exposure changes);
@@ -26,6 +26,7 @@ import multiprocessing  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import cv2  # noqa: E402
 import torch  # noqa: E402
 
 from m2h_slam.core.config import config_to_dict, load_config  # noqa: E402
@@ -53,6 +54,7 @@ class Job:
 def render(job: Job) -> list:
     """Every ``stride``-th frame of one apartment as training samples."""
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     seed, randomize = job.seed, job.seed % 4 == 1 and not job.plain
     effects = not job.plain and not randomize and seed % 3 == 0
     spec = WorldSpec(seed=seed, frames=job.frames, fps=job.fps, rooms=2 + seed % 5, people=2, move_object=True,
@@ -84,7 +86,7 @@ def probe_rate(config: TrainConfig, data: TrainingDataset, out: Path, device: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--config", default="configs/train/demo_gpu.yaml")
+    parser.add_argument("--config", default="configs/train/demo_gpu_1.yaml")
     parser.add_argument("--apartments", type=int, default=400)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--frames", type=int, default=30, help="per apartment")
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the trainer's per-epoch lines
+    cv2.setNumThreads(1)  # also in the DataLoader workers forked from here: one thread each
     args.out.mkdir(parents=True, exist_ok=False)
     config = load_config(args.config, TrainConfig)
     size = tuple(config.size)
@@ -112,9 +115,8 @@ def main() -> None:
     held_out = TrainingDataset.from_samples(val, size)
 
     rate = probe_rate(config, data, args.out / "probe", args.device, args.probe_steps)
-    repeats = max(1, round(args.epoch_minutes * 60 * rate / len(samples)))
-    epoch_s = len(samples) * repeats / rate + EPOCH_OVERHEAD_S
-    epochs = max(1, int(args.minutes * 60 / epoch_s))
+    epochs = max(1, round(args.minutes / args.epoch_minutes))
+    repeats = max(1, int((args.minutes * 60 / epochs - EPOCH_OVERHEAD_S) * rate / len(samples)))
     data.repeats = repeats
     config = dataclasses.replace(config, epochs=epochs, repeats=repeats)
     record.update(probe_samples_per_s=round(rate, 1), epochs=epochs, repeats=repeats,
