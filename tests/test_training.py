@@ -198,3 +198,61 @@ def test_one_dataset_interface_for_synthetic_nyudmt_and_hypersim(sequences, tmp_
 def test_a_training_folder_is_never_its_data(sequences, capsys):
     assert main(["-q", "train", str(sequences / "s5"), "--out", str(sequences / "s5" / "run")]) == 2
     assert "output lies inside the input" in capsys.readouterr().err
+
+
+def test_frames_in_memory_train_like_frames_on_disk(sequences, tmp_path):
+    """TrainingDataset.from_samples gives the items of the same frames read from disk; ``repeats`` passes draw
+    fresh augmentations; run_training takes such datasets instead of config sources."""
+    from m2h_slam.train.dataset import TrainingDataset, compact
+    from m2h_slam.train.trainer import TrainConfig
+    from m2h_slam.training import run_training
+
+    size = (112, 84)
+    on_disk = TrainingDataset([sequences / "s5"], size)
+    frames = list(open_sequence(sequences / "s5", ReadOptions(resize=size)))
+    in_memory = TrainingDataset.from_samples([compact(f) for f in frames], size)
+    assert len(in_memory) == len(on_disk) == 4
+    for (image_a, target_a), (image_b, target_b) in zip(on_disk, in_memory):
+        assert torch.equal(image_a, image_b) and all(torch.equal(target_a[k], target_b[k]) for k in target_a)
+    with pytest.raises(ValueError, match="size"):
+        TrainingDataset.from_samples([compact(f) for f in frames], (56, 42))
+
+    twice = TrainingDataset.from_samples([compact(f) for f in frames], size, AugmentConfig(), repeats=2)
+    assert len(twice) == 8
+    first, again = twice.frame(1), twice.frame(5)  # the same frame, another draw
+    assert not np.array_equal(first.rgb, again.rgb)
+    assert np.array_equal(twice.frame(1).rgb, first.rgb)  # each draw reproducible
+    with pytest.raises(IndexError):  # the end (iteration over the dataset stops there)
+        twice[8]
+
+    config = TrainConfig(batch_size=2, epochs=1, repeats=2, workers=0, learning_rate=1e-4, warmup_steps=1,
+                         size=size, augment=None)
+    twice.augment = None
+    summary = run_training(config, tmp_path / "run", progress=False, data=twice,
+                           held_out=TrainingDataset([sequences / "s6"], size))
+    assert summary["steps"] == 4 and summary["finished"] and "abs_rel" in summary["history"][0]["val"]
+
+
+def test_gpu_recipe_renders_the_training_rule_and_fills_its_time(monkeypatch):
+    """datasets/synthetic/train_gpu.py: apartments as make_training_set.sh draws them, straight into samples;
+    epochs x passes that fill the time budget."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "datasets" / "synthetic" / "train_gpu.py"
+    spec = importlib.util.spec_from_file_location("train_gpu", path)
+    recipe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_gpu", recipe)  # its dataclass looks its module up
+    spec.loader.exec_module(recipe)
+    def frames(seed: int, plain: bool) -> list:
+        return recipe.render(recipe.Job(seed, 4, 3.0, 2, (64, 48), plain=plain))
+
+    randomised, effects, plain_5, plain_6 = frames(5, False), frames(6, False), frames(5, True), frames(6, True)
+    assert len(randomised) == len(plain_5) == 2  # every second of 4 frames
+    assert randomised[0][0].shape == (48, 64, 3) and randomised[0][5][4:] == (64, 48)
+    assert not np.array_equal(randomised[0][0], plain_5[0][0])  # seed % 4 == 1: domain-randomised
+    # seed % 3 == 0: camera noise, blur and exposure on the same geometry
+    assert np.array_equal(effects[0][2], plain_6[0][2]) and not np.array_equal(effects[0][0], plain_6[0][0])
+    epochs, repeats = recipe.fit_schedule(rate=500, frames=12000, minutes=5, epoch_minutes=1)
+    assert epochs == 5 and repeats == int((60 - recipe.EPOCH_OVERHEAD_S) * 500 / 12000)
+    assert recipe.fit_schedule(rate=10, frames=12000, minutes=0.5, epoch_minutes=1) == (1, 1)

@@ -70,6 +70,13 @@ def render_all(jobs: list[Job], processes: int) -> list:
         return [sample for samples in pool.imap(render, jobs) for sample in samples]
 
 
+def fit_schedule(rate: float, frames: int, minutes: float, epoch_minutes: float) -> tuple[int, int]:
+    """(epochs, passes per epoch) that fill ``minutes`` of training at ``rate`` samples/s over ``frames`` frames,
+    with epochs of about ``epoch_minutes`` (each also pays EPOCH_OVERHEAD_S)."""
+    epochs = max(1, round(minutes / epoch_minutes))
+    return epochs, max(1, int((minutes * 60 / epochs - EPOCH_OVERHEAD_S) * rate / frames))
+
+
 def probe_rate(config: TrainConfig, data: TrainingDataset, out: Path, device: str, steps: int) -> float:
     """Steady training samples/s over the second half of ``steps`` steps (start-up left out)."""
     data.repeats = max(1, math.ceil(steps * config.batch_size / len(data.samples)))
@@ -115,8 +122,7 @@ def main() -> None:
     held_out = TrainingDataset.from_samples(val, size)
 
     rate = probe_rate(config, data, args.out / "probe", args.device, args.probe_steps)
-    epochs = max(1, round(args.minutes / args.epoch_minutes))
-    repeats = max(1, int((args.minutes * 60 / epochs - EPOCH_OVERHEAD_S) * rate / len(samples)))
+    epochs, repeats = fit_schedule(rate, len(samples), args.minutes, args.epoch_minutes)
     data.repeats = repeats
     config = dataclasses.replace(config, epochs=epochs, repeats=repeats)
     record.update(probe_samples_per_s=round(rate, 1), epochs=epochs, repeats=repeats,

@@ -86,7 +86,10 @@ class TrainingDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def frame(self, index: int) -> Frame:
-        """Sample ``index`` as a Frame (augmented when the dataset augments)."""
+        """Sample ``index`` as a Frame (augmented when the dataset augments); repeat r of frame i is index
+        r * frames + i."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} of {len(self)}")  # also ends iteration over the dataset
         rgb, depth, semantics, normals, edges, (fx, fy, cx, cy, width, height) = self.samples[index % len(self.samples)]
         frame = Frame(index, 0.0, rgb, Intrinsics(fx, fy, cx, cy, width, height), depth_m=depth.astype(np.float32),
                       semantics=semantics, normals=normals.astype(np.float32), edges=edges)
