@@ -58,7 +58,8 @@ def run_training(config: TrainConfig, out: str | Path, resume: bool = False, dev
                  progress: bool = True, data: TrainingDataset | None = None,
                  held_out: TrainingDataset | None = None) -> dict:
     """Train ``config.model`` on ``config.train`` (validating on ``config.val``) into the folder ``out``.
-    ``data`` / ``held_out``: datasets already in memory, used instead of ``config.train`` / ``config.val``."""
+    ``data`` / ``held_out``: datasets already in memory, used instead of ``config.train`` / ``config.val``
+    (``data`` takes ``config.repeats``)."""
     model = initial_model(config)
     size = tuple(config.size or model.config.input_size)
     config = dataclasses.replace(config, size=size)
@@ -66,7 +67,8 @@ def run_training(config: TrainConfig, out: str | Path, resume: bool = False, dev
         if not config.train:
             raise InputError(None, "no training data: give sources on the command line or 'train:' in the config")
         data = TrainingDataset(list(config.train), size, config.augment, config.seed, config.stride,
-                               config.max_frames, config.repeats)
+                               config.max_frames)
+    data.repeats = config.repeats
     if held_out is None and config.val:
         held_out = TrainingDataset(list(config.val), size, None, config.seed, config.stride, config.max_frames)
     log.info("training %s on %d frames at %dx%d%s", config.model, len(data.samples), *size,

@@ -249,18 +249,16 @@ def test_a_window_never_overshoots_its_wall():
         assert max(x1 - x0, y1 - y0) <= 2.0 + 1e-9 and z1 > z0
 
 
-def test_torch_raycaster_renders_what_open3d_renders(monkeypatch):
-    """Where Open3D is missing (GPU training machines) the renderer casts rays with PyTorch: same frames."""
+def test_torch_raycaster_renders_what_open3d_renders():
+    """Where Open3D is missing (GPU training machines) the renderer can cast rays with PyTorch: same frames."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from m2h_slam.data.synthetic import Renderer, RenderOptions, render
-    from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
+    from m2h_slam.data.synthetic import Renderer, RenderOptions
+    from m2h_slam.train.raycast_torch import TorchRaycaster
 
     world = generate_world(WorldSpec(seed=21, frames=6, rooms=3, people=2, move_object=True))
     K = Intrinsics.from_fov(64, 48, 70.0)
     reference = [Renderer(world, K, RenderOptions(randomize=True)).render(i) for i in (0, 5)]
-    monkeypatch.setattr(render, "_open3d_or_none", lambda: None)
-    renderer = Renderer(world, K, RenderOptions(randomize=True))
-    assert isinstance(renderer.static.cast.__self__, TorchRaycaster)
+    renderer = Renderer(world, K, RenderOptions(randomize=True), raycaster=TorchRaycaster)
     for expected, frame in zip(reference, (renderer.render(i) for i in (0, 5))):
         assert np.array_equal(frame.semantics, expected.semantics) and np.array_equal(frame.instances, expected.instances)
         assert np.abs(frame.depth_m - expected.depth_m).max() < 1e-4
@@ -271,7 +269,7 @@ def test_torch_raycaster_renders_what_open3d_renders(monkeypatch):
 
 
 def test_torch_raycaster_hits_like_a_ray_triangle_test():
-    from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
+    from m2h_slam.train.raycast_torch import TorchRaycaster
 
     # one triangle in the plane z = 2 and one behind it at z = 5
     vertices = np.array([[0, 0, 2], [1, 0, 2], [0, 1, 2], [-5, -5, 5], [5, -5, 5], [0, 5, 5]], float)

@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per render process /
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -32,8 +33,10 @@ import torch  # noqa: E402
 from m2h_slam.core.config import config_to_dict, load_config  # noqa: E402
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
 from m2h_slam.data.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
+from m2h_slam.data.synthetic.render import Open3DRaycaster  # noqa: E402
 from m2h_slam.data.synthetic.export import DEFAULT_HFOV_DEG  # noqa: E402
 from m2h_slam.train.dataset import TrainingDataset, compact  # noqa: E402
+from m2h_slam.train.raycast_torch import TorchRaycaster  # noqa: E402
 from m2h_slam.train.trainer import TrainConfig  # noqa: E402
 from m2h_slam.training import run_training  # noqa: E402
 
@@ -51,6 +54,15 @@ class Job:
     plain: bool = False  # validation: no randomisation, no camera effects
 
 
+def raycaster():
+    """Open3D's where it is installed, else brute force in PyTorch (on the GPU when there is one)."""
+    try:
+        import open3d  # noqa: F401
+    except ImportError:
+        return functools.partial(TorchRaycaster, device="cuda" if torch.cuda.is_available() else "cpu")
+    return Open3DRaycaster
+
+
 def render(job: Job) -> list:
     """Every ``stride``-th frame of one apartment as training samples."""
     torch.set_num_threads(1)
@@ -61,7 +73,7 @@ def render(job: Job) -> list:
                      varied_furniture=randomize)
     options = RenderOptions(noise_std=3.0, blur_sigma_px=0.6, exposure_variation=0.2) if effects else \
         RenderOptions(randomize=randomize)
-    renderer = Renderer(generate_world(spec), Intrinsics.from_fov(*job.size, DEFAULT_HFOV_DEG), options)
+    renderer = Renderer(generate_world(spec), Intrinsics.from_fov(*job.size, DEFAULT_HFOV_DEG), options, raycaster())
     return [compact(renderer.render(i)) for i in range(0, job.frames, job.stride)]
 
 
@@ -79,9 +91,9 @@ def fit_schedule(rate: float, frames: int, minutes: float, epoch_minutes: float)
 
 def probe_rate(config: TrainConfig, data: TrainingDataset, out: Path, device: str, steps: int) -> float:
     """Steady training samples/s over the second half of ``steps`` steps (start-up left out)."""
-    data.repeats = max(1, math.ceil(steps * config.batch_size / len(data.samples)))
     half = steps // 2
-    probe = dataclasses.replace(config, epochs=1, stop_after_steps=steps, log_every_steps=half, checkpoint_every_steps=0)
+    probe = dataclasses.replace(config, epochs=1, repeats=max(1, math.ceil(steps * config.batch_size / len(data.samples))),
+                                stop_after_steps=steps, log_every_steps=half, checkpoint_every_steps=0)
     run_training(probe, out, device=device, progress=False, data=data)
     with (out / "train.csv").open() as handle:
         rows = {int(r["step"]): float(r["samples_per_s"]) for r in csv.DictReader(handle)}
@@ -123,7 +135,6 @@ def main() -> None:
 
     rate = probe_rate(config, data, args.out / "probe", args.device, args.probe_steps)
     epochs, repeats = fit_schedule(rate, len(samples), args.minutes, args.epoch_minutes)
-    data.repeats = repeats
     config = dataclasses.replace(config, epochs=epochs, repeats=repeats)
     record.update(probe_samples_per_s=round(rate, 1), epochs=epochs, repeats=repeats,
                   train_frames=len(samples), val_frames=len(val), config=config_to_dict(config))

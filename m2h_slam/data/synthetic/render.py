@@ -4,16 +4,17 @@ Per frame: planar depth (m), camera-frame normals, NYU40 semantics, instance ids
 room ids, semantic/instance edges, and RGB: a procedural 3D texture per surface (the
 same point looks the same from every view), Lambertian shading from one light per
 room, optional exposure changes, blur and noise. Static geometry lives in one Open3D
-``RaycastingScene`` (where Open3D is missing, a brute-force PyTorch caster, on the GPU
-when there is one); people and moved objects are cast per frame, only for the pixels
-their bounding boxes cover.
+``RaycastingScene`` (or another ray caster, e.g. ``m2h_slam.train.raycast_torch`` on a
+GPU); people and moved objects are cast per frame, only for the pixels their bounding
+boxes cover.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -43,41 +44,36 @@ class RenderOptions:
     randomize: bool = False
 
 
-@functools.cache
-def _open3d_or_none():
-    """Open3D, or None where it is not installed."""
-    try:
-        return open3d()
-    except ImportError:
-        return None
+class Open3DRaycaster:
+    """Triangles ``vertices`` (V, 3) m, ``triangles`` (T, 3) in an Open3D ``RaycastingScene`` (the default)."""
 
-
-class _Surfaces:
-    """Triangles in a RaycastingScene (or, where Open3D is missing, ``TorchRaycaster`` on the GPU when there is
-    one) with per-triangle class and instance."""
-
-    def __init__(self, meshes: list[Mesh]):
-        vertices, triangles, classes, instances = merge(meshes)
-        self._classes = np.concatenate([[0], classes]).astype(np.uint8)  # index = triangle id + 1
-        self._instances = np.concatenate([[0], instances]).astype(np.uint16)
-        o3d = _open3d_or_none()
-        if o3d is None:
-            import torch
-
-            from m2h_slam.data.synthetic.raycast_torch import TorchRaycaster
-
-            self.cast = TorchRaycaster(vertices, triangles, "cuda" if torch.cuda.is_available() else "cpu").cast
-            return
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray):
+        o3d = open3d()
         self.scene = o3d.t.geometry.RaycastingScene()
         self.scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
 
     def cast(self, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(t_hit (N,), triangle id (N,) or -1, world normal (N, 3)) for rays (N, 6)."""
+        """(t_hit (N,) inf where nothing is hit, triangle id (N,) or -1, unit normal (N, 3)) for rays (N, 6):
+        origin, direction (t in units of its length)."""
         hit = self.scene.cast_rays(open3d().core.Tensor(rays))
         t = hit["t_hit"].numpy()
         ids = hit["primitive_ids"].numpy().astype(np.int64)
         ids[~np.isfinite(t)] = -1
         return t, ids, hit["primitive_normals"].numpy()
+
+
+#: (vertices (V, 3), triangles (T, 3)) -> an object whose ``cast(rays)`` answers as ``Open3DRaycaster.cast``
+RaycasterFactory = Callable[[np.ndarray, np.ndarray], Any]
+
+
+class _Surfaces:
+    """Triangles in a ray caster with per-triangle class and instance."""
+
+    def __init__(self, meshes: list[Mesh], raycaster: RaycasterFactory):
+        vertices, triangles, classes, instances = merge(meshes)
+        self._classes = np.concatenate([[0], classes]).astype(np.uint8)  # index = triangle id + 1
+        self._instances = np.concatenate([[0], instances]).astype(np.uint16)
+        self.cast = raycaster(vertices, triangles).cast
 
     def labels(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class uint8, instance uint16) per triangle id; 0 where the id is -1 (no hit)."""
@@ -87,9 +83,10 @@ class _Surfaces:
 class Renderer:
     """Renders frames of ``world`` with camera ``intrinsics``."""
 
-    def __init__(self, world: World, intrinsics: Intrinsics, options: RenderOptions = RenderOptions()):
-        self.world, self.K, self.options = world, intrinsics, options
-        self.static = _Surfaces(world.static_meshes)
+    def __init__(self, world: World, intrinsics: Intrinsics, options: RenderOptions = RenderOptions(),
+                 raycaster: RaycasterFactory = Open3DRaycaster):
+        self.world, self.K, self.options, self.raycaster = world, intrinsics, options, raycaster
+        self.static = _Surfaces(world.static_meshes, raycaster)
         W, H = intrinsics.width, intrinsics.height
         u, v = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
         # Directions with z = 1: the ray parameter at a hit is the planar depth.
@@ -152,7 +149,7 @@ class Renderer:
         index = np.flatnonzero(wanted)
         if not len(index):
             return
-        surfaces = _Surfaces(meshes)
+        surfaces = _Surfaces(meshes, self.raycaster)
         sub = np.concatenate([np.broadcast_to(origin, (len(index), 3)), rays[index]], axis=1).astype(np.float32)
         t_dyn, ids, n_dyn = surfaces.cast(sub)
         nearer = (ids >= 0) & (t_dyn < t[index])

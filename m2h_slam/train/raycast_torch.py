@@ -1,7 +1,9 @@
-"""Ray casting without Open3D: every ray against every triangle (Moeller-Trumbore) in PyTorch.
+"""Ray casting without Open3D for the synthetic renderer (``Renderer(..., raycaster=...)``): every ray against
+every triangle (Moeller-Trumbore) in PyTorch.
 
 Brute force suits the synthetic worlds (1-2 thousand triangles) on a GPU, where Open3D may be missing (GPU
-training machines); on a CPU Open3D's BVH is much faster and remains the renderer's default. The scalar
+training machines, datasets/synthetic/train_gpu.py); on a CPU Open3D's BVH is much faster and remains the
+renderer's default. The scalar
 triple products of Moeller-Trumbore are written as (rays, 3) x (3, triangles) matrix products, so no
 (rays, triangles, 3) tensor is formed.
 """
