@@ -30,6 +30,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
+from m2h_slam.core.atomic import atomic_write_text  # noqa: E402
 from m2h_slam.core.config import config_to_dict, load_config  # noqa: E402
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
 from m2h_slam.data.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
@@ -118,7 +119,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the trainer's per-epoch lines
     cv2.setNumThreads(1)  # also in the DataLoader workers forked from here: one thread each
-    args.out.mkdir(parents=True, exist_ok=False)
+    if args.out.exists():
+        parser.error(f"{args.out} exists; choose another --out")
+    args.out.mkdir(parents=True)
     config = load_config(args.config, TrainConfig)
     size = tuple(config.size)
     record = {"args": {k: str(v) for k, v in vars(args).items()}, "device": torch.cuda.get_device_name()
@@ -139,14 +142,14 @@ def main() -> None:
     record.update(probe_samples_per_s=round(rate, 1), epochs=epochs, repeats=repeats,
                   train_frames=len(samples), val_frames=len(val), config=config_to_dict(config))
     print(f"{rate:.0f} samples/s: {epochs} epochs of {repeats} passes over {len(samples)} frames", flush=True)
-    (args.out / "recipe.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write_text(args.out / "recipe.json", json.dumps(record, indent=1) + "\n")
 
     started = time.perf_counter()
     summary = run_training(config, args.out / "run", device=args.device, progress=False, data=data,
                            held_out=held_out)
     record["train_s"] = round(time.perf_counter() - started, 1)
     record["finished"] = summary["finished"]
-    (args.out / "recipe.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write_text(args.out / "recipe.json", json.dumps(record, indent=1) + "\n")
     print(f"trained {summary['steps']} steps in {record['train_s']} s", flush=True)
 
 
