@@ -169,7 +169,8 @@ def test_training_configs_are_checked(tmp_path, capsys):
     assert "bad.yaml: unknown config key 'augment.zoom_maximum' (did you mean 'zoom_max'?)" in capsys.readouterr().err
     bad.write_text("precision: fp8\n")
     assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
-    assert "config key 'precision' must be auto, fp32, bf16 or fp16" in capsys.readouterr().err
+    assert ("bad.yaml: config key 'precision': expected one of ['auto', 'fp32', 'bf16', 'fp16'], got 'fp8'"
+            in capsys.readouterr().err)
     bad.write_text("semantic_weighting: inverse\n")
     assert main(["-q", "train", "x", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     assert ("bad.yaml: config key 'semantic_weighting': expected one of ['sqrt_inverse', 'none'], got 'inverse'"

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -62,7 +63,7 @@ class TrainConfig(_Checked):
     weight_decay: float = ranged(1e-4, NON_NEGATIVE)
     warmup_steps: int = ranged(100, NON_NEGATIVE)
     clip_grad_norm: float = ranged(1.0, NON_NEGATIVE)  # 0: no clipping
-    precision: str = "auto"  # auto (bf16 on CUDA when supported, else fp32), fp32, bf16, fp16
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA when supported, else fp32
     dwa: bool = True  # Dynamic Weight Averaging of the task losses; False: equal weights
     dwa_temperature: float = ranged(2.0, POSITIVE)
     consistency_weight: float = ranged(0.1, NON_NEGATIVE)  # depth-normal and edge-semantic terms
@@ -73,11 +74,6 @@ class TrainConfig(_Checked):
     log_every_steps: int = ranged(10, AT_LEAST_ONE)
     checkpoint_every_steps: int = ranged(0, NON_NEGATIVE)  # 0: at the end of each epoch only
     stop_after_steps: int | None = None  # stop (with a checkpoint) after this many steps in all; --resume goes on
-
-    def _relations(self) -> list[tuple[str, str]]:
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            return [("precision", f"must be auto, fp32, bf16 or fp16, got {self.precision!r}")]
-        return []
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
