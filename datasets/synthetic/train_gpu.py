@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from m2h_slam.core.atomic import atomic_write_text  # noqa: E402
 from m2h_slam.core.config import config_to_dict, load_config  # noqa: E402
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
+from m2h_slam.core.o3d import open3d  # noqa: E402
 from m2h_slam.data.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
 from m2h_slam.data.synthetic.render import Open3DRaycaster  # noqa: E402
 from m2h_slam.data.synthetic.export import DEFAULT_HFOV_DEG  # noqa: E402
@@ -58,7 +59,7 @@ class Job:
 def raycaster():
     """Open3D's where it is installed, else brute force in PyTorch (on the GPU when there is one)."""
     try:
-        import open3d  # noqa: F401
+        open3d()  # the project's one Open3D import (it preloads libusb)
     except ImportError:
         return functools.partial(TorchRaycaster, device="cuda" if torch.cuda.is_available() else "cpu")
     return Open3DRaycaster
