@@ -157,7 +157,8 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     run_state.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
     perception = Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
-    mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device))
+    mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
+                    predicted_depth=not options.gt_perception)
     builder = SceneGraphBuilder(config, sequence.intrinsics)
     binding = run_state.input_binding(sequence, config, options.poses, perception.weights)
     timings: dict[str, list[float]] = {"predict": []}

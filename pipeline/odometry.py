@@ -1,7 +1,8 @@
 """Frame-to-model RGB-D odometry on (predicted) metric depth.
 
-Each frame is aligned with Open3D's tensor multi-scale RGB-D odometry against a raycast
-of the map from the previous pose, starting from a constant-velocity prediction. A
+Each frame is aligned with Open3D's tensor multi-scale RGB-D odometry (photometric for
+predicted depth, photometric + geometric for measured depth) against the last keyframe,
+the previous frame or a raycast of the map, starting from a constant-velocity prediction. A
 tracking-quality test (fitness, inlier RMSE, motion bounds) accepts or rejects it.
 """
 
@@ -79,9 +80,12 @@ def block_mean(rgb: np.ndarray, depth_m: np.ndarray, factor: int) -> tuple[np.nd
 
 
 class RgbdOdometry:
-    """Aligns frames (source) to model raycasts (target)."""
+    """Aligns frames (source) to keyframes, frames or model raycasts (target)."""
 
     def __init__(self, config: OdometryConfig, K: Intrinsics, device):
+        """``config``: with its automatic settings fixed for the depth (``OdometryConfig.for_depth``)."""
+        if config.method == "auto" or config.depth_outlier_m is None:
+            raise ValueError("RgbdOdometry needs OdometryConfig.for_depth(...): method or depth_outlier_m is automatic")
         o3d = open3d()
         odometry = o3d.t.pipelines.odometry
         self.config, self.device = config, device
@@ -92,6 +96,7 @@ class RgbdOdometry:
         self.method = {"hybrid": odometry.Method.Hybrid, "intensity": odometry.Method.Intensity,
                        "point_to_plane": odometry.Method.PointToPlane}[config.method]
         self.criteria = [odometry.OdometryConvergenceCriteria(n) for n in config.iterations]
+        self.loss = odometry.OdometryLossParams(depth_outlier_trunc=config.depth_outlier_m)
 
     def image(self, rgb: np.ndarray, depth_m: np.ndarray):
         """The Open3D RGB-D image that odometry aligns: the frame (H, W, 3) uint8 / (H, W) m, shrunk by
@@ -126,7 +131,7 @@ class RgbdOdometry:
         try:
             result = o3d.t.pipelines.odometry.rgbd_odometry_multi_scale(
                 source, target, self.K, o3d.core.Tensor(init_prev_T_current, o3d.core.float64), 1.0, c.depth_max_m,
-                self.criteria, self.method)
+                self.criteria, self.method, self.loss)
         except RuntimeError as error:  # e.g. "Singular 6x6 linear system": no usable correspondences
             return TrackingResult(False, init_prev_T_current, 0.0, float("inf"), f"solver failed: {_message(error)}")
         T = result.transformation.cpu().numpy()

@@ -130,13 +130,19 @@ class PerceptionConfig(_Checked):
 class OdometryConfig(_Checked):
     """RGB-D odometry on predicted depth, frame to model (a raycast of the map)."""
 
-    method: Literal["hybrid", "intensity", "point_to_plane"] = "hybrid"
+    # auto: intensity for predicted depth, hybrid for measured depth (--gt-perception). Predicted depth's scale
+    # flickers by a few % from frame to frame, so its geometry disagrees between frames; the photometric term
+    # uses depth only to back-project, where a scale error moves the result by that share of the step only.
+    method: Literal["auto", "hybrid", "intensity", "point_to_plane"] = "auto"
     target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
     iterations: tuple[int, ...] = ranged((10, 10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
     # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
     # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
     max_width_px: int | None = ranged(200, Range(16))
     depth_max_m: float = ranged(6.0, POSITIVE)
+    # Pixels whose depths differ by more than this between the frames are not correspondences; None (auto):
+    # 0.3 m for predicted depth (a 4 % scale flicker at 4 m is 16 cm), 0.07 m (Open3D's default) for measured.
+    depth_outlier_m: float | None = ranged(None, POSITIVE)
     min_fitness: float = ranged(0.15, SHARE)  # share of pixels with a correspondence
     max_inlier_rmse_m: float = ranged(0.05, POSITIVE)
     max_translation_m: float = ranged(0.3, POSITIVE)  # per frame; more is a tracking failure
@@ -150,6 +156,13 @@ class OdometryConfig(_Checked):
 
     def _relations(self) -> list[tuple[str, str]]:
         return [] if self.iterations else [("iterations", "needs at least one pyramid level")]
+
+    def for_depth(self, predicted: bool) -> OdometryConfig:
+        """This config with its automatic settings (``method``, ``depth_outlier_m``) fixed for predicted
+        (network) or measured (sensor, ground-truth) depth."""
+        method = self.method if self.method != "auto" else "intensity" if predicted else "hybrid"
+        outlier = self.depth_outlier_m if self.depth_outlier_m is not None else 0.3 if predicted else 0.07
+        return dataclasses.replace(self, method=method, depth_outlier_m=outlier)
 
 
 @dataclass(frozen=True)
