@@ -135,7 +135,7 @@ class OdometryConfig(_Checked):
     # uses depth only to back-project, where a scale error moves the result by that share of the step only.
     method: Literal["auto", "hybrid", "intensity", "point_to_plane"] = "auto"
     target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
-    iterations: tuple[int, ...] = ranged((10, 10, 5, 3), AT_LEAST_ONE)  # per pyramid level, finest first
+    iterations: tuple[int, ...] = ranged((20, 10, 5), AT_LEAST_ONE)  # per pyramid level, finest first
     # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
     # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
     max_width_px: int | None = ranged(200, Range(16))
@@ -144,7 +144,7 @@ class OdometryConfig(_Checked):
     # 0.3 m for predicted depth (a 4 % scale flicker at 4 m is 16 cm), 0.07 m (Open3D's default) for measured.
     depth_outlier_m: float | None = ranged(None, POSITIVE)
     min_fitness: float = ranged(0.15, SHARE)  # share of pixels with a correspondence
-    max_inlier_rmse_m: float = ranged(0.05, POSITIVE)
+    max_inlier_rmse_m: float = ranged(0.05, POSITIVE)  # Open3D's inlier RMSE of the loss (intensity units for intensity)
     max_translation_m: float = ranged(0.3, POSITIVE)  # per frame; more is a tracking failure
     max_rotation_deg: float = ranged(20.0, Range(0, 180, low_open=True))
     max_prediction_error_m: float = ranged(0.1, POSITIVE)  # per frame, off the constant-velocity prediction
