@@ -312,6 +312,7 @@ def test_cli_run_on_real_video(tmp_path, bikes_path):
         assert (out / name).is_file(), name
     record = json.loads((out / "run.json").read_text())
     assert record["counts"]["frames"] == 24 and record["input"]["format"] == "video"
+    assert record["odometry"] == {"method": "intensity", "depth_outlier_m": 0.3}  # 'auto' for predicted depth
     assert set(record["timings"]) >= {"predict", "mask", "odometry", "fusion", "export"}
     trajectory = np.loadtxt(out / "trajectory.txt")
     assert trajectory.shape == (24, 8) and np.isfinite(trajectory).all()

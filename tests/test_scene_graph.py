@@ -470,6 +470,7 @@ def test_run_writes_a_valid_graph_whose_objects_are_the_mesh_instances(people_ru
         assert set(np.unique(mesh.labels[mesh.instances == o["id"]]).tolist()) <= {o["class_id"]}
     record = json.loads((out / "run.json").read_text())
     assert record["scene_graph"]["state"] == "built" and record["scene_graph"]["counts"]["room"] == len(data["rooms"])
+    assert record["odometry"] == {"method": "hybrid", "depth_outlier_m": 0.07}  # 'auto' for ground-truth depth
     summary = run_cli("graph", str(out))
     assert summary.returncode == 0 and summary.stdout.startswith(f"building: {len(data['rooms'])} rooms")
     first, last = data["rooms"][0]["id"], data["rooms"][-1]["id"]
