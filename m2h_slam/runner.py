@@ -206,7 +206,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "perception": "ground truth" if options.gt_perception else str(perception.weights),
         "poses": options.poses,
         "config": config_to_dict(config),
-        "odometry": {"method": mapper.odometry.config.method, "depth_outlier_m": mapper.odometry.config.depth_outlier_m},
+        "odometry": {name: getattr(mapper.odometry.config, name) for name in ("method", "depth_outlier_m")},
         "versions": _versions(),
         "timings": _stage_summary(timings),
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,

@@ -89,15 +89,17 @@ class _State:
 class Mapper:
     """Poses + semantic TSDF from frames and their predictions (no torch here)."""
 
-    def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0", predicted_depth: bool = False):
-        """``predicted_depth``: depth comes from the network (odometry settings for it: ``OdometryConfig.for_depth``)."""
+    def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0",
+                 predicted_depth: bool = False):
+        """``predicted_depth``: the depth comes from the network (``OdometryConfig.for_depth``)."""
         self.config, self.K = config, intrinsics
         if config.odometry.deterministic:
             # Open3D's parallel reductions differ in the last bits between runs, and odometry
             # amplifies that; one thread makes every run identical.
             open3d().utility.set_max_threads(1)
         self.volume = SemanticTSDF(config.fusion)
-        self.odometry = RgbdOdometry(config.odometry.for_depth(predicted_depth), intrinsics, open3d().core.Device(device))
+        self.odometry = RgbdOdometry(config.odometry.for_depth(predicted_depth), intrinsics,
+                                     open3d().core.Device(device))
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)

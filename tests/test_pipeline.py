@@ -195,7 +195,8 @@ def test_block_mean_keeps_points_on_their_surface():
     rgb = np.zeros((48, 64, 3), np.uint8)
     small_rgb, small_depth = block_mean(rgb, depth, 2)
     assert small_depth.shape == (24, 32) and small_rgb.shape == (24, 32, 3) and small_depth[5, 10] == 0
-    odometry = RgbdOdometry(dataclasses.replace(Config().odometry, max_width_px=32).for_depth(False), K, open3d().core.Device("CPU:0"))
+    settings = dataclasses.replace(Config().odometry, max_width_px=32).for_depth(False)
+    odometry = RgbdOdometry(settings, K, open3d().core.Device("CPU:0"))
     small = Intrinsics.from_matrix(odometry.K.numpy(), 32, 24)
     points = backproject(small_depth, small)[small_depth > 0]
     off_plane = np.abs(points @ normal - distance)

@@ -128,7 +128,7 @@ class PerceptionConfig(_Checked):
 
 @dataclass(frozen=True)
 class OdometryConfig(_Checked):
-    """RGB-D odometry on predicted depth, frame to model (a raycast of the map)."""
+    """RGB-D odometry (Open3D's tensor pipeline) against the last keyframe, the previous frame or the map."""
 
     # auto: intensity for predicted depth, hybrid for measured depth (--gt-perception). Predicted depth's scale
     # flickers by a few % from frame to frame, so its geometry disagrees between frames; the photometric term
@@ -144,7 +144,7 @@ class OdometryConfig(_Checked):
     # 0.3 m for predicted depth (a 4 % scale flicker at 4 m is 16 cm), 0.07 m (Open3D's default) for measured.
     depth_outlier_m: float | None = ranged(None, POSITIVE)
     min_fitness: float = ranged(0.15, SHARE)  # share of pixels with a correspondence
-    max_inlier_rmse_m: float = ranged(0.05, POSITIVE)  # Open3D's inlier RMSE of the loss (intensity units for intensity)
+    max_inlier_rmse_m: float = ranged(0.05, POSITIVE)  # Open3D's inlier RMSE (intensity units for intensity)
     max_translation_m: float = ranged(0.3, POSITIVE)  # per frame; more is a tracking failure
     max_rotation_deg: float = ranged(20.0, Range(0, 180, low_open=True))
     max_prediction_error_m: float = ranged(0.1, POSITIVE)  # per frame, off the constant-velocity prediction
