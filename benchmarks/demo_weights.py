@@ -1,8 +1,9 @@
 """The numbers of the demo weights' model card (docs/model-card.md), measured the way the card states them:
 
-1. dense metrics on held-out synthetic frames (seeds 900-903, never used for training or validation),
-   320x240, 60 frames each: depth AbsRel, mIoU over the classes present (in the truth or the prediction; and
-   over the truth's classes only), normal angle, edge F;
+1. dense metrics on held-out synthetic frames (never used for training or validation) at 320x240: depth AbsRel,
+   mIoU over the classes present (in the truth or the prediction; and over the truth's classes only), normal
+   angle, edge F. Two sets: seeds 900-903, 4 rooms, the first 60 frames (4 s) of each walk; and seeds 950-961,
+   2-6 rooms as in training, 30 frames at 1.5 frames/s (20 s, about 10 m of walking through several rooms);
 2. the test protocol (`tests/test_demo_weights.py`: seed 900, 12 frames at 224x168) the same way;
 3. the real Middlebury motorcycle frame: median-scaled AbsRel of the network against the constant-depth
    baseline (every pixel at the median true depth);
@@ -35,6 +36,7 @@ from m2h_slam.inference import Predictor  # noqa: E402
 from m2h_slam.runner import RunOptions, demo_weights, run  # noqa: E402
 
 HELD_OUT = (900, 901, 902, 903)
+HELD_OUT_WALKS = tuple(range(950, 962))  # rooms 2 + seed % 5, as datasets/synthetic/make_training_set.sh
 TEST_PROTOCOL = {"seed": 900, "frames": 12, "size": (224, 168)}  # tests/test_demo_weights.py
 
 
@@ -46,7 +48,8 @@ def dense(predictor: Predictor, folders: list[Path]) -> dict:
     r = scores.result()
     return {"abs_rel": round(r["depth"]["abs_rel"], 4), "rmse_m": round(r["depth"]["rmse_m"], 4),
             "miou": round(r["semantics"]["miou"], 4),
-            "miou_truth_classes": round(r["semantics"]["miou_truth_classes"], 4), "normal_mean_deg": round(r["normals"]["mean_deg"], 2),
+            "miou_truth_classes": round(r["semantics"]["miou_truth_classes"], 4),
+            "normal_mean_deg": round(r["normals"]["mean_deg"], 2),
             "edge_ods_f": round(r["edges"]["ods_f"], 4), "frames": r["depth"]["frames"]}
 
 
@@ -74,6 +77,10 @@ def main() -> None:
         folders = [write_synthetic(tmp / f"dense{seed}", WorldSpec(seed=seed, frames=60), size=(320, 240),
                                    progress=False) for seed in HELD_OUT]
         result["held_out_320x240"] = dense(predictor, folders)
+        walks = [write_synthetic(tmp / f"walk_dense{seed}",
+                                 WorldSpec(seed=seed, frames=30, fps=1.5, rooms=2 + seed % 5), size=(320, 240),
+                                 progress=False) for seed in HELD_OUT_WALKS]
+        result["held_out_walks_320x240"] = dense(predictor, walks)
         protocol = write_synthetic(tmp / "protocol", WorldSpec(seed=TEST_PROTOCOL["seed"],
                                                                frames=TEST_PROTOCOL["frames"]),
                                    size=TEST_PROTOCOL["size"], progress=False)
@@ -88,9 +95,10 @@ def main() -> None:
                                            progress=False)
                 record = run(open_sequence(sequence), tmp / f"run{seed}", config, RunOptions(progress=False))
                 scores = evaluate_run(tmp / f"run{seed}", sequence, correct_scale=True)
+                counts = record["counts"]
                 runs[f"seed{seed}"] = {"ate_percent_of_path": scores["ate_percent_of_path"],
                                        "mesh_f1": scores["mesh_f1@0.05m"],
-                                       "lost_percent": round(100 * record["counts"]["lost"] / record["counts"]["frames"], 1),
+                                       "lost_percent": round(100 * counts["lost"] / counts["frames"], 1),
                                        "frames_per_s": record["frames_per_s"]}
             result["end_to_end_300f_320x240"] = runs
     report("demo_weights", result)
