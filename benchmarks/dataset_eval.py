@@ -16,11 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import report, timed  # noqa: E402
-from m2h_slam.data import open_sequence  # noqa: E402
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
-from m2h_slam.dataset_eval import EvalSettings, evaluate_dataset  # noqa: E402
+from m2h_slam.sources import open_sequence  # noqa: E402
+from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.app.dataset_eval import EvalSettings, evaluate_dataset  # noqa: E402
 from m2h_slam.eval.dense_metrics import FrameScores  # noqa: E402
-from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
 
 
 def main() -> None:

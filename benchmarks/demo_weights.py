@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import report  # noqa: E402
 from m2h_slam.core.config import Config  # noqa: E402
-from m2h_slam.data import open_sequence  # noqa: E402
-from m2h_slam.data.samples import motorcycle_frame  # noqa: E402
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.sources import open_sequence  # noqa: E402
+from m2h_slam.sources.samples import motorcycle_frame  # noqa: E402
+from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
 from m2h_slam.eval.dense_metrics import DepthScores, FrameScores  # noqa: E402
 from m2h_slam.eval.run_eval import evaluate_run  # noqa: E402
-from m2h_slam.inference import Predictor  # noqa: E402
-from m2h_slam.runner import RunOptions, demo_weights, run  # noqa: E402
+from m2h_slam.perception import Predictor  # noqa: E402
+from m2h_slam.app.run_loop import RunOptions, demo_weights, run  # noqa: E402
 
 HELD_OUT = (900, 901, 902, 903)
 HELD_OUT_WALKS = tuple(range(950, 962))  # rooms 2 + seed % 5, as datasets/synthetic/make_training_set.sh

@@ -28,14 +28,14 @@ from common import peak_rss_mb, report  # noqa: E402
 from m2h_slam.core.config import Config  # noqa: E402
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
 from m2h_slam.core.o3d import open3d  # noqa: E402
-from m2h_slam.data import open_sequence  # noqa: E402
-from m2h_slam.data.synthetic import Renderer, WorldSpec, generate_world, write_synthetic  # noqa: E402
+from m2h_slam.sources import open_sequence  # noqa: E402
+from m2h_slam.synthetic import Renderer, WorldSpec, generate_world, write_synthetic  # noqa: E402
 from m2h_slam.eval.run_eval import evaluate_run  # noqa: E402
-from m2h_slam.runner import RunOptions, run  # noqa: E402
+from m2h_slam.app.run_loop import RunOptions, run  # noqa: E402
 from pipeline import Mapper  # noqa: E402
-from pipeline.fusion import SemanticTSDF  # noqa: E402
-from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
-from pipeline.masks import fusion_mask  # noqa: E402
+from pipeline.mapping.fusion import SemanticTSDF  # noqa: E402
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
+from pipeline.mapping.masks import fusion_mask  # noqa: E402
 
 HELD_OUT_SEEDS = (900, 901)  # training data uses seeds 100-115
 
@@ -49,8 +49,8 @@ def frames_of(seed: int, count: int, size: tuple[int, int], people: int = 2):
 
 def stage_times(size: tuple[int, int], count: int) -> dict:
     """Back end on ground-truth perception (VO), and the demo network's predict time, per frame."""
-    from m2h_slam.inference import Predictor
-    from m2h_slam.runner import demo_weights
+    from m2h_slam.perception import Predictor
+    from m2h_slam.app.run_loop import demo_weights
 
     frames = list(frames_of(21, count, size))
     mapper = Mapper(Config(), frames[0].intrinsics)

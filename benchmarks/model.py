@@ -25,9 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import peak_rss_mb, report, timed  # noqa: E402
 
-from m2h_slam.model import create_model, list_models  # noqa: E402
-from m2h_slam.model.attention import CrossTaskAttentionLayer  # noqa: E402
-from m2h_slam.model.config import TASKS  # noqa: E402
+from m2h_slam.perception.model import create_model, list_models  # noqa: E402
+from m2h_slam.perception.model.attention import CrossTaskAttentionLayer  # noqa: E402
+from m2h_slam.perception.model.config import TASKS  # noqa: E402
 
 PAPER = {"m2h_vits14": {"params_m": 81.0}, "m2h_small_vits14": {"params_m": 33.7}}
 OFFICIAL_REFERENCE = {  # measured with the authors' heads (shared/reference/README.md)
@@ -141,8 +141,8 @@ def main() -> None:
         "m2h_gflops": round(total, 1), "four_models_gflops": round(separate, 1), "ratio": round(total / separate, 3)}
 
     # 5. ONNX Runtime vs PyTorch, and the demo model end to end through the Predictor.
-    from m2h_slam.inference import OnnxBackend, Predictor, TorchBackend
-    from m2h_slam.inference.onnx_export import export_onnx
+    from m2h_slam.perception import OnnxBackend, Predictor, TorchBackend
+    from m2h_slam.perception.onnx_export import export_onnx
 
     speed = {}
     for name in ("m2h_tiny", "m2h_small_vits14"):

@@ -19,13 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import report  # noqa: E402
-from m2h_slam import run_state  # noqa: E402
+from m2h_slam.app import snapshot  # noqa: E402
 from m2h_slam.core.config import Config  # noqa: E402
-from m2h_slam.data import open_sequence  # noqa: E402
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.sources import open_sequence  # noqa: E402
+from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
 from pipeline import Mapper  # noqa: E402
-from pipeline.graph_builder import SceneGraphBuilder  # noqa: E402
-from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
+from pipeline.scene_graph.builder import SceneGraphBuilder  # noqa: E402
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
 
 
 def _mean_ms(fn, repeat: int) -> float:
@@ -54,11 +54,11 @@ def main() -> None:
             mapper.step(frame, prediction_from_ground_truth(frame), frame.world_T_camera)
         map_ms = 1000 * (time.perf_counter() - start) / len(sequence)
         binding = {}
-        binding_ms = _mean_ms(lambda: binding.update(run_state.input_binding(sequence, config, "gt", None)), args.repeat)
+        binding_ms = _mean_ms(lambda: binding.update(snapshot.input_binding(sequence, config, "gt", None)), args.repeat)
         ours, open3d_save = [], []
         for k in range(args.repeat):  # alternate the two writers
             t0 = time.perf_counter()
-            run_state.save_snapshot(work / "out", mapper, builder, {}, binding)
+            snapshot.save_snapshot(work / "out", mapper, builder, {}, binding)
             ours.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             (work / "o3d").mkdir(exist_ok=True)
@@ -66,7 +66,7 @@ def main() -> None:
             open3d_save.append(time.perf_counter() - t0)
         snapshot_mb = sum(p.stat().st_size for p in (work / "out" / ".snapshot").rglob("*") if p.is_file()) / 2**20
         other = Mapper(config, sequence.intrinsics)
-        load_ms = _mean_ms(lambda: run_state.load_snapshot(work / "out", other, SceneGraphBuilder(config, sequence.intrinsics),
+        load_ms = _mean_ms(lambda: snapshot.load_snapshot(work / "out", other, SceneGraphBuilder(config, sequence.intrinsics),
                                                            binding), args.repeat)
         finish_ms = _mean_ms(mapper.finish, args.repeat)
         same = other.finish().mesh.vertices.tobytes() == mapper.finish().mesh.vertices.tobytes()

@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import report  # noqa: E402
 from m2h_slam.core.config import Config  # noqa: E402
-from m2h_slam.data import open_sequence  # noqa: E402
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.sources import open_sequence  # noqa: E402
+from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
 from pipeline import Mapper  # noqa: E402
-from pipeline.graph_builder import SceneGraphBuilder  # noqa: E402
-from pipeline.ground_truth import prediction_from_ground_truth  # noqa: E402
+from pipeline.scene_graph.builder import SceneGraphBuilder  # noqa: E402
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
 
 
 def measure(path: Path, config: Config) -> dict:

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import peak_rss_mb, report  # noqa: E402
 
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
-from m2h_slam.data.sequence_folder import SequenceWriter  # noqa: E402
-from m2h_slam.data.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
+from m2h_slam.sources.sequence_folder import SequenceWriter  # noqa: E402
+from m2h_slam.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
 
 
 def main() -> None:

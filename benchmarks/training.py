@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import peak_rss_mb, report  # noqa: E402
-from m2h_slam.data.synthetic import RenderOptions, WorldSpec, write_synthetic  # noqa: E402
-from m2h_slam.model import create_model  # noqa: E402
+from m2h_slam.synthetic import RenderOptions, WorldSpec, write_synthetic  # noqa: E402
+from m2h_slam.perception.model import create_model  # noqa: E402
 from m2h_slam.train import TrainConfig, TrainingDataset, train  # noqa: E402
 
 

@@ -2,12 +2,12 @@
 `python datasets/check_scannet.py PATH`.
 
 PATH is one scene or a folder of scenes; exit status 0 when every scene is complete, 1 otherwise.
-The checks live in m2h_slam/data/dataset_check.py (see datasets/README.md for the layout).
+The checks live in m2h_slam/dataset_tools/check.py (see datasets/README.md for the layout).
 """
 
 import sys
 
-from m2h_slam.data.dataset_check import main
+from m2h_slam.dataset_tools.check import main
 
 if __name__ == "__main__":
     sys.exit(main("scannet", sys.argv[1:]))

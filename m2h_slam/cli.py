@@ -88,7 +88,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 def open_from_args(args: argparse.Namespace):
     """Open the sequence named by ``args.path`` with the shared input flags."""
     from m2h_slam.core.config import load_config
-    from m2h_slam.data import ReadOptions, open_sequence
+    from m2h_slam.sources import ReadOptions, open_sequence
 
     config = load_config(args.config)
     options = ReadOptions(args.stride, args.max_frames, args.resize, args.fov_deg, args.intrinsics, args.camera)
@@ -101,7 +101,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     sequence = open_from_args(args)
     report = None
     if args.check:
-        from m2h_slam.data.check import check_sequence
+        from m2h_slam.sources.check import check_sequence
 
         report = check_sequence(sequence, progress=not args.quiet and not args.json)
     info = sequence.info()
@@ -143,9 +143,9 @@ def _check_verdict(report) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from m2h_slam.data.output_folder import prepare_output_folder
-    from m2h_slam.data.samples import write_sample
-    from m2h_slam.data.sequence_folder import SEQUENCE_OUTPUTS
+    from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.sources.samples import write_sample
+    from m2h_slam.sources.sequence_folder import SEQUENCE_OUTPUTS
 
     prepare_output_folder(args.out, args.force, SEQUENCE_OUTPUTS)
     out = write_sample(args.name, args.out)
@@ -156,8 +156,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     import time
 
-    from m2h_slam.data.output_folder import prepare_output_folder
-    from m2h_slam.data.synthetic import SYNTHETIC_OUTPUTS, RenderOptions, WorldSpec, write_synthetic
+    from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.synthetic import SYNTHETIC_OUTPUTS, RenderOptions, WorldSpec, write_synthetic
 
     prepare_output_folder(args.out, args.force, SYNTHETIC_OUTPUTS)
     spec = WorldSpec(seed=args.seed, frames=args.frames, fps=args.fps, rooms=args.rooms, people=args.people,
@@ -177,18 +177,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from m2h_slam.core.config import load_config
     from m2h_slam.train.trainer import TrainConfig
-    from m2h_slam.training import run_training
+    from m2h_slam.app.training import run_training
 
     config = load_config(args.config, TrainConfig)
     overrides = {"train": tuple(args.sources) or None, "val": tuple(args.val) if args.val else None,
                  "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "size": args.size, "workers": args.workers, "stop_after_steps": args.stop_after_steps}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    from m2h_slam.data.output_folder import check_not_input
+    from m2h_slam.app.output_folder import check_not_input
 
     check_not_input(args.out, [*config.train, *config.val])  # a training folder never replaces its data
     if args.device != "cpu":
-        from m2h_slam.inference import check_device
+        from m2h_slam.perception import check_device
 
         check_device(args.device)
     summary = run_training(config, args.out, resume=args.resume, device=args.device, progress=not args.quiet)
@@ -201,7 +201,7 @@ def _check_output_file(path: str, inputs=()) -> None:
     """An output file must not be a folder, an input, or lie under a file."""
     from pathlib import Path
 
-    from m2h_slam.data.output_folder import check_not_input
+    from m2h_slam.app.output_folder import check_not_input
 
     out = Path(path)
     if out.is_dir():
@@ -211,13 +211,13 @@ def _check_output_file(path: str, inputs=()) -> None:
 
 def _weights(args: argparse.Namespace):
     """``--weights``, or the shipped demo weights."""
-    from m2h_slam.runner import demo_weights
+    from m2h_slam.app.run_loop import demo_weights
 
     return args.weights or demo_weights()
 
 
 def _predictor(args: argparse.Namespace):
-    from m2h_slam.inference import Predictor, check_device
+    from m2h_slam.perception import Predictor, check_device
 
     check_device(args.device)
     return Predictor.from_weights(_weights(args), device=args.device, runtime=args.runtime, threads=args.threads,
@@ -229,10 +229,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from m2h_slam.data import image_io
-    from m2h_slam.data.image_folder import list_images
-    from m2h_slam.data.output_folder import prepare_output_folder
-    from m2h_slam.inference.outputs import PREDICTION_OUTPUTS, write_prediction
+    from m2h_slam.formats import image_io
+    from m2h_slam.sources.image_folder import list_images
+    from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.perception.prediction_files import PREDICTION_OUTPUTS, write_prediction
 
     source = Path(args.input)
     if not source.exists():
@@ -257,8 +257,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    from m2h_slam.inference.onnx_export import export_onnx
-    from m2h_slam.model.weights import load_weights
+    from m2h_slam.perception.onnx_export import export_onnx
+    from m2h_slam.perception.model.weights import load_weights
 
     weights = _weights(args)
     if str(weights).lower().endswith(".onnx"):
@@ -275,7 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from m2h_slam.core.config import load_config
-    from m2h_slam.runner import RunOptions, run
+    from m2h_slam.app.run_loop import RunOptions, run
 
     config = load_config(args.config)
     perception = config.perception
@@ -295,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise InputError(None, "--resume and --force exclude each other: continue the run, or start it over")
     if not args.gt_perception:
-        from m2h_slam.inference import check_device
+        from m2h_slam.perception import check_device
 
         check_device(config.perception.device)
     sequence = open_from_args(args)
@@ -344,14 +344,14 @@ def _eval_run(args: argparse.Namespace) -> int:
 def _eval_dataset(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from m2h_slam.data.output_folder import check_not_input
-    from m2h_slam.dataset_eval import EvalSettings, evaluate_dataset
+    from m2h_slam.app.output_folder import check_not_input
+    from m2h_slam.app.dataset_eval import EvalSettings, evaluate_dataset
     from m2h_slam.eval.report import DENSE_COLUMNS
 
     if args.ray_address is None and args.workers is None:
         args.workers = 1
     if not args.gt_perception:
-        from m2h_slam.inference import check_device
+        from m2h_slam.perception import check_device
 
         check_device(args.device)
     check_not_input(Path(args.out), [Path(args.path)])
@@ -377,7 +377,7 @@ def _eval_dataset(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from m2h_slam.graph_summary import load_graph_document, route_lines, summary_lines
+    from m2h_slam.app.graph_summary import load_graph_document, route_lines, summary_lines
 
     data = load_graph_document(Path(args.run))
     if args.route:
@@ -392,7 +392,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from m2h_slam.data.samples import SAMPLES
+    from m2h_slam.sources.samples import SAMPLES
 
     parser = argparse.ArgumentParser(prog="m2h-slam", description="Monocular spatial perception: M2H + SLAM + scene graph.")
     parser.add_argument("--version", action="version", version=f"m2h-slam {__version__}")

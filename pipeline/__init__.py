@@ -1,5 +1,10 @@
-"""The mapping back end (torch-free): masks, odometry, semantic TSDF fusion, ``Mapper``."""
+"""The torch-free back end, in two subsystems with different lifecycles.
 
-from pipeline.mapper import MapResult, Mapper, StepResult
+- ``pipeline.mapping``: every frame. Odometry, masks, moving things, the semantic TSDF; ``Mapper``.
+- ``pipeline.scene_graph``: periodically, from a read-only view of the map. Objects, agents, free space,
+  places, rooms, the map frame, the networkx graph and its exports; ``SceneGraphBuilder``.
+"""
+
+from pipeline.mapping.mapper import MapResult, Mapper, StepResult
 
 __all__ = ["MapResult", "Mapper", "StepResult"]

@@ -17,7 +17,7 @@ from m2h_slam.core.records import Frame
 
 @pytest.fixture(scope="session")
 def motorcycle():
-    from m2h_slam.data.samples import motorcycle_frame
+    from m2h_slam.sources.samples import motorcycle_frame
 
     return motorcycle_frame()
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import run_cli
 from m2h_slam.core.atomic import TMP_PREFIX, atomic_folder, complete_folder, is_complete
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic
+from m2h_slam.synthetic import WorldSpec, write_synthetic
 
 OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "scene_graph.json")
 RUN = ["--gt-perception", "--poses", "gt", "-q"]
@@ -205,7 +205,7 @@ def _live_webm(path: Path, frames: int = 15) -> Path:
 
 
 def test_video_without_frame_count_is_read_to_the_end(tmp_path):
-    from m2h_slam.data import open_sequence
+    from m2h_slam.sources import open_sequence
 
     video = _live_webm(tmp_path / "live.webm")
     sequence = open_sequence(video)
@@ -224,8 +224,8 @@ def test_video_without_frame_count_is_read_to_the_end(tmp_path):
 
 
 def test_empty_map_gives_valid_empty_outputs(tmp_path):
-    from m2h_slam.data.image_io import write_depth
-    from m2h_slam.data.ply_io import read_labelled_ply
+    from m2h_slam.formats.image_io import write_depth
+    from m2h_slam.formats.ply_io import read_labelled_ply
 
     seq = write_synthetic(tmp_path / "seq", WorldSpec(seed=1, frames=4, rooms=2, people=0), size=(64, 48),
                           progress=False)
@@ -276,8 +276,8 @@ def test_force_clears_only_what_the_tool_wrote(sequence, tmp_path):
 
 
 def test_large_images_are_downscaled_to_the_working_size(tmp_path):
-    from m2h_slam.data import ReadOptions, open_sequence
-    from m2h_slam.data.image_io import write_rgb
+    from m2h_slam.sources import ReadOptions, open_sequence
+    from m2h_slam.formats.image_io import write_rgb
 
     folder = tmp_path / "big"
     folder.mkdir()

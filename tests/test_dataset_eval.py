@@ -13,7 +13,7 @@ import pytest
 from test_hypersim import write_scene
 
 from m2h_slam.cli import main
-from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.eval.dense_metrics import FrameScores
 
 
@@ -63,8 +63,8 @@ def synthetic_dataset(tmp_path_factory) -> Path:
 
 
 def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_scenes(synthetic_dataset, tmp_path):
-    from m2h_slam.inference import Predictor
-    from m2h_slam.runner import demo_weights
+    from m2h_slam.perception import Predictor
+    from m2h_slam.app.run_loop import demo_weights
 
     out = tmp_path / "eval"
     assert main(["-q", "eval", str(synthetic_dataset), "--out", str(out)]) == 0
@@ -118,7 +118,7 @@ def test_a_ray_cluster_gives_the_same_table_as_local_workers(synthetic_dataset, 
 def test_nyudmt_split_in_chunks_and_the_papers_four_numbers(tmp_path):
     from test_dataset_readers import write_nyudmt
 
-    from m2h_slam.data.dataset_items import dataset_items
+    from m2h_slam.dataset_tools.items import dataset_items
 
     root, _ = write_nyudmt(tmp_path / "NYUD_MT")
     chunks = dataset_items(root, chunk_frames=2)  # val by default: 3 images
@@ -137,7 +137,7 @@ def test_nyudmt_split_in_chunks_and_the_papers_four_numbers(tmp_path):
 def test_mapping_a_replica_scene_scores_it_against_the_released_mesh(tmp_path):
     """A synthetic apartment written in the NICE-SLAM Replica layout (a tenth of the 1200x680 camera) with its mesh
     as room0_mesh.ply: --map scores the trajectory and the reconstruction against that mesh."""
-    from m2h_slam.data import image_io
+    from m2h_slam.formats import image_io
 
     synthetic = tmp_path / "apt"
     assert main(["-q", "synth", str(synthetic), "--seed", "4", "--frames", "30", "--size", "120x68",
@@ -163,7 +163,7 @@ def test_mapping_a_replica_scene_scores_it_against_the_released_mesh(tmp_path):
 
 def test_hypersim_official_split_picks_the_cameras(tmp_path):
     from m2h_slam.core.errors import InputError
-    from m2h_slam.data.dataset_items import SPLIT_CSV, dataset_items
+    from m2h_slam.dataset_tools.items import SPLIT_CSV, dataset_items
 
     data = tmp_path / "hypersim"
     data.mkdir()

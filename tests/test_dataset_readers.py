@@ -13,9 +13,9 @@ import pytest
 from m2h_slam.core import geometry as g
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.data import ReadOptions, open_sequence
-from m2h_slam.data import image_io
-from m2h_slam.data.nyudmt import open_nyudmt
+from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.formats import image_io
+from m2h_slam.sources.nyudmt import open_nyudmt
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -328,7 +328,7 @@ def test_open_sequence_detects_each_format_and_info_prints_it(tmp_path, capsys):
 def test_normals_depth_agreement_that_check_nyudmt_reports():
     """The check's normals-vs-depth angle is small for a plane's depth and its OpenCV normal (facing the camera),
     and large for the normal with z towards the camera (NYUD-MT's stored convention, unconverted)."""
-    from m2h_slam.data.dataset_check import normals_depth_angle_deg
+    from m2h_slam.dataset_tools.check import normals_depth_angle_deg
 
     K = Intrinsics(50.0, 50.0, 31.5, 23.5, 64, 48)
     normal_world, pose = np.array([0.3, -0.4, -1.0]), _pose(0, 0, [0.0, 0.0, 0.0])

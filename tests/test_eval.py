@@ -45,7 +45,7 @@ def _evo_cli_rmse(tool: str, *args: str) -> float:
 
 
 def test_ate_and_rpe_equal_what_the_evo_tools_print(tmp_path):
-    from m2h_slam.data.trajectory_io import write_tum_trajectory
+    from m2h_slam.formats.trajectory_io import write_tum_trajectory
 
     stamps, poses = _trajectory(80, seed=3)
     rng = np.random.default_rng(4)
@@ -86,7 +86,7 @@ def test_mesh_score():
 
 def test_reference_surfaces_in_other_formats_and_point_clouds(tmp_path):
     from m2h_slam.core.o3d import open3d
-    from m2h_slam.data.ply_io import read_surface
+    from m2h_slam.formats.ply_io import read_surface
 
     o3d = open3d()
     box = o3d.geometry.TriangleMesh.create_box(2, 2, 2)

@@ -10,8 +10,8 @@ import pytest
 
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
-from m2h_slam.data import ReadOptions, open_sequence
-from m2h_slam.data.hypersim import (
+from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.sources.hypersim import (
     HypersimSequence,
     camera_intrinsics,
     scene_camera,

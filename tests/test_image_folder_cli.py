@@ -7,10 +7,10 @@ import pytest
 
 from conftest import make_frames, run_cli
 from m2h_slam.core.errors import InputError
-from m2h_slam.data import ReadOptions, open_sequence
-from m2h_slam.data.image_io import write_rgb
-from m2h_slam.data.intrinsics_io import save_intrinsics
-from m2h_slam.data.sequence_folder import SequenceWriter
+from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.formats.image_io import write_rgb
+from m2h_slam.formats.intrinsics_io import save_intrinsics
+from m2h_slam.sources.sequence_folder import SequenceWriter
 
 
 def _image_folder(path, names=("frame2.png", "frame10.png", "frame1.jpg")):

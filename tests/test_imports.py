@@ -10,7 +10,7 @@ class Block:
         if name == "torch" or name.startswith("torch."):
             raise ImportError("torch is hidden in this test")
 sys.meta_path.insert(0, Block())
-import m2h_slam, m2h_slam.core, m2h_slam.data, m2h_slam.data.samples, m2h_slam.cli, pipeline
+import m2h_slam, m2h_slam.core, m2h_slam.sources, m2h_slam.sources.samples, m2h_slam.cli, pipeline
 from m2h_slam.core import geometry, labels, config
 assert "torch" not in sys.modules
 print("ok")
@@ -24,7 +24,7 @@ def test_import_without_torch():
 
 
 def test_plain_import_does_not_load_torch_or_open3d():
-    code = "import sys, m2h_slam, pipeline, m2h_slam.data; print('torch' in sys.modules, 'open3d' in sys.modules)"
+    code = "import sys, m2h_slam, pipeline, m2h_slam.sources; print('torch' in sys.modules, 'open3d' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["False", "False"], result.stderr
 

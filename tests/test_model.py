@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from m2h_slam.model import create_model, get_config, list_models
-from m2h_slam.model.losses import (DynamicWeightAverage, depth_loss, depth_normal_consistency, edge_loss,
+from m2h_slam.perception.model import create_model, get_config, list_models
+from m2h_slam.perception.model.losses import (DynamicWeightAverage, depth_loss, depth_normal_consistency, edge_loss,
                                    edge_semantic_consistency, normal_loss, normals_from_depth, semantic_loss,
                                    task_losses)
 
@@ -119,7 +119,7 @@ def test_dynamic_weight_average():
 
 
 def test_tiny_model_overfits_one_synthetic_batch(tmp_path):
-    from m2h_slam.data.synthetic import WorldSpec, write_synthetic
+    from m2h_slam.synthetic import WorldSpec, write_synthetic
     from m2h_slam.train import TrainingDataset
 
     write_synthetic(tmp_path / "s", WorldSpec(seed=4, frames=2, rooms=2, people=0), size=(112, 84), progress=False)

@@ -5,8 +5,8 @@ import pytest
 from skimage import data
 
 from m2h_slam.core import geometry as g
-from m2h_slam.data import open_sequence
-from m2h_slam.data import samples as s
+from m2h_slam.sources import open_sequence
+from m2h_slam.sources import samples as s
 
 
 def test_depth_from_disparity_matches_calibration(motorcycle):
@@ -47,7 +47,7 @@ def test_sequence_round_trip_backprojects_and_reprojects(tmp_path, motorcycle):
 
 def test_resized_reading_keeps_geometry(tmp_path):
     s.write_sample("motorcycle", tmp_path / "moto")
-    from m2h_slam.data import ReadOptions
+    from m2h_slam.sources import ReadOptions
 
     full = next(iter(open_sequence(tmp_path / "moto")))
     (half,) = list(open_sequence(tmp_path / "moto", ReadOptions(resize=(370, 250))))

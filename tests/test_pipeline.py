@@ -15,11 +15,11 @@ from m2h_slam.core.geometry import backproject, transform_from_quaternion, trans
 from m2h_slam.core.labels import class_id
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Prediction
-from m2h_slam.data import ReadOptions, open_sequence
-from m2h_slam.data.ply_io import read_labelled_ply
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic
+from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.formats.ply_io import read_labelled_ply
+from m2h_slam.synthetic import WorldSpec, write_synthetic
 from pipeline import Mapper
-from pipeline.ground_truth import prediction_from_ground_truth
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
 PERSON = class_id("person")
 
@@ -107,7 +107,7 @@ def test_an_object_moved_into_seen_free_space_stays_out_of_the_map(tmp_path):
     assert chair_voxels_at_new_place(mapper) == 0
     # Depth that disagrees with the map where nothing moves (here: scaled by 0.8, as a poor network
     # might) reveals no new movers; the known one stays tracked.
-    from pipeline.moving import find_moving
+    from pipeline.mapping.moving import find_moving
 
     frame = list(open_sequence(out))[-1]
     tracks = [list(t) for t in mapper.state.moving_tracks]
@@ -168,7 +168,7 @@ def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment
 def test_per_frame_motion_adds_up():
     from scipy.spatial.transform import Rotation
 
-    from pipeline.odometry import per_frame_motion
+    from pipeline.mapping.odometry import per_frame_motion
 
     motion = np.eye(4)
     motion[:3, :3] = Rotation.from_rotvec([0.02, -0.06, 0.03]).as_matrix()
@@ -184,7 +184,7 @@ def test_block_mean_keeps_points_on_their_surface():
     """Shrunk depth with the shrunk intrinsics puts each block's point on the plane its pixels saw; a block
     with a pixel without depth gets none."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.odometry import RgbdOdometry, block_mean
+    from pipeline.mapping.odometry import RgbdOdometry, block_mean
 
     K = Intrinsics.from_fov(64, 48, 70.0)
     normal, distance = np.array([0.2, -0.1, 1.0]) / np.linalg.norm([0.2, -0.1, 1.0]), 2.0  # n . X = d
@@ -237,9 +237,9 @@ class Block:
             raise ImportError("hidden")
 sys.meta_path.insert(0, Block())
 from m2h_slam.core.config import Config
-from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.sources import ReadOptions, open_sequence
 from pipeline import Mapper
-from pipeline.ground_truth import prediction_from_ground_truth
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 seq = open_sequence({str(apartment)!r}, ReadOptions(max_frames=3))
 mapper = Mapper(Config(), seq.intrinsics)
 for f in seq:
@@ -255,8 +255,8 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     """With given poses a resumed run is bit-identical to an uninterrupted one. With odometry it keeps the
     snapshot's poses exactly and tracks on from them (Open3D 0.20's CPU odometry differs in the last bits
     between identical calls, so two odometry runs are never bit-identical)."""
-    from m2h_slam import runner
-    from m2h_slam.runner import RunOptions, run
+    from m2h_slam.app import run_loop as runner
+    from m2h_slam.app.run_loop import RunOptions, run
 
     def sequence():
         return open_sequence(apartment, ReadOptions(max_frames=30))
@@ -324,7 +324,7 @@ def test_cli_run_on_real_video(tmp_path, bikes_path):
 
 
 def test_prediction_sanitising_keeps_shapes():
-    from pipeline.mapper import _sanitised
+    from pipeline.mapping.mapper import _sanitised
 
     p = Prediction(np.array([[np.nan, 1.0]], np.float32), np.zeros((1, 2), np.uint8), np.ones((1, 2), np.float32),
                    np.array([[[np.nan, 0, 1], [0, 0, 1]]], np.float32), np.zeros((1, 2), np.float32))
@@ -334,8 +334,8 @@ def test_prediction_sanitising_keeps_shapes():
 
 def test_semantics_survive_hash_map_growth(apartment):
     """The grid's hash map moves blocks when it grows; every voxel attribute must follow them."""
-    from pipeline.fusion import SemanticTSDF
-    from pipeline.masks import fusion_mask
+    from pipeline.mapping.fusion import SemanticTSDF
+    from pipeline.mapping.masks import fusion_mask
 
     sequence = open_sequence(apartment, ReadOptions(max_frames=8))
     volumes = [SemanticTSDF(Config().fusion, initial_blocks=n) for n in (10000, 16)]
@@ -360,7 +360,7 @@ def _wall(K, depth_m=2.0, normal=(0.0, 0.0, -1.0)):
 
 def test_fusion_mask_reasons():
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.masks import fusion_mask, unit_rays
+    from pipeline.mapping.masks import fusion_mask, unit_rays
 
     K = Intrinsics.from_fov(80, 60, 70.0)
     p = _wall(K)
@@ -384,8 +384,8 @@ def test_fusion_mask_reasons():
 def test_tsdf_weights_follow_the_view_angle():
     """Oblique (but not grazing) views fuse with less weight: weight = |cos(view angle)|."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.fusion import SemanticTSDF
-    from pipeline.masks import fusion_mask
+    from pipeline.mapping.fusion import SemanticTSDF
+    from pipeline.mapping.masks import fusion_mask
 
     K = Intrinsics.from_fov(64, 48, 40.0)
     config = Config().fusion
@@ -419,7 +419,7 @@ def test_cli_run_records_a_rerun_file(apartment, tmp_path):
 
 def test_rerun_missing_is_one_clear_error(apartment, tmp_path, monkeypatch):
     from m2h_slam.core.errors import InputError
-    from m2h_slam.viz_rerun import RerunViewer
+    from m2h_slam.viz.rerun_view import RerunViewer
 
     monkeypatch.setitem(sys.modules, "rerun", None)  # as if not installed
     with pytest.raises(InputError, match=r"pip install 'm2h-slam\[viz\]'"):
@@ -444,7 +444,7 @@ def test_predicted_depth_settings_track_through_depth_scale_flicker(apartment):
     """Network depth's scale flickers by a few % from frame to frame. With the settings for predicted depth
     (photometric odometry, 0.3 m depth outliers) a current frame whose depth is 6 % too far gives almost the
     motion that its true depth gives; the measured-depth settings (geometry in the loss) are pulled off by it."""
-    from pipeline.odometry import RgbdOdometry
+    from pipeline.mapping.odometry import RgbdOdometry
 
     frames = list(open_sequence(apartment, ReadOptions(max_frames=18)))
     device = open3d().core.Device("CPU:0")
@@ -471,7 +471,7 @@ def test_odometry_settings_follow_the_depth_source():
     and 7 cm for measured depth; explicit values stay; the odometry refuses unresolved settings."""
     from m2h_slam.core.config import OdometryConfig
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.odometry import RgbdOdometry
+    from pipeline.mapping.odometry import RgbdOdometry
 
     auto = OdometryConfig()
     assert (auto.for_depth(True).method, auto.for_depth(True).depth_outlier_m) == ("intensity", 0.3)

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from m2h_slam import cli
-from m2h_slam.data.image_io import write_depth, write_rgb
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic
-from m2h_slam.runner import demo_weights
+from m2h_slam.formats.image_io import write_depth, write_rgb
+from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.app.run_loop import demo_weights
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -91,7 +91,7 @@ def finished_run(world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def interrupted_run(world, tmp_path_factory):
     """A run of seq stopped by Ctrl-C after 4 frames (a snapshot holds them)."""
-    from m2h_slam import runner
+    from m2h_slam.app import run_loop as runner
 
     out = tmp_path_factory.mktemp("runs") / "interrupted"
     original = runner.Perception.__call__
@@ -237,7 +237,7 @@ def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, ca
 
 
 def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_path, capsys, monkeypatch):
-    from m2h_slam import runner
+    from m2h_slam.app import run_loop as runner
 
     original = runner.Perception.__call__
 
@@ -313,7 +313,7 @@ def test_predictions_ahead_keep_order_overlap_and_pass_errors_on():
     import threading
 
     from m2h_slam.core.errors import InputError
-    from m2h_slam.runner import predicted
+    from m2h_slam.app.run_loop import predicted
 
     started = []
     second_started = threading.Event()

@@ -7,11 +7,11 @@ import pytest
 
 from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
-from m2h_slam.data import ReadOptions, open_sequence
-from m2h_slam.data.synthetic import WorldSpec, write_synthetic
+from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.synthetic import WorldSpec, write_synthetic
 from pipeline import Mapper
-from pipeline.ground_truth import prediction_from_ground_truth
-from pipeline.gravity import FLOOR, estimate_map_frame
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
+from pipeline.scene_graph.gravity import FLOOR, estimate_map_frame
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def world_map(apartment):
 
 
 def _space(mapper):
-    from pipeline.free_space import free_space_map
+    from pipeline.scene_graph.free_space import free_space_map
 
     points, (tsdf, labels, evidence) = mapper.volume.voxel_table("tsdf", "label", "evidence")
     c = mapper.config.fusion
@@ -95,7 +95,7 @@ def test_free_space_lies_inside_the_apartment(world_map):
 
 
 def test_rooms_match_the_true_rooms(world_map):
-    from pipeline.rooms import segment_rooms
+    from pipeline.scene_graph.rooms import segment_rooms
 
     mapper, truth = world_map
     space = _space(mapper)
@@ -117,8 +117,8 @@ def test_rooms_match_the_true_rooms(world_map):
 def test_walls_are_completed_through_unseen_space_and_across_doors():
     """A wall seen in pieces is closed across a 0.8 m door (one door found) and on through unseen space; a wall
     meeting another (a T) stops there; a 1.5 m open stretch of seen floor stays open."""
-    from pipeline.free_space import FreeSpaceMap
-    from pipeline.rooms import complete_walls
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import complete_walls
 
     shape = (20, 40)
     walls, free = np.zeros(shape, bool), np.zeros(shape, bool)
@@ -137,7 +137,7 @@ def test_walls_are_completed_through_unseen_space_and_across_doors():
 
 
 def test_places_are_free_with_clearance_and_joined_through_free_space(world_map):
-    from pipeline.places import _lines_free, find_places
+    from pipeline.scene_graph.places import _lines_free, find_places
 
     mapper, _ = world_map
     space = _space(mapper)
@@ -154,8 +154,8 @@ def test_places_are_free_with_clearance_and_joined_through_free_space(world_map)
 
 
 def test_outline_of_an_l_shaped_room():
-    from pipeline.free_space import FreeSpaceMap
-    from pipeline.rooms import outline
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import outline
 
     mask = np.zeros((6, 8), bool)
     mask[1:5, 1:3] = True
@@ -171,10 +171,10 @@ def test_outline_of_an_l_shaped_room():
 @pytest.fixture(scope="module")
 def graph(world_map):
     """The graph of the mapped apartment with one made-up object per room and one walking agent."""
-    from pipeline.graph_records import AgentRecord, ObjectRecord
-    from pipeline.places import find_places
-    from pipeline.rooms import segment_rooms
-    from pipeline.scene_graph import SceneGraph
+    from pipeline.scene_graph.records import AgentRecord, ObjectRecord
+    from pipeline.scene_graph.places import find_places
+    from pipeline.scene_graph.rooms import segment_rooms
+    from pipeline.scene_graph.graph import SceneGraph
 
     mapper, _ = world_map
     space = _space(mapper)
@@ -191,7 +191,7 @@ def graph(world_map):
 
 
 def test_graph_layers_queries_and_route(graph):
-    from pipeline.scene_graph import number_of
+    from pipeline.scene_graph.graph import number_of
 
     g, rooms = graph
     counts = g.counts()
@@ -215,7 +215,7 @@ def test_graph_json_validates_and_round_trips(graph):
 
     import jsonschema
 
-    from pipeline.scene_graph import SceneGraph
+    from pipeline.scene_graph.graph import SceneGraph
 
     g, _ = graph
     data = json.loads(json.dumps(g.to_json()))
@@ -232,7 +232,7 @@ def test_graph_json_validates_and_round_trips(graph):
 def test_spark_dsg_loads_the_export_with_the_same_nodes(graph, tmp_path):
     import spark_dsg
 
-    from pipeline.dsg_export import write_spark_dsg
+    from pipeline.scene_graph.dsg_export import write_spark_dsg
 
     g, _ = graph
     path = tmp_path / "scene_graph_dsg.json"
@@ -258,7 +258,7 @@ def test_synthetic_ground_truth_graph_still_validates_and_loads(apartment):
 
     import jsonschema
 
-    from pipeline.scene_graph import SceneGraph
+    from pipeline.scene_graph.graph import SceneGraph
 
     truth = json.loads((apartment / "scene_graph.json").read_text())
     schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json").read_text())
@@ -268,8 +268,8 @@ def test_synthetic_ground_truth_graph_still_validates_and_loads(apartment):
 
 
 def test_scene_graph_picture(graph, tmp_path):
-    from m2h_slam.data.graph_picture import draw_scene_graph
-    from m2h_slam.data.image_io import read_rgb
+    from m2h_slam.viz.graph_picture import draw_scene_graph
+    from m2h_slam.formats.image_io import read_rgb
 
     g, _ = graph
     draw_scene_graph(g.to_json(), tmp_path / "scene_graph.png")
@@ -298,7 +298,7 @@ def test_parts_of_one_object_merge_and_neighbours_do_not():
     """A chair's back and seat seen apart (one empty voxel between) are one object; two chairs 0.3 m apart stay
     two; a table touching a chair is another class."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.objects import ObjectLayer, _Object
+    from pipeline.scene_graph.objects import ObjectLayer, _Object
 
     config = Config().graph
     layer = ObjectLayer(config, Intrinsics(100.0, 100.0, 80.0, 60.0, 160, 120))
@@ -322,7 +322,7 @@ def test_objects_with_ground_truth_perception(tmp_path):
     import json
 
     from m2h_slam.core.labels import IS_OBJECT
-    from pipeline.objects import ObjectLayer
+    from pipeline.scene_graph.objects import ObjectLayer
 
     path = write_synthetic(tmp_path / "apt", WorldSpec(seed=11, frames=300, rooms=4, people=0), size=(160, 120),
                            progress=False)
@@ -350,7 +350,7 @@ def test_each_walking_person_is_one_agent(tmp_path, seed, static):
     error < 0.4 m) and no person has more than two tracks (at most one ID switch)."""
     import json
 
-    from pipeline.agents import AgentLayer
+    from pipeline.scene_graph.agents import AgentLayer
 
     path = write_synthetic(tmp_path / "people", WorldSpec(seed=seed, frames=150, rooms=4, people=2,
                                                           static_camera=static), size=(160, 120), progress=False)
@@ -394,7 +394,7 @@ def test_agents_are_seen_again_and_a_passing_split_leaves_no_third_agent():
     """A person who leaves the view and comes back 1 m further on is the same agent; one who comes back 4 m
     away is a new one; two people walking side by side, seen first as one body and then apart, are two
     agents (the track that followed both is one of them, the tentative one dropped at its first miss)."""
-    from pipeline.agents import AgentLayer
+    from pipeline.scene_graph.agents import AgentLayer
 
     config = Config().graph
     layer = AgentLayer(config, _people_frame([])[0])
@@ -455,7 +455,7 @@ def test_run_writes_a_valid_graph_whose_objects_are_the_mesh_instances(people_ru
     import jsonschema
 
     from conftest import run_cli
-    from m2h_slam.data.ply_io import read_labelled_ply
+    from m2h_slam.formats.ply_io import read_labelled_ply
 
     _, out = people_run
     data = json.loads((out / "scene_graph.json").read_text())
@@ -505,9 +505,9 @@ def test_a_run_in_the_first_cameras_frame_is_turned_upright(people_run, tmp_path
 
 
 def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
-    from pipeline.agents import AgentLayer
-    from pipeline.graph_builder import SceneGraphBuilder
-    from pipeline.objects import ObjectLayer
+    from pipeline.scene_graph.agents import AgentLayer
+    from pipeline.scene_graph.builder import SceneGraphBuilder
+    from pipeline.scene_graph.objects import ObjectLayer
 
     frame = next(iter(open_sequence(apartment)))
     config = Config()
@@ -559,7 +559,7 @@ def test_rooms_meet_the_bound_on_a_walked_apartment(tmp_path):
     import json
 
     from m2h_slam.eval.graph_metrics import room_scores
-    from pipeline.rooms import segment_rooms
+    from pipeline.scene_graph.rooms import segment_rooms
 
     path = write_synthetic(tmp_path / "apt", WorldSpec(seed=12, frames=300, rooms=4, people=0), size=(160, 120),
                            progress=False)

@@ -6,8 +6,8 @@ import pytest
 from m2h_slam.core.records import GROUND_TRUTH_FIELDS
 
 from m2h_slam.core.errors import InputError
-from m2h_slam.data import ReadOptions, SequenceWriter, open_sequence
-from m2h_slam.data import image_io
+from m2h_slam.sources import ReadOptions, SequenceWriter, open_sequence
+from m2h_slam.formats import image_io
 
 from conftest import make_frames
 

@@ -12,10 +12,10 @@ import pytest
 from conftest import run_cli
 from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.o3d import open3d
-from m2h_slam.data import open_sequence
-from m2h_slam.data.ply_io import read_labelled_ply
-from m2h_slam.data.synthetic import WorldSpec, generate_world, write_synthetic
-from m2h_slam.data.synthetic.paths import clearance_map
+from m2h_slam.sources import open_sequence
+from m2h_slam.formats.ply_io import read_labelled_ply
+from m2h_slam.synthetic import WorldSpec, generate_world, write_synthetic
+from m2h_slam.synthetic.paths import clearance_map
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json"
 
@@ -113,7 +113,7 @@ def _inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("seed,varied", [(seed, False) for seed in range(6)] + [(seed, True) for seed in range(3)])
 def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed, varied):
     world = generate_world(WorldSpec(seed=seed, frames=2, rooms=2 + seed % 5, people=0, varied_furniture=varied))
-    from m2h_slam.data.synthetic.export import scene_graph_dict
+    from m2h_slam.synthetic.export import scene_graph_dict
 
     graph = scene_graph_dict(world)
     x0, y0, x1, y1 = world.apartment.bounds
@@ -135,7 +135,7 @@ def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed, varied):
 
 
 def test_varied_furniture_adds_forms_and_sizes_and_stays_deterministic():
-    from m2h_slam.data.synthetic.furniture import CATALOGUE
+    from m2h_slam.synthetic.furniture import CATALOGUE
 
     forms = {False: set(), True: set()}
     outside_range = 0
@@ -225,7 +225,7 @@ def test_static_camera_finds_a_room_with_space(seed):
 
 def test_domain_randomisation_changes_the_look_not_the_geometry(tmp_path):
     from m2h_slam.core.intrinsics import Intrinsics
-    from m2h_slam.data.synthetic import Renderer, RenderOptions
+    from m2h_slam.synthetic import Renderer, RenderOptions
 
     world = generate_world(WorldSpec(seed=21, frames=3, rooms=3, people=1))
     K = Intrinsics.from_fov(96, 72, 70.0)
@@ -252,7 +252,7 @@ def test_a_window_never_overshoots_its_wall():
 def test_torch_raycaster_renders_what_open3d_renders():
     """Where Open3D is missing (GPU training machines) the renderer can cast rays with PyTorch: same frames."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from m2h_slam.data.synthetic import Renderer, RenderOptions
+    from m2h_slam.synthetic import Renderer, RenderOptions
     from m2h_slam.train.raycast_torch import TorchRaycaster
 
     world = generate_world(WorldSpec(seed=21, frames=6, rooms=3, people=2, move_object=True))

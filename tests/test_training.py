@@ -15,7 +15,7 @@ import torch
 
 from m2h_slam.cli import main
 from m2h_slam.core.geometry import backproject, normals_from_depth
-from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.train.augment import AugmentConfig, augment, flip_horizontal, zoom_crop
 
 SIZE = "112x84"
@@ -108,7 +108,7 @@ def test_resumed_training_equals_an_uninterrupted_run_and_lowers_the_loss(sequen
     assert [int(r["step"]) for r in resumed] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(steps, resumed):
         assert float(b["loss"]) == pytest.approx(float(a["loss"]), rel=1e-4), a["step"]
-    from m2h_slam.model.weights import load_checkpoint
+    from m2h_slam.perception.model.weights import load_checkpoint
 
     weights_full = load_checkpoint(full / "last.safetensors").state_dict()
     weights_parts = load_checkpoint(parts / "last.safetensors").state_dict()
@@ -206,7 +206,7 @@ def test_frames_in_memory_train_like_frames_on_disk(sequences, tmp_path):
     fresh augmentations; run_training takes such datasets instead of config sources."""
     from m2h_slam.train.dataset import TrainingDataset, compact
     from m2h_slam.train.trainer import TrainConfig
-    from m2h_slam.training import run_training
+    from m2h_slam.app.training import run_training
 
     size = (112, 84)
     on_disk = TrainingDataset([sequences / "s5"], size)

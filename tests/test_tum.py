@@ -5,9 +5,9 @@ import pytest
 
 from m2h_slam.core import geometry as g
 from m2h_slam.core.errors import InputError
-from m2h_slam.data import open_sequence
-from m2h_slam.data.trajectory_io import read_tum_trajectory
-from m2h_slam.data.tum import associate, write_tum_sequence
+from m2h_slam.sources import open_sequence
+from m2h_slam.formats.trajectory_io import read_tum_trajectory
+from m2h_slam.sources.tum import associate, write_tum_sequence
 
 from conftest import make_frames
 

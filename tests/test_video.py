@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from m2h_slam.core.errors import InputError
-from m2h_slam.data import ReadOptions, open_sequence
+from m2h_slam.sources import ReadOptions, open_sequence
 
 
 def test_stride_and_resize(bikes_path):

@@ -8,10 +8,10 @@ import torch
 
 from conftest import run_cli
 from m2h_slam.core.errors import InputError
-from m2h_slam.inference import OnnxBackend, Predictor, TorchBackend
-from m2h_slam.inference.onnx_export import export_onnx
-from m2h_slam.model import create_model
-from m2h_slam.model.weights import (backbone_key_map, load_dinov2_backbone, load_official_checkpoint,
+from m2h_slam.perception import OnnxBackend, Predictor, TorchBackend
+from m2h_slam.perception.onnx_export import export_onnx
+from m2h_slam.perception.model import create_model
+from m2h_slam.perception.model.weights import (backbone_key_map, load_dinov2_backbone, load_official_checkpoint,
                                     load_weights, official_key_map, save_checkpoint)
 
 DATA = Path(__file__).parent / "data"
@@ -170,7 +170,7 @@ def test_default_cpu_runtime_is_onnx_exported_once_and_cached(tiny, tmp_path, mo
 
 
 def test_cli_predict_and_export(tmp_path, tiny):
-    from m2h_slam.data.image_io import write_rgb
+    from m2h_slam.formats.image_io import write_rgb
 
     weights = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
     images = tmp_path / "images"

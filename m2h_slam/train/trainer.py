@@ -38,8 +38,8 @@ from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, _Checked, config_to_dict, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.interrupts import Interrupts
-from m2h_slam.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
-from m2h_slam.model.weights import load_checkpoint, save_checkpoint
+from m2h_slam.perception.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
+from m2h_slam.perception.model.weights import load_checkpoint, save_checkpoint
 from m2h_slam.train.augment import AugmentConfig
 
 log = logging.getLogger("m2h_slam")

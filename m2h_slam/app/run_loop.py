@@ -1,0 +1,385 @@
+"""``m2h-slam run``: frames -> perception -> Mapper -> outputs, with snapshots and resume.
+
+    OUT/mesh.ply          fused mesh, semantic colours, per-vertex NYU40 label
+    OUT/mesh_rgb.ply      the same mesh with fused RGB colours
+    OUT/trajectory.txt    TUM trajectory (world_T_camera), readable by `evo_ape tum`
+    OUT/run.json          config, versions, input, per-stage timings, counts, tracking events
+    OUT/preview.png       a few frames: RGB, depth, semantics
+    OUT/scene_graph.json  rooms, places, objects, agents (docs/scene-graph.schema.json); scene_graph_dsg.json:
+                          the same through spark_dsg; scene_graph.png: the graph and map from above
+    OUT/predictions/      per-frame predictions as an m2h sequence (with --save-predictions)
+    OUT/.snapshot/        mapper state every `snapshot_every` frames and at the end, for --resume
+    OUT/error.log         the traceback of an unexpected error (the run's one-line message names it)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam import __version__
+from m2h_slam.core.atomic import atomic_write_text
+from m2h_slam.core.config import Config, config_to_dict
+from m2h_slam.app import snapshot
+from m2h_slam.core.errors import InputError, RunError
+from m2h_slam.core.interrupts import Interrupts
+from m2h_slam.core.records import Frame, Prediction
+from m2h_slam.sources.sequence import Sequence
+from m2h_slam.formats.trajectory_io import read_tum_trajectory
+from m2h_slam.app.run_outputs import write_outputs
+
+log = logging.getLogger("m2h_slam")
+
+DEMO_WEIGHTS = "m2h_tiny_synthetic.safetensors"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run gets its poses and perception, and what it writes."""
+
+    poses: str = "vo"  # "vo", "gt" or a TUM file
+    gt_perception: bool = False
+    resume: bool = False
+    force: bool = False  # clear a previous run's outputs (only the files a run writes)
+    save_predictions: bool = False
+    snapshot_every: int = 100
+    progress: bool = True
+    rerun: bool | str = False  # True: spawn a rerun viewer; a path: record to that .rrd file
+
+
+def demo_weights() -> Path:
+    """The shipped m2h_tiny weights (trained on synthetic apartments)."""
+    return Path(str(resources.files("m2h_slam") / "weights" / DEMO_WEIGHTS))
+
+
+class Perception:
+    """Predictions for frames: the network, or the frames' ground truth."""
+
+    def __init__(self, config: Config, gt: bool):
+        self.gt = gt
+        self.weights = None
+        if not gt:
+            from m2h_slam.perception import Predictor
+
+            c = config.perception
+            self.weights = Path(c.weights) if c.weights else demo_weights()
+            kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
+            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime, threads=c.threads,
+                                                    **kwargs)
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether the network may run beside the mapper (ONNX Runtime; see ``predicted``)."""
+        from m2h_slam.perception import OnnxBackend
+
+        return not self.gt and isinstance(self.predictor.backend, OnnxBackend)
+
+    def __call__(self, frame: Frame) -> Prediction:
+        if self.gt:
+            from m2h_slam.perception.ground_truth import prediction_from_ground_truth
+
+            if frame.depth_m is None:
+                raise InputError(Path("<sequence>"), f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
+            return prediction_from_ground_truth(frame)
+        return self.predictor.predict(frame.rgb)
+
+
+class _Poses:
+    """Given poses (--poses gt or a TUM file) or None for odometry."""
+
+    def __init__(self, mode: str, max_time_diff_s: float):
+        self.mode, self.max_dt = mode, max_time_diff_s
+        self.stamps = self.table = None
+        if mode not in ("vo", "gt"):
+            self.stamps, self.table = read_tum_trajectory(Path(mode))
+
+    def __call__(self, frame: Frame) -> np.ndarray | None:
+        if self.mode == "vo":
+            return None
+        if self.mode == "gt":
+            if frame.world_T_camera is None:
+                raise InputError(Path("<sequence>"), f"--poses gt needs ground-truth poses (frame {frame.index} has none)")
+            return frame.world_T_camera
+        k = int(np.argmin(np.abs(self.stamps - frame.timestamp_s)))
+        if abs(self.stamps[k] - frame.timestamp_s) > self.max_dt:
+            raise InputError(Path(self.mode), f"no pose within {self.max_dt} s of frame {frame.index} (t={frame.timestamp_s:.3f} s)")
+        return self.table[k]
+
+
+def _odometry_device(torch_device: str) -> str:
+    """Open3D device for odometry: CUDA when the network runs on CUDA and Open3D was built with it."""
+    from m2h_slam.core.o3d import open3d
+
+    if torch_device.startswith("cuda") and open3d().core.cuda.is_available():
+        return "CUDA:0"
+    return "CPU:0"
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+
+    from m2h_slam.core.o3d import open3d
+
+    versions = {"m2h_slam": __version__, "python": platform.python_version(), "numpy": np.__version__,
+                "open3d": open3d().__version__, "opencv": cv2.__version__}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _stage_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {stage: {"mean_ms": round(float(np.mean(v)), 2), "median_ms": round(float(np.median(v)), 2),
+                    "total_s": round(float(np.sum(v)) / 1000, 2)} for stage, v in timings.items() if v}
+
+
+def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions = RunOptions()) -> dict:
+    """Map ``sequence`` into ``out``; returns the run record (also written as run.json).
+
+    Interrupted (Ctrl-C, SIGTERM) or failed runs save a snapshot first; ``resume=True``
+    continues from it. An unexpected error ends in ``RunError`` with the traceback in
+    ``OUT/error.log``.
+    """
+    from pipeline import Mapper
+    from pipeline.scene_graph.builder import SceneGraphBuilder
+
+    out = Path(out)
+    snapshot.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
+    perception = Perception(config, options.gt_perception)
+    poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
+    mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
+                    predicted_depth=not options.gt_perception)
+    builder = SceneGraphBuilder(config, sequence.intrinsics)
+    binding = snapshot.input_binding(sequence, config, options.poses, perception.weights)
+    timings: dict[str, list[float]] = {"predict": []}
+    resumed = False
+    if options.resume:
+        previous = snapshot.load_snapshot(out, mapper, builder, binding)
+        if previous is None:
+            log.warning("%s: no complete snapshot (killed during the first one); starting from the first frame", out)
+        else:
+            timings, resumed = {k: list(v) for k, v in previous.items()}, True
+            log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
+    done = mapper.frames_done
+    loop = _FrameLoop(sequence, out, mapper, builder, perception, poses, options, timings, binding)
+    wall_s = loop.run(done)
+    if mapper.frames_done == 0:
+        raise InputError(Path(str(sequence.path)), "no frames to map")
+    if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
+        snapshot.save_snapshot(out, mapper, builder, timings, binding)
+    t0 = time.perf_counter()
+    result = mapper.finish()
+    graph, graph_status = builder.build(mapper)
+    if loop.viewer is not None:
+        if graph is not None:
+            loop.viewer.graph(graph.to_json(), builder.last_map_T_world)
+        loop.viewer.finish(result)
+    record = write_outputs(out, result, loop.previews, builder, graph)
+    record["scene_graph"] = graph_status
+    if graph is None:
+        log.warning("no scene graph: %s", graph_status["state"])
+    if not len(result.mesh.vertices):
+        log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
+                    "outputs are written but hold no surface", result.counts["no_depth"], result.counts["frames"])
+    timings["export"] = [1000 * (time.perf_counter() - t0)]
+    if loop.writer is not None:
+        loop.writer.close()
+    frames_run = mapper.frames_done - done
+    record.update({
+        "m2h_slam_run": 1,
+        "input": {"path": str(sequence.path), "format": sequence.format,
+                  "frames": len(sequence) if sequence.length_known else mapper.frames_done,
+                  "size": list(sequence.intrinsics.size), "intrinsics": sequence.intrinsics.to_dict(),
+                  "intrinsics_source": sequence.intrinsics_source,
+                  "fingerprint": binding["input.fingerprint"],
+                  "frames_skipped_by_reader": int(getattr(sequence, "frames_corrupt", 0))},
+        "perception": "ground truth" if options.gt_perception else str(perception.weights),
+        "poses": options.poses,
+        "config": config_to_dict(config),
+        "odometry": {name: getattr(mapper.odometry.config, name) for name in ("method", "depth_outlier_m")},
+        "versions": _versions(),
+        "timings": _stage_summary(timings),
+        "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
+        "counts": result.counts,
+        "tracking_events": result.events,
+        "resumed": resumed,
+    })
+    atomic_write_text(out / "run.json", json.dumps(record, indent=1) + "\n")
+    snapshot.finish_snapshot(out)  # the run is complete
+    return record
+
+
+def _inputs(sequence: Sequence, options: RunOptions) -> tuple[Path, ...]:
+    """Files and folders a run reads, which its output must not touch."""
+    given = [options.poses] if options.poses not in ("vo", "gt") else []
+    return (sequence.path, *map(Path, given))
+
+
+def predicted(frames, perceive, ahead: bool):
+    """(frame, prediction, predict_ms) in order. ``ahead``: the next frame's prediction runs in a worker thread
+    while the caller maps the current one (ONNX Runtime releases the GIL and, without spinning threads, leaves the
+    cores to the mapper between runs: 11.3 -> 15.3 frames/s at 320x240; PyTorch's thread pool fights the mapper
+    for the cores instead, so it runs in turn)."""
+
+    def timed(frame: Frame) -> tuple[Prediction, float]:
+        start = time.perf_counter()
+        return perceive(frame), 1000 * (time.perf_counter() - start)
+
+    if not ahead:
+        for frame in frames:
+            yield (frame, *timed(frame))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="m2h-predict")
+    try:
+        pending = None
+        for frame in frames:
+            future = pool.submit(timed, frame)
+            if pending is not None:
+                yield (pending[0], *pending[1].result())
+            pending = (frame, future)
+        if pending is not None:
+            yield (pending[0], *pending[1].result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _FrameLoop:
+    """The per-frame loop of a run: perception, mapper step, optional writers, snapshots, progress."""
+
+    def __init__(self, sequence: Sequence, out: Path, mapper, builder, perception: Perception, poses: _Poses,
+                 options: RunOptions, timings: dict[str, list[float]], binding: dict):
+        self.sequence, self.out, self.mapper, self.builder = sequence, out, mapper, builder
+        self.perception, self.poses = perception, poses
+        self.options, self.timings, self.binding = options, timings, binding
+        self.writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
+        self.viewer = _rerun_viewer(options)
+        self.previews: list[tuple[np.ndarray, Prediction]] = []
+
+    def run(self, done: int) -> float:
+        """Map the frames after the first ``done``; wall time in s. Saves a snapshot when stopped."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        total = len(self.sequence) if self.sequence.length_known else None  # None: a video that gives no count
+        picks = set(np.linspace(0, total - 1, min(4, total)).round().astype(int).tolist()) if total else {0, 30, 300}
+        bar = tqdm(total=total, initial=done, unit="frame", desc="mapping", disable=not self.options.progress)
+        start_wall = time.perf_counter()
+        consistent = True  # False while a frame is half-way through the mapper
+        with logging_redirect_tqdm(loggers=[log]), Interrupts() as interrupts:  # warnings above the bar
+            try:
+                frames = predicted(self.sequence.frames_from(done), self.perception, self.perception.overlaps)
+                for position, (frame, prediction, predict_ms) in enumerate(frames, start=done):
+                    with interrupts.critical():
+                        consistent = False
+                        result = self.mapper.step(frame, prediction, self.poses(frame))
+                        t2 = time.perf_counter()
+                        self.builder.update(frame, prediction, result)
+                        result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - t2)
+                        consistent = True
+                    self._record(frame, prediction, result, predict_ms, position in picks)
+                    elapsed = time.perf_counter() - start_wall
+                    bar.set_postfix(fps=f"{(position + 1 - done) / max(elapsed, 1e-9):.1f}", tracking=result.tracking)
+                    bar.update(1)
+                    every = self.options.snapshot_every
+                    if every and self.mapper.frames_done % every == 0 and self.mapper.frames_done != total:
+                        with interrupts.critical():
+                            snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+            except KeyboardInterrupt:
+                bar.close()
+                if self.mapper.frames_done > done:
+                    snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+                log.warning("interrupted after frame %d; continue with --resume", self.mapper.frames_done)
+                raise
+            except (InputError, OSError):  # a bad frame, a full disk: keep what was mapped, report the path
+                bar.close()
+                self._save_if(consistent, done)
+                raise
+            except Exception as error:
+                bar.close()
+                raise self._failed(error, consistent, done) from error
+        bar.close()
+        return time.perf_counter() - start_wall
+
+    def _record(self, frame: Frame, prediction: Prediction, result, predict_ms: float, preview: bool) -> None:
+        self.timings["predict"].append(predict_ms)
+        for stage, ms in result.timings_ms.items():
+            self.timings.setdefault(stage, []).append(ms)
+        if self.writer is not None:
+            self.writer(frame, prediction, result.world_T_camera)
+        if self.viewer is not None:
+            self.viewer(frame, prediction, result)
+            if self.mapper.frames_done % self.builder.config.graph.update_every_frames == 0:
+                graph, _ = self.builder.build(self.mapper, final=False)  # rooms and places less often
+                if graph is not None:
+                    self.viewer.graph(graph.to_json(), self.builder.last_map_T_world)
+        if preview:
+            self.previews.append((frame.rgb, prediction))
+
+    def _save_if(self, consistent: bool, done: int) -> bool:
+        """Snapshot the mapper if its state is whole and holds new frames; True if saved."""
+        if not consistent or self.mapper.frames_done <= done:
+            return False
+        try:
+            snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+            return True
+        except OSError as error:
+            log.warning("could not save a snapshot (%s)", error)
+            return False
+
+    def _failed(self, error: Exception, consistent: bool, done: int) -> RunError:
+        """Snapshot, write the traceback to OUT/error.log, and describe the failure in one line."""
+        import traceback
+
+        saved = self._save_if(consistent, done)
+        log_path = self.out / snapshot.ERROR_LOG
+        text = "".join(traceback.format_exception(error))
+        try:
+            atomic_write_text(log_path, text)
+            where = f"traceback in {log_path}"
+        except OSError:
+            where = "no log written"
+        kept = "snapshot saved, continue with --resume" if saved else "no new snapshot"
+        problem = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        return RunError(f"unexpected error after frame {self.mapper.frames_done} ({problem}); {kept}; {where}")
+
+
+class _PredictionWriter:
+    def __init__(self, out: Path, sequence: Sequence):
+        from m2h_slam.sources.sequence_folder import SequenceWriter
+
+        self.writer = SequenceWriter(out / "predictions", sequence.intrinsics, fps=sequence.fps, name="predictions",
+                                     source={"generator": "m2h-slam run --save-predictions"})
+
+    def __call__(self, frame: Frame, prediction: Prediction, pose: np.ndarray) -> None:
+        self.writer.write(frame.replace(depth_m=prediction.depth_m, semantics=prediction.semantics,
+                                        normals=prediction.normals, instances=None, rooms=None,
+                                        edges=(prediction.edges > 0.5).astype(np.uint8), world_T_camera=pose))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _prediction_writer(out: Path, sequence: Sequence, options: RunOptions):
+    if options.resume:
+        log.warning("--save-predictions with --resume keeps only the frames after the snapshot")
+    return _PredictionWriter(out, sequence)
+
+
+def _rerun_viewer(options: RunOptions):
+    if not options.rerun:
+        return None
+    from m2h_slam.viz.rerun_view import RerunViewer
+
+    return RerunViewer(None if options.rerun is True else Path(options.rerun))

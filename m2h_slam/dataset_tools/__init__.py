@@ -1,0 +1,1 @@
+"""Tooling over whole data sets: the per-scene items of a data-set root and the download checks."""

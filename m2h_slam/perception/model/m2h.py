@@ -1,0 +1,47 @@
+"""The M2H network: DINOv2 backbone + multi-task decoder, outputs at the input size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from m2h_slam.perception.model.backbone import DinoBackbone
+from m2h_slam.perception.model.config import M2HConfig
+from m2h_slam.perception.model.decoder import MultiTaskHead
+from m2h_slam.perception.model.layers import unit_vectors
+
+
+class M2H(nn.Module):
+    """forward(images (B, 3, H, W) normalised) -> dict of (B, *, H, W) tensors:
+    depth (m, in [min_depth, max_depth]), sem_seg (logits, num_classes), normals (unit),
+    edges (logit)."""
+
+    def __init__(self, config: M2HConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = DinoBackbone(config)
+        self.mlt_head = MultiTaskHead(config)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        H, W = int(images.shape[-2]), int(images.shape[-1])  # ints also while tracing for ONNX
+        left, right, top, bottom = self.backbone.padding(H, W)
+        raw = self.mlt_head(self.backbone(images))
+        out = {}
+        for task, x in raw.items():
+            # Drop the padded border (in output pixels), then resize to the input.
+            h, w = int(x.shape[-2]), int(x.shape[-1])  # ints also while tracing for ONNX
+            sy, sx = h / (H + top + bottom), w / (W + left + right)
+            y0, y1 = round(top * sy), h - round(bottom * sy)
+            x0, x1 = round(left * sx), w - round(right * sx)
+            out[task] = F.interpolate(x[..., y0:y1, x0:x1], size=(H, W), mode="bilinear", align_corners=False)
+        c = self.config
+        out["depth"] = (F.relu(out["depth"]) + c.min_depth_m).clamp(max=c.max_depth_m)
+        out["normals"] = unit_vectors(out["normals"])
+        return out
+
+    def train(self, mode: bool = True) -> M2H:
+        super().train(mode)
+        if self.backbone.frozen:
+            self.backbone.vit.eval()  # a frozen backbone stays in inference mode
+        return self

@@ -1,0 +1,72 @@
+"""ONNX export of an M2H model at a fixed input size (the Predictor resizes to it anyway)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from m2h_slam.core.atomic import atomic_write
+from m2h_slam.perception.model.m2h import M2H
+
+OUTPUTS = ("depth", "sem_seg", "normals", "edges")
+
+
+class _Outputs(nn.Module):
+    """The model with a tuple of outputs (ONNX has no dicts)."""
+
+    def __init__(self, model: M2H):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(images)
+        return tuple(out[name] for name in OUTPUTS)
+
+
+@contextlib.contextmanager
+def fixed_position_embedding(model: M2H, height: int, width: int):
+    """Precompute the ViT's resampled position embedding for one input size.
+
+    timm resamples it per call with antialiased bicubic interpolation, which ONNX lacks;
+    for a fixed size the result is a constant.
+    """
+    from timm.layers import resample_abs_pos_embed
+
+    vit = model.backbone.vit
+    left, right, top, bottom = model.backbone.padding(height, width)
+    grid = ((height + top + bottom) // model.backbone.patch, (width + left + right) // model.backbone.patch)
+    with torch.no_grad():
+        fixed = resample_abs_pos_embed(vit.pos_embed, new_size=grid, old_size=vit.patch_embed.grid_size,
+                                       num_prefix_tokens=vit.num_prefix_tokens)
+
+    def pos_embed(x: torch.Tensor) -> torch.Tensor:
+        B, _, _, C = x.shape
+        x = torch.cat([vit.cls_token.expand(B, -1, -1), x.reshape(B, -1, C)], dim=1)
+        return vit.pos_drop(x + fixed)
+
+    vit._pos_embed = pos_embed
+    try:
+        yield
+    finally:
+        del vit._pos_embed
+
+
+def export_onnx(model: M2H, path: str | os.PathLike, height: int, width: int, opset: int = 17) -> Path:
+    """Write ``model`` as ONNX for (1, 3, height, width) normalised images; outputs as ``OUTPUTS``."""
+    model = model.eval()
+    dummy = torch.zeros(1, 3, height, width)
+
+    def write(tmp: Path) -> None:
+        with fixed_position_embedding(model, height, width), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
+            # The exporter's own constant folding corrupts this graph (outputs off by ~1 in
+            # the heads); ONNX Runtime folds constants itself when it loads the model.
+            torch.onnx.export(_Outputs(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,
+                              input_names=["image"], output_names=list(OUTPUTS), do_constant_folding=False)
+
+    return atomic_write(path, write)

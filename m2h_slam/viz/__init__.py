@@ -1,0 +1,1 @@
+"""Pictures for people: contact sheets, the scene graph from above, and the live rerun view."""

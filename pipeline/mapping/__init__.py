@@ -1,0 +1,1 @@
+"""Per-frame mapping: odometry, fusion masks, moving things, semantic TSDF fusion, and the ``Mapper`` that runs them."""

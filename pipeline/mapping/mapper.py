@@ -1,0 +1,297 @@
+"""``Mapper``: the mapping back end, one frame at a time.
+
+    mapper = Mapper(config, intrinsics)
+    for frame, prediction in ...:
+        mapper.step(frame, prediction)            # or step(frame, prediction, world_T_camera=pose)
+    result = mapper.finish()                      # mesh, trajectory, events
+
+Per frame: masks (dynamic classes, edges / discontinuities, grazing views), pose (given,
+or RGB-D odometry with a constant-velocity prior against the last keyframe, the previous
+frame or a raycast of the map: ``odometry.target``), moving objects (object segments that
+stand where the map saw free space, and their tracks: ``pipeline.mapping.moving``), fusion into
+the semantic TSDF. A frame that fails the tracking test against the previous frame is
+tried against the map raycast from the predicted pose (recovery); if that fails too it
+is not fused, its pose is the constant-velocity prediction, and the event is recorded.
+
+On the synthetic benchmark, tracking against the last keyframe drifts least; the previous
+frame is next; a 5 cm TSDF raycast is about 10x less accurate (it is smoother than a frame).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam.core.config import Config
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.o3d import open3d
+from m2h_slam.core.records import Frame, LabelledMesh, Prediction
+from pipeline.mapping.fusion import SemanticTSDF
+from pipeline.mapping.masks import fusion_mask
+from pipeline.mapping.moving import find_moving
+from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion, rotation_deg
+
+log = logging.getLogger("m2h_slam")
+
+MIN_FRAME_SIDE_PX = 16  # smaller frames are not tracked or fused
+MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid depth pixels than both of these
+
+
+@dataclass
+class StepResult:
+    """What happened to one frame. tracking: 'init', 'ok', 'lost', 'given' or 'no-depth'."""
+
+    index: int
+    timestamp_s: float
+    world_T_camera: np.ndarray
+    tracking: str
+    keyframe: bool
+    fused_voxels: int  # voxels updated
+    masked_pixels: dict[str, int]
+    timings_ms: dict[str, float]
+    event: str = ""
+
+
+@dataclass
+class MapResult:
+    """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s."""
+
+    mesh: LabelledMesh
+    mesh_rgb: np.ndarray  # (V, 3) uint8 fused colour per mesh vertex
+    timestamps_s: np.ndarray
+    poses: np.ndarray
+    events: list[str]
+    counts: dict[str, int]
+
+
+@dataclass
+class _State:
+    """Everything besides the volume that a resumed run needs."""
+
+    timestamps_s: list[float] = field(default_factory=list)
+    poses: list[list[float]] = field(default_factory=list)
+    velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
+    last_keyframe: list[float] | None = None
+    untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
+    moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
+    events: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
+                                                            "no_depth": 0, "moving_objects": 0})
+
+
+class Mapper:
+    """Poses + semantic TSDF from frames and their predictions (no torch here)."""
+
+    def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0",
+                 predicted_depth: bool = False):
+        """``predicted_depth``: the depth comes from the network (``OdometryConfig.for_depth``)."""
+        self.config, self.K = config, intrinsics
+        if config.odometry.deterministic:
+            # Open3D's parallel reductions differ in the last bits between runs, and odometry
+            # amplifies that; one thread makes every run identical.
+            open3d().utility.set_max_threads(1)
+        self.volume = SemanticTSDF(config.fusion)
+        self.odometry = RgbdOdometry(config.odometry.for_depth(predicted_depth), intrinsics,
+                                     open3d().core.Device(device))
+        self.state = _State()
+        self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
+        self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
+        self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
+
+    # -- one frame ------------------------------------------------------------------------------
+    def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
+        """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        prediction = _sanitised(prediction)
+        depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
+        timings["mask"] = 1000 * (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        unusable = _unusable(depth)
+        if unusable:
+            depth = np.zeros_like(depth)  # too little to track or fuse: the frame counts as one without depth
+        pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera, unusable)
+        if depth.any():
+            self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
+        timings["odometry"] = 1000 * (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        if tracking in ("ok", "given") and self._last_depth is not None:
+            c = self.config.fusion  # all pixels of a segment with valid depth (edges too: often the only seen part)
+            valid = np.where((prediction.depth_m >= c.depth_min_m) & (prediction.depth_m <= c.depth_max_m),
+                             prediction.depth_m, 0)
+            moving = find_moving(prediction.semantics, valid, self.K, pose, self.volume, self.state.moving_tracks, c)
+            if moving.mask.any():
+                masked["moving"] = int((moving.mask & (depth > 0)).sum())
+                depth, weight = np.where(moving.mask, 0, depth), np.where(moving.mask, 0, weight)
+            for description in moving.new:
+                self.state.counts["moving_objects"] += 1
+                self.state.events.append(f"frame {frame.index}: moving object: {description}; masked")
+                log.info("frame %d: moving object: %s", frame.index, description)
+        timings["moving"] = 1000 * (time.perf_counter() - start)
+
+        fused, keyframe = 0, False
+        start = time.perf_counter()
+        if tracking in ("init", "ok", "given") and (depth > 0).any():
+            stats = self.volume.integrate(depth, weight, frame.rgb, self.K, pose, prediction.semantics,
+                                          prediction.confidence, prediction.normals)
+            fused = stats.voxels_updated
+            self._last_depth = depth
+            keyframe = self._is_keyframe(pose)
+            if keyframe:
+                self._keyframe = (pose.copy(), (frame.rgb, depth))
+            self.state.counts["fused"] += 1
+        timings["fusion"] = 1000 * (time.perf_counter() - start)
+
+        self.state.untracked = self.state.untracked + 1 if tracking in ("lost", "no-depth") else 0
+        self.state.timestamps_s.append(float(frame.timestamp_s))
+        self.state.poses.append(pose.ravel().tolist())
+        self.state.counts["frames"] += 1
+        if event:
+            self.state.events.append(event)
+            log.warning("%s", event)
+        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
+
+    def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
+              given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, str, str]:
+        state = self.state
+        if given is not None:
+            self._remember_motion(given)
+            return np.asarray(given, np.float64), "given", ""
+        if not state.poses:
+            # The map frame starts at the first ground-truth pose when the source has one.
+            start = frame.world_T_camera if frame.world_T_camera is not None else np.eye(4)
+            return start.copy(), "init", ""
+        previous = np.array(state.poses[-1]).reshape(4, 4)
+        velocity = np.array(state.velocity).reshape(4, 4)
+        predicted = previous @ velocity
+        if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
+            return predicted, "init", ""
+        if not (depth > 0).any():
+            state.counts["no_depth"] += 1
+            why = unusable or "no usable depth"
+            return predicted, "no-depth", f"frame {frame.index}: {why}; pose predicted, frame not fused"
+        source = self.odometry.image(frame.rgb, depth)
+        # The constant-velocity prediction bounds the motion only while the previous frame was tracked
+        # (after a failure the previous pose is itself a prediction).
+        trusted = state.untracked == 0
+        expected = velocity if trusted else None
+
+        def track(target, init, **kwargs):
+            return self.odometry.track(source, target, init, trust_prediction=trusted, **kwargs)
+
+        # Against the last keyframe (default), the previous frame, or the map raycast; if that
+        # fails, against the previous frame, then against the map from the predicted pose (recovery).
+        if self.config.odometry.target == "model":
+            result = track(self._model_view(previous), velocity)
+        elif self.config.odometry.target == "keyframe" and self._keyframe is not None:
+            key_pose, key_rgbd = self._keyframe
+            key_T_previous = np.linalg.inv(key_pose) @ previous
+            result = track(self.odometry.image(*key_rgbd), key_T_previous @ velocity, check_motion=False)
+            if result.ok:  # express as motion from the previous pose, then check it
+                motion = np.linalg.inv(key_T_previous) @ result.prev_T_current
+                problem = self.odometry.motion_problem(motion, expected)
+                result = dataclasses.replace(result, ok=not problem, prev_T_current=motion if not problem else velocity,
+                                             reason=problem)
+            if not result.ok:
+                result = track(self.odometry.image(*self._last_rgbd), velocity)
+        else:
+            result = track(self.odometry.image(*self._last_rgbd), velocity)
+        if not result.ok and self.config.odometry.target != "model":
+            retry = track(self._model_view(previous), velocity)
+            result = retry if retry.ok else result
+        if not result.ok:
+            state.counts["lost"] += 1
+            return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused"
+        pose = previous @ result.prev_T_current
+        # After lost frames the previous pose is a prediction: the velocity comes from the last measured pose.
+        measured = np.array(state.poses[-1 - state.untracked]).reshape(4, 4)
+        state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
+        return pose, "ok", ""
+
+    def _model_view(self, world_T_camera: np.ndarray):
+        """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
+        view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
+        if view is not None and (view[0] > 0).mean() > 0.2:
+            return self.odometry.image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32))
+        return self.odometry.image(*self._last_rgbd)
+
+    def _remember_motion(self, pose: np.ndarray) -> None:
+        if self.state.poses:
+            previous = np.array(self.state.poses[-1]).reshape(4, 4)
+            self.state.velocity = (np.linalg.inv(previous) @ pose).ravel().tolist()
+
+    def _is_keyframe(self, pose: np.ndarray) -> bool:
+        c, last = self.config.odometry, self.state.last_keyframe
+        if last is not None:
+            motion = np.linalg.inv(np.array(last).reshape(4, 4)) @ pose
+            if np.linalg.norm(motion[:3, 3]) < c.keyframe_translation_m and rotation_deg(motion) < c.keyframe_rotation_deg:
+                return False
+        self.state.last_keyframe = pose.ravel().tolist()
+        self.state.counts["keyframes"] += 1
+        return True
+
+    # -- results and snapshots --------------------------------------------------------------------
+    def finish(self) -> MapResult:
+        mesh, rgb = self.volume.extract_mesh()
+        counts = {**self.state.counts, "blocks": self.volume.block_count, "budget_hit": int(self.volume.budget_hit)}
+        poses = np.array(self.state.poses).reshape(-1, 4, 4)
+        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), poses, list(self.state.events), counts)
+
+    @property
+    def frames_done(self) -> int:
+        return self.state.counts["frames"]
+
+    def save_snapshot(self, folder: str | os.PathLike) -> None:
+        """Write the whole mapper state into ``folder`` (a new folder; callers make it atomic)."""
+        folder = Path(folder)
+        self.volume.save(folder)
+        arrays = {k: v for k, v in (("last_depth", self._last_depth),) if v is not None}
+        if self._last_rgbd is not None:
+            arrays["last_rgb"], arrays["last_rgbd_depth"] = self._last_rgbd
+        if self._keyframe is not None:
+            arrays["keyframe_pose"], (arrays["keyframe_rgb"], arrays["keyframe_depth"]) = self._keyframe
+        np.savez(folder / "frames.npz", **arrays)
+        (folder / "state.json").write_text(json.dumps(asdict(self.state)))
+
+    def load_snapshot(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        self.volume.load(folder)
+        data = np.load(folder / "frames.npz")
+        self._last_depth = data["last_depth"] if "last_depth" in data else None
+        self._last_rgbd = (data["last_rgb"], data["last_rgbd_depth"]) if "last_rgb" in data else None
+        self._keyframe = ((data["keyframe_pose"], (data["keyframe_rgb"], data["keyframe_depth"]))
+                          if "keyframe_pose" in data else None)
+        self.state = _State(**json.loads((folder / "state.json").read_text()))
+
+
+def _unusable(depth: np.ndarray) -> str:
+    """Why a masked depth image is too poor to track or fuse ('' if it is usable)."""
+    height, width = depth.shape
+    if min(height, width) < MIN_FRAME_SIDE_PX:
+        return f"frame of {width}x{height} px is too small (at least {MIN_FRAME_SIDE_PX} px a side)"
+    valid = int(np.count_nonzero(depth))
+    if valid and valid < max(MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE * depth.size):
+        return f"only {valid} valid depth pixels"
+    return ""
+
+
+def _sanitised(prediction: Prediction) -> Prediction:
+    """NaN / infinite predictions become invalid depth and zero normals (never fused)."""
+    depth = prediction.depth_m
+    normals = prediction.normals
+    if np.isfinite(depth).all() and np.isfinite(normals).all():
+        return prediction
+    bad = ~np.isfinite(depth) | ~np.isfinite(normals).all(axis=-1)
+    return Prediction(np.where(bad, 0, np.nan_to_num(depth)).astype(np.float32), prediction.semantics,
+                      np.nan_to_num(prediction.confidence).astype(np.float32),
+                      np.where(bad[..., None], 0, np.nan_to_num(normals)).astype(np.float32),
+                      np.nan_to_num(prediction.edges).astype(np.float32), prediction.probabilities)

@@ -1,0 +1,52 @@
+"""Which pixels may enter the map, and with what weight: valid depth in range, not a
+dynamic class (dilated) or moving object, not on a predicted edge or a depth
+discontinuity (flying pixels), not seen at a grazing angle; weight = |cos| of the angle
+between the pixel's ray and its predicted normal."""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from m2h_slam.core.config import FusionConfig
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import IS_DYNAMIC
+from m2h_slam.core.records import Prediction
+from pipeline.mapping.kernels import REASONS, pixel_weights
+
+
+def dynamic_mask(semantics: np.ndarray, dilation_px: int) -> np.ndarray:
+    """(H, W) bool: pixels of dynamic classes (people), grown by ``dilation_px``."""
+    mask = IS_DYNAMIC[semantics].astype(np.uint8)
+    if dilation_px > 0 and mask.any():
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation_px + 1, 2 * dilation_px + 1))
+        mask = cv2.dilate(mask, kernel)
+    return mask.astype(bool)
+
+
+@functools.lru_cache(maxsize=8)
+def unit_rays(K: Intrinsics) -> np.ndarray:
+    """(H, W, 3) float32 unit viewing ray of each pixel, computed once per camera."""
+    u, v = np.meshgrid(np.arange(K.width, dtype=np.float32), np.arange(K.height, dtype=np.float32))
+    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    rays.setflags(write=False)
+    return rays
+
+
+def fusion_mask(prediction: Prediction, K: Intrinsics, config: FusionConfig,
+                extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """(masked depth (H, W) m: 0 where not fused, fusion weight (H, W) = view cosine there, pixel counts
+    removed by each reason). ``extra`` (H, W) bool: further pixels to exclude (moving objects)."""
+    excluded = dynamic_mask(prediction.semantics, config.dynamic_dilation_px)
+    if extra is not None:
+        excluded |= extra
+    depth = np.ascontiguousarray(prediction.depth_m, np.float32)
+    weight, counts = pixel_weights(depth, excluded.view(np.uint8), np.ascontiguousarray(prediction.edges, np.float32),
+                                   np.ascontiguousarray(prediction.normals, np.float32), unit_rays(K),
+                                   config.depth_min_m, config.depth_max_m, config.edge_threshold,
+                                   config.discontinuity_ratio, config.min_view_cos)
+    masked = np.where(weight > 0, depth, np.float32(0))
+    return masked, weight, {name: int(n) for name, n in zip(REASONS[1:], counts[1:])}

@@ -1,0 +1,148 @@
+"""The scene-graph stage of a run: fed after each mapper step, asked for the graph when it is wanted.
+
+    builder = SceneGraphBuilder(config, intrinsics)
+    builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame; merges
+                                                     # duplicate objects every graph.update_every_frames
+    graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
+
+The map frame is the world of the ground truth when the run maps with the ground-truth poses;
+otherwise (odometry, a pose file) it is estimated from the fused floor and walls (``pipeline.scene_graph.gravity``),
+and until enough floor is seen the graph waits (``status`` says so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from m2h_slam.core.config import Config
+from m2h_slam.core.geometry import transform_points
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import class_id
+from m2h_slam.core.records import Frame, Prediction
+from pipeline.scene_graph.agents import AgentLayer
+from pipeline.scene_graph.free_space import free_space_map
+from pipeline.scene_graph.gravity import estimate_map_frame
+from pipeline.scene_graph.objects import ObjectLayer
+from pipeline.scene_graph.places import find_places
+from pipeline.scene_graph.rooms import segment_rooms
+from pipeline.scene_graph.graph import SceneGraph
+
+STATE_FILE = "scene_graph_state.json"
+CEILING = class_id("ceiling")
+
+
+class SceneGraphBuilder:
+    """Objects and agents from frames; rooms, places and the map frame from the mapper's map."""
+
+    def __init__(self, config: Config, intrinsics: Intrinsics):
+        self.config = config
+        self.objects = ObjectLayer(config.graph, intrinsics)
+        self.agents = AgentLayer(config.graph, intrinsics)
+        self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
+        self.last_time_s = 0.0
+        self.last_map_T_world = np.eye(4)  # of the last build
+        self.tracked_frames = 0
+
+    def update(self, frame: Frame, prediction: Prediction, step) -> None:
+        """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
+        if self.world_is_map is None:  # mapping with the ground truth's poses: its world is z-up (a pose file's
+            # need not be, and odometry started at the first true pose drifts away from it)
+            self.world_is_map = (step.tracking == "given" and frame.world_T_camera is not None
+                                 and np.allclose(step.world_T_camera, frame.world_T_camera))
+        self.last_time_s = float(frame.timestamp_s)
+        if step.tracking not in ("init", "ok", "given"):
+            return  # the pose is a guess: nothing is placed with it
+        depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
+        self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
+        g = self.config.graph
+        if self.tracked_frames % g.object_every_frames == 0:
+            self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
+                                 prediction.confidence, step.world_T_camera)
+        self.tracked_frames += 1
+        if self.tracked_frames % g.update_every_frames == 0:
+            self.objects.merge()  # the periodic pass over duplicates (rooms and places wait for build)
+
+    def map_frame(self, points: np.ndarray, labels: np.ndarray, evidence: np.ndarray,
+                  normals: np.ndarray | None) -> np.ndarray | None:
+        """map_T_world (4, 4) from the voxels (world frame; labelled where ``evidence`` > 0), or None while the
+        floor is unknown. ``normals`` are needed only when the map frame is estimated."""
+        if self.world_is_map:
+            return np.eye(4)
+        labelled = evidence > 0
+        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled])
+        return None if frame is None else frame.map_T_world
+
+    def build(self, mapper, final: bool = True) -> tuple[SceneGraph | None, dict]:
+        """The scene graph of the map so far, and a status record for run.json. ``final``: merge the duplicate
+        objects left since the last periodic pass first (a look at the graph during the run, ``final=False``,
+        changes nothing)."""
+        names = ("tsdf", "label", "evidence") + (() if self.world_is_map else ("normal_sum",))
+        points, (tsdf, labels, evidence, *normals) = mapper.volume.voxel_table(*names)  # read once per build
+        map_T_world = self.map_frame(points, labels, evidence, normals[0] if normals else None)
+        if map_T_world is None:
+            return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
+        self.last_map_T_world = map_T_world
+        c, g = mapper.config.fusion, self.config.graph
+        if final:
+            self.objects.merge()
+        points = transform_points(map_T_world, points) if not self.world_is_map else points
+        labels = np.where(evidence > 0, labels, 0)
+        space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)
+        cameras = np.array(mapper.state.poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
+        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m,
+                              visited_xy=transform_points(map_T_world, cameras)[:, :2])
+        places = find_places(space, g.place_spacing_m)
+        graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
+                                 self.agents.records(map_T_world, self.last_time_s),
+                                 ceiling_z_m=_ceiling_height(points[:, 2], labels))
+        status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
+                  "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
+                  "events": list(self.objects.events)}
+        return graph, status
+
+    def instances(self, vertices_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(N,) uint16 object id of each mesh vertex (map frame): the object of the vertex's class whose
+        voxel is nearest, within one object voxel; 0 elsewhere."""
+        from scipy.spatial import cKDTree
+
+        ids = np.zeros(len(vertices_map), np.uint16)
+        centres, owners, classes = self.objects.voxel_owners(self.last_map_T_world)
+        if not len(centres) or not len(vertices_map):
+            return ids
+        reach = self.config.graph.object_voxel_m
+        distance, nearest = cKDTree(centres).query(vertices_map, distance_upper_bound=reach)
+        hit = np.isfinite(distance)
+        hit[hit] &= classes[nearest[hit]] == labels[hit]
+        ids[hit] = owners[nearest[hit]]
+        return ids
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        state = {"world_is_map": self.world_is_map, "last_time_s": self.last_time_s, "events": self.objects.events,
+                 "tracked_frames": self.tracked_frames,
+                 "objects": self.objects.state(), "agents": self.agents.state()}
+        (Path(folder) / STATE_FILE).write_text(json.dumps(state))
+
+    def load(self, folder: str | os.PathLike) -> None:
+        path = Path(folder) / STATE_FILE
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text())
+        self.world_is_map, self.last_time_s = state["world_is_map"], state["last_time_s"]
+        self.tracked_frames = state["tracked_frames"]
+        self.objects.events = list(state["events"])
+        self.objects.load_state(state["objects"])
+        self.agents.load_state(state["agents"])
+
+
+def _ceiling_height(z_m: np.ndarray, labels: np.ndarray) -> float:
+    """Median height (m, map frame) of the ceiling voxels (``labels``: 0 where unlabelled); the highest mapped
+    surface if too little ceiling was seen."""
+    ceiling = labels == CEILING
+    if ceiling.sum() >= 20:
+        return round(float(np.median(z_m[ceiling])), 4)
+    return round(float(z_m.max()) if len(z_m) else 0.0, 4)

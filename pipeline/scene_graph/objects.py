@@ -1,0 +1,291 @@
+"""The object layer: instances from the per-frame semantic masks, associated in 3D and merged over time.
+
+Per frame: each object class's mask (the class table's ``object`` flag; people and other dynamic
+classes never) is cut along predicted edges and depth discontinuities and split into connected
+components; components of at least ``object_min_pixels`` are back-projected to the world. A
+component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
+(``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
+a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
+objects of one class that overlap. A confirmed object is gone when five frames in a row see
+through it (the measured depth lies well behind ``object_empty_share`` of its voxels in view);
+an object of its class that appeared about when it was last seen takes its id instead (one
+node, with where and when it moved).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.geometry import backproject_pixels, transform_points
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
+from pipeline.scene_graph.records import ObjectRecord
+from pipeline.scene_graph.segments import class_mask, class_segments, depth_jumps
+
+log = logging.getLogger("m2h_slam")
+
+MAX_POINTS_PER_SEGMENT = 400
+MIN_VOXELS_IN_VIEW = 8  # an object is checked for presence only when this much of it is in view
+SEE_THROUGH_M = 0.25  # measured depth this far behind a voxel sees through it
+STACK_GAP_CELLS = 10  # same-class parts over one footprint with less than this many empty cells between are one
+TOUCH_CELLS = 2  # same-class parts with at most one empty voxel between them touch (a seat and its back)
+MISSES_TO_GO = 5  # frames in a row that see through an object before it is gone
+APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to the last sighting is the one moved
+
+
+@dataclass
+class _Object:
+    id: int
+    class_id: int
+    voxels: np.ndarray  # (K,) int64 keys of the object_voxel_m cells it occupies
+    observations: int
+    first_seen_s: float
+    last_seen_s: float
+    votes: float = 0.0  # summed confidence of the segments
+    moved: list = field(default_factory=list)
+    misses: int = 0  # frames in a row that saw through it
+    cached: tuple = field(default=(None, None), repr=False, compare=False)  # (voxels, their centres)
+
+
+def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
+             edge_threshold: float = 0.5, discontinuity: float = 0.05) -> list[tuple[int, np.ndarray]]:
+    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
+    labels = np.asarray(semantics)
+    usable = (depth_m > 0) & ~depth_jumps(depth_m, discontinuity) & (edges <= edge_threshold)
+    objectish = usable & class_mask(labels, IS_OBJECT & ~IS_DYNAMIC)
+    width = labels.shape[1]
+    return [(class_id, np.stack(np.divmod(pixels, width), axis=1))
+            for class_id, pixels in class_segments(labels, objectish, min_pixels)]
+
+
+class ObjectLayer:
+    """Objects of a run, in the world frame of the map (see the module doc)."""
+
+    def __init__(self, config: GraphConfig, intrinsics: Intrinsics):
+        self.config, self.K = config, intrinsics
+        self.objects: list[_Object] = []
+        self.next_id = 1
+        self.events: list[str] = []  # objects gone or moved
+
+    # -- per frame -----------------------------------------------------------------------------
+    def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray,
+                confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
+        """Add one frame's segments; returns how many there were."""
+        self._check_presence(depth_m, world_T_camera, time_s)
+        found = segments(semantics, depth_m, edges, self.config.object_min_pixels)
+        rng = np.random.default_rng(0)
+        for class_id, pixels in found:
+            if len(pixels) > MAX_POINTS_PER_SEGMENT:
+                pixels = pixels[rng.choice(len(pixels), MAX_POINTS_PER_SEGMENT, replace=False)]
+            rows, cols = pixels[:, 0], pixels[:, 1]
+            points = transform_points(world_T_camera, backproject_pixels(cols, rows, depth_m[rows, cols], self.K))
+            self._associate(class_id, self._keys(points), float(np.mean(confidence[rows, cols])), time_s)
+        return len(found)
+
+    def _keys(self, points: np.ndarray) -> np.ndarray:
+        cells = np.floor(points / self.config.object_voxel_m).astype(np.int64) + (1 << 20)
+        return np.unique((cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2])
+
+    def _centres(self, keys: np.ndarray) -> np.ndarray:
+        return (_cells(keys) + 0.5) * self.config.object_voxel_m
+
+    def _associate(self, class_id: int, keys: np.ndarray, confidence: float, time_s: float) -> None:
+        c = self.config
+        same = [o for o in self.objects if o.class_id == class_id]
+        best, best_overlap = None, 0.0
+        for obj in same:
+            overlap = np.isin(keys, obj.voxels, assume_unique=True).mean()
+            if overlap > best_overlap:
+                best, best_overlap = obj, overlap
+        if best_overlap < c.object_min_overlap:
+            centre = self._centres(keys).mean(axis=0)
+            near = [(np.linalg.norm(self._centres(o.voxels).mean(axis=0) - centre), o) for o in same]
+            near = [(d, o) for d, o in near if d < c.object_gate_m]
+            best = min(near, key=lambda t: t[0])[1] if near else None
+        if best is None:
+            self.objects.append(_Object(self.next_id, class_id, keys, 1, time_s, time_s, confidence))
+            self.next_id += 1
+            return
+        best.voxels = np.union1d(best.voxels, keys)
+        best.observations += 1
+        best.last_seen_s = time_s
+        best.votes += confidence
+
+    # -- periodic passes -----------------------------------------------------------------------
+    def _same_object(self, a: _Object, b: _Object) -> bool:
+        """One class, and half of the smaller one's voxels shared, or voxels that touch, or half of its footprint
+        shared with the two stacked less than ``STACK_GAP_CELLS`` apart (a shelf cut into levels, a lamp's shade
+        and foot)."""
+        if a.class_id != b.class_id:
+            return False
+        small = min(len(a.voxels), len(b.voxels))
+        if np.isin(a.voxels, b.voxels, assume_unique=True).sum() >= 0.5 * small:
+            return True
+        (lo_a, hi_a), (lo_b, hi_b) = self._cell_bounds(a), self._cell_bounds(b)
+        near = np.all((lo_a <= hi_b + TOUCH_CELLS) & (lo_b <= hi_a + TOUCH_CELLS))
+        if near and np.isin(b.voxels, _neighbourhood(a.voxels)).any():
+            return True  # parts that touch (a chair's back and seat cut apart at an edge)
+        (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
+        shared = np.isin(ka, kb, assume_unique=True).sum()
+        gap = max(za[0], zb[0]) - min(za[1], zb[1])
+        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= STACK_GAP_CELLS
+
+    @staticmethod
+    def _cell_bounds(obj: _Object) -> tuple[np.ndarray, np.ndarray]:
+        """(lowest, highest) voxel cell (3,) of an object."""
+        cells = _cells(obj.voxels)
+        return cells.min(axis=0), cells.max(axis=0)
+
+    def _centres_of(self, obj: _Object) -> np.ndarray:
+        """An object's voxel centres (K, 3) m, world frame, cached until its voxels change."""
+        if obj.cached[0] is not obj.voxels:
+            obj.cached = (obj.voxels, self._centres(obj.voxels))
+        return obj.cached[1]
+
+    @staticmethod
+    def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """(xy cell keys, (lowest, highest) z cell) of voxel keys."""
+        z = keys & ((1 << 21) - 1)
+        return np.unique(keys >> 21), (int(z.min()), int(z.max()))
+
+    def merge(self) -> int:
+        """Join objects that are one (``_same_object``); returns the number of merges."""
+        merged = 0
+        k = 0
+        while k < len(self.objects):
+            a = self.objects[k]
+            for b in self.objects[k + 1:]:
+                if self._same_object(a, b):
+                    keep, drop = (a, b) if a.observations >= b.observations else (b, a)
+                    keep.voxels = np.union1d(keep.voxels, drop.voxels)
+                    keep.observations += drop.observations
+                    keep.first_seen_s = min(keep.first_seen_s, drop.first_seen_s)
+                    keep.last_seen_s = max(keep.last_seen_s, drop.last_seen_s)
+                    keep.votes += drop.votes
+                    self.objects.remove(drop)
+                    merged += 1
+                    break
+            else:
+                k += 1
+        return merged
+
+    def _check_presence(self, depth_m: np.ndarray, world_T_camera: np.ndarray, time_s: float) -> None:
+        """Count frames that see through a confirmed object (the measured depth lies well behind most of its
+        voxels in view); after ``MISSES_TO_GO`` such frames in a row the object is gone, or moved."""
+        camera_T_world = np.linalg.inv(world_T_camera)
+        K, (height, width) = self.K, depth_m.shape
+        for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
+            points = transform_points(camera_T_world, self._centres_of(obj))
+            z = points[:, 2]
+            front = z > 0.1
+            u = np.rint(K.fx * points[front, 0] / z[front] + K.cx).astype(int)
+            v = np.rint(K.fy * points[front, 1] / z[front] + K.cy).astype(int)
+            inside = (u >= 0) & (v >= 0) & (u < width) & (v < height)
+            measured = depth_m[v[inside], u[inside]]
+            expected = z[front][inside]
+            valid = measured > 0
+            if valid.sum() < MIN_VOXELS_IN_VIEW:
+                continue
+            through = measured[valid] > expected[valid] + SEE_THROUGH_M
+            obj.misses = obj.misses + 1 if through.mean() >= self.config.object_empty_share else 0
+            if obj.misses >= MISSES_TO_GO:
+                self._gone(obj, time_s)
+
+    def _gone(self, obj: _Object, time_s: float) -> None:
+        """Drop ``obj``; an object of its class that appeared about when it was last seen takes its id
+        (the same object, moved)."""
+        self.objects.remove(obj)
+        before = self._centres(obj.voxels).mean(axis=0)
+        later = [o for o in self.objects if o.class_id == obj.class_id and o.first_seen_s > obj.first_seen_s
+                 and o.first_seen_s >= obj.last_seen_s - APPEARED_WITHIN_S]
+        if not later:
+            self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) is gone: "
+                               "its space is seen empty")
+            return
+        successor = min(later, key=lambda o: np.linalg.norm(self._centres(o.voxels).mean(axis=0) - before))
+        after = self._centres(successor.voxels).mean(axis=0)
+        successor.moved = obj.moved + [{"time_s": round(successor.first_seen_s, 6),
+                                        "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
+        successor.id, successor.first_seen_s = obj.id, obj.first_seen_s
+        successor.observations += obj.observations
+        self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) moved from "
+                           f"{np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
+
+    # -- results ---------------------------------------------------------------------------------
+    def records(self, map_T_world: np.ndarray) -> list[ObjectRecord]:
+        """Confirmed objects in the map frame, by id."""
+        out = []
+        for obj in sorted(self.objects, key=lambda o: o.id):
+            if obj.observations < self.config.object_min_observations:
+                continue
+            points = transform_points(map_T_world, self._centres(obj.voxels))
+            centre, extent, yaw = _yaw_box(points, self.config.object_voxel_m)
+            moved = tuple({**m, "from": transform_points(map_T_world, np.array([m["from"]]))[0].round(4).tolist(),
+                           "to": transform_points(map_T_world, np.array([m["to"]]))[0].round(4).tolist()}
+                          for m in obj.moved)
+            half = self.config.object_voxel_m / 2
+            aabb = (tuple((points.min(axis=0) - half).round(4)), tuple((points.max(axis=0) + half).round(4)))
+            out.append(ObjectRecord(obj.id, obj.class_id, points.mean(axis=0), centre, extent, yaw, len(obj.voxels),
+                                    obj.observations, obj.first_seen_s, obj.last_seen_s,
+                                    obj.votes / obj.observations, moved, aabb))
+        return out
+
+    def voxel_owners(self, map_T_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centres (N, 3) m in the map frame, object id (N,), class id (N,)) of every confirmed object voxel."""
+        parts = [(transform_points(map_T_world, self._centres(o.voxels)), np.full(len(o.voxels), o.id),
+                  np.full(len(o.voxels), o.class_id)) for o in self.objects
+                 if o.observations >= self.config.object_min_observations]
+        if not parts:
+            return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"next_id": self.next_id, "objects": [
+            {"id": o.id, "class_id": o.class_id, "voxels": o.voxels.tolist(), "observations": o.observations,
+             "first_seen_s": o.first_seen_s, "last_seen_s": o.last_seen_s, "votes": o.votes, "moved": o.moved,
+             "misses": o.misses} for o in self.objects]}
+
+    def load_state(self, state: dict) -> None:
+        self.next_id = state["next_id"]
+        self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
+                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"])
+                        for o in state["objects"]]
+
+
+def _cells(keys: np.ndarray) -> np.ndarray:
+    """(K, 3) int64 voxel cells of packed voxel keys (``ObjectLayer._keys``)."""
+    mask = (1 << 21) - 1
+    return np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
+
+
+_NEAR = range(-TOUCH_CELLS, TOUCH_CELLS + 1)
+_OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in _NEAR for dy in _NEAR for dz in _NEAR], np.int64)
+
+
+def _neighbourhood(keys: np.ndarray) -> np.ndarray:
+    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis (keys hold cells offset by 2^20,
+    so small offsets never borrow)."""
+    return np.unique((keys[:, None] + _OFFSETS[None]).ravel())
+
+
+def _yaw_box(points: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre (3,), extent (3,), yaw rad) of the box about z that fits the points, its axes along the
+    principal directions of their footprint."""
+    xy = points[:, :2] - points[:, :2].mean(axis=0)
+    if len(points) >= 3 and np.linalg.matrix_rank(xy) == 2:
+        _, _, vt = np.linalg.svd(xy, full_matrices=False)
+        yaw = float(np.arctan2(vt[0, 1], vt[0, 0]))
+    else:
+        yaw = 0.0
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = xy @ np.array([[c, -s], [s, c]])
+    lo = np.array([*local.min(axis=0), points[:, 2].min()]) - voxel_m / 2
+    hi = np.array([*local.max(axis=0), points[:, 2].max()]) + voxel_m / 2
+    mid = (lo + hi) / 2
+    centre_xy = points[:, :2].mean(axis=0) + np.array([[c, -s], [s, c]]) @ mid[:2]
+    return np.array([*centre_xy, mid[2]]), hi - lo, yaw
