@@ -50,7 +50,7 @@ def frames_of(seed: int, count: int, size: tuple[int, int], people: int = 2):
 def stage_times(size: tuple[int, int], count: int) -> dict:
     """Back end on ground-truth perception (VO), and the demo network's predict time, per frame."""
     from m2h_slam.perception import Predictor
-    from m2h_slam.app.run_loop import demo_weights
+    from m2h_slam.perception.perception import demo_weights
 
     frames = list(frames_of(21, count, size))
     mapper = Mapper(Config(), frames[0].intrinsics)

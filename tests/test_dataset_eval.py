@@ -64,7 +64,7 @@ def synthetic_dataset(tmp_path_factory) -> Path:
 
 def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_scenes(synthetic_dataset, tmp_path):
     from m2h_slam.perception import Predictor
-    from m2h_slam.app.run_loop import demo_weights
+    from m2h_slam.perception.perception import demo_weights
 
     out = tmp_path / "eval"
     assert main(["-q", "eval", str(synthetic_dataset), "--out", str(out)]) == 0

@@ -9,7 +9,7 @@ from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
 from m2h_slam.eval.dense_metrics import FrameScores
 from m2h_slam.perception import Predictor
-from m2h_slam.app.run_loop import demo_weights
+from m2h_slam.perception.perception import demo_weights
 
 
 def test_shipped_weights_score_what_the_model_card_says(tmp_path, capsys):

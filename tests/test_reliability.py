@@ -20,7 +20,7 @@ import yaml
 from m2h_slam import cli
 from m2h_slam.formats.image_io import write_depth, write_rgb
 from m2h_slam.synthetic import WorldSpec, write_synthetic
-from m2h_slam.app.run_loop import demo_weights
+from m2h_slam.perception.perception import demo_weights
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -50,7 +50,7 @@ def world(tmp_path_factory):
                        "block0": "fusion:\n  block_resolution: 0\n", "maxblocks0": "fusion:\n  max_blocks: 0\n",
                        "input00": "perception:\n  input_size: [0, 0]\n",
                        "depthorder": "fusion:\n  depth_min_m: 3\n  depth_max_m: 2\n",
-                       "device": "perception:\n  device: gpu7\n"}.items():
+                       "device": "perception:\n  device: gpu7\n", "cuda": "perception:\n  device: cuda\n"}.items():
         (root / f"{name}.yaml").write_text(text)
     (root / "k_outside.yaml").write_text("fx: 50\nfy: 50\ncx: 500\ncy: 20\nwidth: 64\nheight: 48\n")
     (root / "model.onnx").write_bytes(b"not really onnx")
@@ -159,7 +159,9 @@ CASES = {
     "device cuda without a GPU": Case("run {w}/seq --out {out}/r --device cuda", 2, "no CUDA GPU"),
     "device bogus": Case("run {w}/seq --out {out}/r --device bogus", 2, "--device"),
     "device in config": Case("run {w}/seq --out {out}/r --config {w}/device.yaml", 2, "perception.device"),
-    "predict device bogus": Case("predict {w}/images --out {out}/p --device bogus", 2, "unknown device", ("images",)),
+    "predict device bogus": Case("predict {w}/images --out {out}/p --device bogus", 2, "--device: must be cpu, cuda", ("images",)),
+    "eval device bogus": Case("eval {w}/seq --out {out}/e --device bogus", 2, "--device: must be cpu, cuda"),
+    "eval device from the config": Case("eval {w}/seq --out {out}/e --config {w}/cuda.yaml", 2, "no CUDA GPU"),
     "train unknown model": Case("train {w}/seq --model nope --out {out}/w.safetensors", 2, "unknown model 'nope'"),
     # numbers
     "synth fps 0": Case("synth {out}/s --fps 0", 2, "must be positive"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recipe of the shipped demo weights (m2h_slam/weights/m2h_tiny_synthetic.safetensors, docs/model-card.md):
+# The recipe of the shipped demo weights (m2h_slam/perception/weights/m2h_tiny_synthetic.safetensors, docs/model-card.md):
 # synthetic apartments rendered at the m2h_tiny input size, every RANDOMIZE_EVERY-th one domain-randomised and
 # every third of the others with camera noise, blur and exposure changes; then
 # `m2h-slam train --config configs/train/demo.yaml`.

@@ -74,7 +74,7 @@ _PERCEPTIONS: dict = {}  # one network per worker process and settings
 
 def _perception(settings: EvalSettings, config, threads: int):
     """Frame -> Prediction, as ``m2h-slam run`` perceives: the network (built once per process) or ground truth."""
-    from m2h_slam.app.run_loop import Perception
+    from m2h_slam.perception.perception import Perception
 
     key = (settings, threads)
     if key not in _PERCEPTIONS:

@@ -19,7 +19,6 @@ import logging
 import platform
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +33,9 @@ from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.sources.sequence import Sequence
 from m2h_slam.formats.trajectory_io import read_tum_trajectory
 from m2h_slam.app.run_outputs import write_outputs
+from m2h_slam.perception.perception import Perception
 
 log = logging.getLogger("m2h_slam")
-
-DEMO_WEIGHTS = "m2h_tiny_synthetic.safetensors"
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -52,43 +49,6 @@ class RunOptions:
     snapshot_every: int = 100
     progress: bool = True
     rerun: bool | str = False  # True: spawn a rerun viewer; a path: record to that .rrd file
-
-
-def demo_weights() -> Path:
-    """The shipped m2h_tiny weights (trained on synthetic apartments)."""
-    return Path(str(resources.files("m2h_slam") / "weights" / DEMO_WEIGHTS))
-
-
-class Perception:
-    """Predictions for frames: the network, or the frames' ground truth."""
-
-    def __init__(self, config: Config, gt: bool):
-        self.gt = gt
-        self.weights = None
-        if not gt:
-            from m2h_slam.perception import Predictor
-
-            c = config.perception
-            self.weights = Path(c.weights) if c.weights else demo_weights()
-            kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
-            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime, threads=c.threads,
-                                                    **kwargs)
-
-    @property
-    def overlaps(self) -> bool:
-        """Whether the network may run beside the mapper (ONNX Runtime; see ``predicted``)."""
-        from m2h_slam.perception import OnnxBackend
-
-        return not self.gt and isinstance(self.predictor.backend, OnnxBackend)
-
-    def __call__(self, frame: Frame) -> Prediction:
-        if self.gt:
-            from m2h_slam.perception.ground_truth import prediction_from_ground_truth
-
-            if frame.depth_m is None:
-                raise InputError(Path("<sequence>"), f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
-            return prediction_from_ground_truth(frame)
-        return self.predictor.predict(frame.rgb)
 
 
 class _Poses:
@@ -340,19 +300,12 @@ class _FrameLoop:
 
     def _failed(self, error: Exception, consistent: bool, done: int) -> RunError:
         """Snapshot, write the traceback to OUT/error.log, and describe the failure in one line."""
-        import traceback
+        from m2h_slam.app.crash_report import describe, write_traceback
 
         saved = self._save_if(consistent, done)
-        log_path = self.out / snapshot.ERROR_LOG
-        text = "".join(traceback.format_exception(error))
-        try:
-            atomic_write_text(log_path, text)
-            where = f"traceback in {log_path}"
-        except OSError:
-            where = "no log written"
+        where = write_traceback(error, self.out / snapshot.ERROR_LOG)
         kept = "snapshot saved, continue with --resume" if saved else "no new snapshot"
-        problem = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-        return RunError(f"unexpected error after frame {self.mapper.frames_done} ({problem}); {kept}; {where}")
+        return RunError(f"unexpected error after frame {self.mapper.frames_done} ({describe(error)}); {kept}; {where}")
 
 
 class _PredictionWriter:

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal colour codes (Open3D puts them in its messages)."""
+    return _ANSI.sub("", text)
 
 
 class M2HError(Exception):

@@ -1,0 +1,102 @@
+"""Flag builders the commands share: bounded numbers, sizes, the input flags, the network flags.
+
+One declaration per flag: ``--device`` and ``--runtime`` default to None everywhere, meaning the config's
+``perception`` value (``cpu`` and ``auto`` unless a ``--config`` file says otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, RUNTIMES, Range
+
+
+def bounded(cast: type, allowed: Range, name: str = "number"):
+    """argparse type: ``cast`` the text and check it against ``allowed`` (finite, in range)."""
+
+    def parse(text: str):
+        value = cast(text)  # a ValueError becomes argparse's "invalid NAME value: 'TEXT'"
+        problem = allowed.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+positive_int = bounded(int, AT_LEAST_ONE, "integer")
+non_negative_int = bounded(int, NON_NEGATIVE, "integer")
+non_negative = bounded(float, NON_NEGATIVE)
+positive = bounded(float, POSITIVE)
+fov_deg = bounded(float, Range(0, 180, low_open=True, high_open=True))
+
+
+def size(text: str) -> tuple[int, int]:
+    """argparse type: ``WIDTHxHEIGHT`` -> (width, height) px."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x240, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, per_sequence: bool = True) -> None:
+    """Flags every command that reads sequences shares. ``per_sequence``: also the flags that describe one
+    sequence (size, intrinsics, Hypersim camera), which a whole data set does not take."""
+    group = parser.add_argument_group("input")
+    group.add_argument("--stride", type=positive_int, default=1, help="use every N-th frame (default 1)")
+    group.add_argument("--max-frames", type=positive_int, help="stop after this many frames"
+                       + ("" if per_sequence else " (per scene)"))
+    if per_sequence:
+        group.add_argument("--resize", type=size, metavar="WxH", help="resize frames (and intrinsics) to WxH")
+        group.add_argument("--fov-deg", type=fov_deg, help="horizontal field of view for sources without intrinsics")
+        group.add_argument("--intrinsics", metavar="FILE", help="intrinsics YAML/JSON (fx, fy, cx, cy, width, height)")
+        group.add_argument("--camera", metavar="CAM", help="camera trajectory of a Hypersim scene (default: the "
+                                                            "first, e.g. cam_00; `m2h-slam info SCENE` lists them)")
+    group.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
+
+
+def add_network_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True, input_size: bool = False) -> None:
+    """--weights, --device (and --threads, --runtime; --input-size) of the commands that run the network."""
+    group = parser.add_argument_group("network")
+    group.add_argument("--weights", help="our .safetensors, an official .pt/.pth, or an .onnx "
+                                         "(default: the shipped m2h_tiny demo weights)")
+    if input_size:
+        group.add_argument("--input-size", type=size, metavar="WxH", help="network input size (default: the model's)")
+    add_device_argument(group)
+    if runtime:
+        group.add_argument("--threads", type=positive_int, help="CPU threads for the network")
+        group.add_argument("--runtime", choices=RUNTIMES,
+                           help="network runtime (default: the config's, auto: ONNX Runtime on the CPU, exported once "
+                                "and cached)")
+
+
+def add_device_argument(parser) -> None:
+    parser.add_argument("--device", help="torch device, e.g. cuda (default: the config's, cpu)")
+
+
+def open_from_args(args: argparse.Namespace):
+    """Open the sequence named by ``args.path`` with the shared input flags."""
+    from m2h_slam.core.config import load_config
+    from m2h_slam.sources import ReadOptions, open_sequence
+
+    config = load_config(args.config)
+    options = ReadOptions(args.stride, args.max_frames, args.resize, args.fov_deg, args.intrinsics, args.camera)
+    return open_sequence(args.path, options, config.input)
+
+
+def perception_from_args(config, args: argparse.Namespace):
+    """``config`` with the network flags that were given (--weights, --device, --threads, --runtime) applied."""
+    import dataclasses
+
+    from m2h_slam.core.errors import InputError
+
+    given = {name: getattr(args, name, None) for name in ("weights", "device", "threads", "runtime")}
+    try:
+        perception = dataclasses.replace(config.perception, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as error:
+        raise InputError(None, f"--device: {str(error).removeprefix('device ')}") from None
+    return dataclasses.replace(config, perception=perception)

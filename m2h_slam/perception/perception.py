@@ -1,0 +1,52 @@
+"""The one ``Perception`` of a run: the network's predictions, or the frame's own ground truth.
+
+The shipped demo weights lie beside this module (``weights/``); ``demo_weights()`` finds them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from m2h_slam.core.config import Config
+from m2h_slam.core.errors import InputError
+from m2h_slam.core.records import Frame, Prediction
+
+DEMO_WEIGHTS = "m2h_tiny_synthetic.safetensors"
+
+
+def demo_weights() -> Path:
+    """The shipped m2h_tiny weights (trained on synthetic apartments; card: the same name, ``.card.json``)."""
+    return Path(str(resources.files("m2h_slam.perception") / "weights" / DEMO_WEIGHTS))
+
+
+class Perception:
+    """Predictions for frames: the network (``config.perception``), or the frames' ground truth (``gt``)."""
+
+    def __init__(self, config: Config, gt: bool):
+        self.gt = gt
+        self.weights = None
+        if not gt:
+            from m2h_slam.perception.predictor import Predictor
+
+            c = config.perception
+            self.weights = Path(c.weights) if c.weights else demo_weights()
+            kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
+            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime, threads=c.threads,
+                                                    **kwargs)
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether the network may run beside the mapper (ONNX Runtime releases the GIL and leaves the cores)."""
+        from m2h_slam.perception.predictor import OnnxBackend
+
+        return not self.gt and isinstance(self.predictor.backend, OnnxBackend)
+
+    def __call__(self, frame: Frame) -> Prediction:
+        if self.gt:
+            from m2h_slam.perception.ground_truth import prediction_from_ground_truth
+
+            if frame.depth_m is None:
+                raise InputError(Path("<sequence>"), f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
+            return prediction_from_ground_truth(frame)
+        return self.predictor.predict(frame.rgb)
