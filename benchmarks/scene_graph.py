@@ -37,7 +37,7 @@ def measure(path: Path, config: Config) -> dict:
         update_s.append(time.perf_counter() - start)
         if k % config.graph.update_every_frames == 0 or k == len(sequence):
             start = time.perf_counter()
-            graph, _ = builder.build(mapper, final=k == len(sequence))
+            graph, _ = builder.build(mapper.view(), final=k == len(sequence))
             builds.append({"frames": k, "blocks": mapper.volume.block_count,
                            "build_ms": round(1000 * (time.perf_counter() - start), 1), **(graph.counts() if graph else {})})
     update_ms = 1000 * sum(update_s) / len(update_s)

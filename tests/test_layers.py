@@ -27,7 +27,7 @@ LAYERS = (
     ("application", ("m2h_slam.app",)),
 )
 #: the only modules outside those packages, with their layer
-LOOSE = {"pipeline": "scene graph", "m2h_slam": "application", "m2h_slam.cli": "application"}
+LOOSE = {"pipeline": "scene graph", "pipeline.scene_mapper": "scene graph", "m2h_slam": "application", "m2h_slam.cli": "application"}
 NAMES = [name for name, _ in LAYERS]
 TORCH = ("torch", "timm", "torchvision", "onnx", "onnxruntime", "tensorboard")
 #: third-party imports and the lowest layer that may use them

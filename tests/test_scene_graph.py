@@ -525,7 +525,7 @@ def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
     unlabelled = frame.replace(world_T_camera=None, semantics=np.zeros_like(frame.semantics))  # no floor seen yet
     prediction = prediction_from_ground_truth(unlabelled)
     builder.update(unlabelled, prediction, mapper.step(unlabelled, prediction))
-    graph, status = builder.build(mapper)
+    graph, status = builder.build(mapper.view())
     assert graph is None and status["state"].startswith("waiting for the floor")
 
 

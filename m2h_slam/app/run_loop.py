@@ -110,16 +110,15 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     continues from it. An unexpected error ends in ``RunError`` with the traceback in
     ``OUT/error.log``.
     """
-    from pipeline import Mapper
-    from pipeline.scene_graph.builder import SceneGraphBuilder
+    from pipeline.scene_mapper import SceneMapper
 
     out = Path(out)
     snapshot.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
     perception = Perception(config, options.gt_perception)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
-    mapper = Mapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
-                    predicted_depth=not options.gt_perception)
-    builder = SceneGraphBuilder(config, sequence.intrinsics)
+    scene = SceneMapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
+                        predicted_depth=not options.gt_perception)
+    mapper, builder = scene.mapper, scene.builder
     binding = snapshot.input_binding(sequence, config, options.poses, perception.weights)
     timings: dict[str, list[float]] = {"predict": []}
     resumed = False
@@ -131,23 +130,23 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
             timings, resumed = {k: list(v) for k, v in previous.items()}, True
             log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
     done = mapper.frames_done
-    loop = _FrameLoop(sequence, out, mapper, builder, perception, poses, options, timings, binding)
+    loop = _FrameLoop(sequence, out, scene, perception, poses, options, timings, binding)
     wall_s = loop.run(done)
     if mapper.frames_done == 0:
         raise InputError(Path(str(sequence.path)), "no frames to map")
     if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
         snapshot.save_snapshot(out, mapper, builder, timings, binding)
     t0 = time.perf_counter()
-    result = mapper.finish()
-    graph, graph_status = builder.build(mapper)
+    mapped = mapper.finish()
+    result = scene.result(mapped, *builder.build(mapper.view()))
     if loop.viewer is not None:
-        if graph is not None:
-            loop.viewer.graph(graph.to_json(), builder.last_map_T_world)
-        loop.viewer.finish(result)
-    record = write_outputs(out, result, loop.previews, builder, graph)
-    record["scene_graph"] = graph_status
-    if graph is None:
-        log.warning("no scene graph: %s", graph_status["state"])
+        if result.graph is not None:
+            loop.viewer.graph(result.graph.to_json(), result.map_T_world)
+        loop.viewer.finish(mapped)
+    record = write_outputs(out, result, loop.previews)
+    record["scene_graph"] = result.graph_status
+    if result.graph is None:
+        log.warning("no scene graph: %s", result.graph_status["state"])
     if not len(result.mesh.vertices):
         log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
                     "outputs are written but hold no surface", result.counts["no_depth"], result.counts["frames"])
@@ -218,9 +217,10 @@ def predicted(frames, perceive, ahead: bool):
 class _FrameLoop:
     """The per-frame loop of a run: perception, mapper step, optional writers, snapshots, progress."""
 
-    def __init__(self, sequence: Sequence, out: Path, mapper, builder, perception: Perception, poses: _Poses,
+    def __init__(self, sequence: Sequence, out: Path, scene, perception: Perception, poses: _Poses,
                  options: RunOptions, timings: dict[str, list[float]], binding: dict):
-        self.sequence, self.out, self.mapper, self.builder = sequence, out, mapper, builder
+        self.sequence, self.out, self.scene = sequence, out, scene
+        self.mapper, self.builder = scene.mapper, scene.builder
         self.perception, self.poses = perception, poses
         self.options, self.timings, self.binding = options, timings, binding
         self.writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
@@ -243,10 +243,7 @@ class _FrameLoop:
                 for position, (frame, prediction, predict_ms) in enumerate(frames, start=done):
                     with interrupts.critical():
                         consistent = False
-                        result = self.mapper.step(frame, prediction, self.poses(frame))
-                        t2 = time.perf_counter()
-                        self.builder.update(frame, prediction, result)
-                        result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - t2)
+                        result = self.scene.step(frame, prediction, self.poses(frame))
                         consistent = True
                     self._record(frame, prediction, result, predict_ms, position in picks)
                     elapsed = time.perf_counter() - start_wall
@@ -281,7 +278,7 @@ class _FrameLoop:
         if self.viewer is not None:
             self.viewer(frame, prediction, result)
             if self.mapper.frames_done % self.builder.config.graph.update_every_frames == 0:
-                graph, _ = self.builder.build(self.mapper, final=False)  # rooms and places less often
+                graph, _ = self.scene.graph()  # rooms and places less often
                 if graph is not None:
                     self.viewer.graph(graph.to_json(), self.builder.last_map_T_world)
         if preview:

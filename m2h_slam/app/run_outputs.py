@@ -13,28 +13,22 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_text
-from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, LabelledMesh
 
 
-def write_outputs(out: Path, result, previews, builder, graph) -> dict:
-    """Write a run's files; the run.json entries they describe. ``graph``: a ``SceneGraph`` or None
-    (map frame unknown: the map stays in the world of the first camera)."""
-    from m2h_slam.viz.contact_sheet import contact_sheet
+def write_outputs(out: Path, result, previews) -> dict:
+    """Write a run's files from ``result`` (a ``SceneResult``: map frame); the run.json entries they describe."""
     from m2h_slam.formats.image_io import write_rgb
     from m2h_slam.formats.ply_io import write_labelled_ply
     from m2h_slam.formats.trajectory_io import write_tum_trajectory
+    from m2h_slam.viz.contact_sheet import contact_sheet
 
-    map_T_world = builder.last_map_T_world if graph is not None else np.eye(4)
-    mesh = result.mesh
-    vertices = transform_points(map_T_world, mesh.vertices) if len(mesh.vertices) else mesh.vertices
-    instances = builder.instances(vertices, mesh.labels) if graph is not None else mesh.instances
-    mesh = LabelledMesh(vertices, mesh.triangles, mesh.colours, mesh.labels, instances)
+    mesh, vertices, instances = result.mesh, result.mesh.vertices, result.mesh.instances
     write_labelled_ply(out / "mesh.ply", mesh)
     write_labelled_ply(out / "mesh_rgb.ply", LabelledMesh(vertices, mesh.triangles, result.mesh_rgb, mesh.labels,
                                                           instances))
-    write_tum_trajectory(out / "trajectory.txt", result.timestamps_s, map_T_world @ result.poses)
+    write_tum_trajectory(out / "trajectory.txt", result.timestamps_s, result.map_T_camera)
     if previews:
         frames = []
         for rgb, prediction in previews:
@@ -42,8 +36,8 @@ def write_outputs(out: Path, result, previews, builder, graph) -> dict:
             frames.append(Frame(0, 0.0, rgb, Intrinsics.from_fov(w, h, 60.0), depth_m=prediction.depth_m,
                                 semantics=prediction.semantics, normals=prediction.normals))
         write_rgb(out / "preview.png", contact_sheet(frames))
-    if graph is not None:
-        _write_graph(out, graph, vertices, result.mesh_rgb)
+    if result.graph is not None:
+        _write_graph(out, result.graph, vertices, result.mesh_rgb)
     labels, counts = np.unique(mesh.labels, return_counts=True)
     return {"mesh": {"vertices": int(len(vertices)), "triangles": int(len(mesh.triangles)),
                      "objects": int(len(np.unique(instances[instances > 0]))),

@@ -71,6 +71,9 @@ class Frame:
         return Frame(**values)
 
 
+DEPTH_SOURCES = ("network", "measured")  # where a Prediction's depth came from
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """Perception output at the frame's resolution.
@@ -79,7 +82,8 @@ class Prediction:
     confidence: (H, W) float32 in [0, 1], probability of the chosen class.
     normals: (H, W, 3) float32 unit vectors, camera frame. edges: (H, W) float32
     edge probability in [0, 1]. probabilities: optional (H, W, 41) float32 class
-    probabilities.
+    probabilities. depth_source: "network" (predicted, the scale flickers from frame to frame) or "measured"
+    (a sensor's or the ground truth's); the mapper picks its odometry by it.
     """
 
     depth_m: np.ndarray
@@ -88,6 +92,7 @@ class Prediction:
     normals: np.ndarray
     edges: np.ndarray
     probabilities: np.ndarray | None = None
+    depth_source: str = "network"
 
     def __post_init__(self) -> None:
         _check("depth_m", self.depth_m, (None, None), (np.float32,))
@@ -97,6 +102,8 @@ class Prediction:
         _check("normals", self.normals, (h, w, 3), (np.float32,))
         _check("edges", self.edges, (h, w), (np.float32,))
         _check("probabilities", self.probabilities, (h, w, None), (np.floating,))
+        if self.depth_source not in DEPTH_SOURCES:
+            raise ValueError(f"depth_source must be one of {DEPTH_SOURCES}, got {self.depth_source!r}")
 
     @property
     def size(self) -> tuple[int, int]:

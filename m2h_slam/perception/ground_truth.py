@@ -17,4 +17,5 @@ def prediction_from_ground_truth(frame: Frame) -> Prediction:
     semantics = frame.semantics if frame.semantics is not None else np.zeros((h, w), np.uint8)
     normals = frame.normals if frame.normals is not None else normals_from_depth(frame.depth_m, frame.intrinsics)
     edges = frame.edges.astype(np.float32) if frame.edges is not None else np.zeros((h, w), np.float32)
-    return Prediction(frame.depth_m, semantics, np.ones((h, w), np.float32), normals, edges)
+    return Prediction(frame.depth_m, semantics, np.ones((h, w), np.float32), normals, edges,
+                      depth_source="measured")

@@ -34,6 +34,7 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
 from pipeline.mapping.fusion import SemanticTSDF
+from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
 from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion, rotation_deg
@@ -90,25 +91,32 @@ class Mapper:
     """Poses + semantic TSDF from frames and their predictions (no torch here)."""
 
     def __init__(self, config: Config, intrinsics: Intrinsics, device: str = "CPU:0",
-                 predicted_depth: bool = False):
-        """``predicted_depth``: the depth comes from the network (``OdometryConfig.for_depth``)."""
+                 predicted_depth: bool | None = None):
+        """``predicted_depth``: the depth comes from a network, not a sensor (``OdometryConfig.for_depth``);
+        None: as the first prediction says (``Prediction.depth_source``)."""
         self.config, self.K = config, intrinsics
         if config.odometry.deterministic:
             # Open3D's parallel reductions differ in the last bits between runs, and odometry
             # amplifies that; one thread makes every run identical.
             open3d().utility.set_max_threads(1)
         self.volume = SemanticTSDF(config.fusion)
-        self.odometry = RgbdOdometry(config.odometry.for_depth(predicted_depth), intrinsics,
-                                     open3d().core.Device(device))
+        self._device = device
+        self.odometry = None if predicted_depth is None else self._odometry(predicted_depth)
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
         self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
 
+    def _odometry(self, predicted_depth: bool) -> RgbdOdometry:
+        return RgbdOdometry(self.config.odometry.for_depth(predicted_depth), self.K,
+                            open3d().core.Device(self._device))
+
     # -- one frame ------------------------------------------------------------------------------
     def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
         """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
         timings: dict[str, float] = {}
+        if self.odometry is None:
+            self.odometry = self._odometry(prediction.depth_source == "network")
         start = time.perf_counter()
         prediction = _sanitised(prediction)
         depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
@@ -245,6 +253,11 @@ class Mapper:
         counts = {**self.state.counts, "blocks": self.volume.block_count, "budget_hit": int(self.volume.budget_hit)}
         poses = np.array(self.state.poses).reshape(-1, 4, 4)
         return MapResult(mesh, rgb, np.array(self.state.timestamps_s), poses, list(self.state.events), counts)
+
+    def view(self) -> MapView:
+        """A read-only view of the map for the scene graph (voxels, camera positions, fusion geometry)."""
+        c = self.config.fusion
+        return MapView(self.volume, self.state.poses, c.voxel_size_m, c.truncation_m)
 
     @property
     def frames_done(self) -> int:

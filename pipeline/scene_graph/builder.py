@@ -3,7 +3,7 @@
     builder = SceneGraphBuilder(config, intrinsics)
     builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame; merges
                                                      # duplicate objects every graph.update_every_frames
-    graph, status = builder.build(mapper)            # map frame, free space, rooms, places -> SceneGraph
+    graph, status = builder.build(mapper.view())     # map frame, free space, rooms, places -> SceneGraph
 
 The map frame is the world of the ground truth when the run maps with the ground-truth poses;
 otherwise (odometry, a pose file) it is estimated from the fused floor and walls (``pipeline.scene_graph.gravity``),
@@ -23,6 +23,7 @@ from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import class_id
 from m2h_slam.core.records import Frame, Prediction
+from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
 from pipeline.scene_graph.gravity import estimate_map_frame
@@ -76,23 +77,24 @@ class SceneGraphBuilder:
         frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled])
         return None if frame is None else frame.map_T_world
 
-    def build(self, mapper, final: bool = True) -> tuple[SceneGraph | None, dict]:
-        """The scene graph of the map so far, and a status record for run.json. ``final``: merge the duplicate
+    def build(self, view: MapView, final: bool = True) -> tuple[SceneGraph | None, dict]:
+        """The scene graph of the map seen through ``view`` (``Mapper.view()``), and a status record for run.json.
+        ``final``: merge the duplicate
         objects left since the last periodic pass first (a look at the graph during the run, ``final=False``,
         changes nothing)."""
         names = ("tsdf", "label", "evidence") + (() if self.world_is_map else ("normal_sum",))
-        points, (tsdf, labels, evidence, *normals) = mapper.volume.voxel_table(*names)  # read once per build
+        points, (tsdf, labels, evidence, *normals) = view.voxels(*names)  # read once per build
         map_T_world = self.map_frame(points, labels, evidence, normals[0] if normals else None)
         if map_T_world is None:
             return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
         self.last_map_T_world = map_T_world
-        c, g = mapper.config.fusion, self.config.graph
+        g = self.config.graph
         if final:
             self.objects.merge()
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
-        space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)
-        cameras = np.array(mapper.state.poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
+        space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m)
+        cameras = view.camera_positions()
         rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m,
                               visited_xy=transform_points(map_T_world, cameras)[:, :2])
         places = find_places(space, g.place_spacing_m)
