@@ -8,19 +8,17 @@ same data, plus the cost of the dense metrics alone per frame.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import report, timed  # noqa: E402
-from m2h_slam.sources import open_sequence  # noqa: E402
-from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
-from m2h_slam.app.dataset_eval import EvalSettings, evaluate_dataset  # noqa: E402
-from m2h_slam.eval.dense_metrics import FrameScores  # noqa: E402
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
+from common import report, timed
+from m2h_slam.sources import open_sequence
+from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.app.dataset_eval import EvalSettings, evaluate_dataset
+from m2h_slam.eval.dense_metrics import FrameScores
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
 
 def main() -> None:

@@ -17,23 +17,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import report  # noqa: E402
-from m2h_slam.core.config import Config  # noqa: E402
-from m2h_slam.sources import open_sequence  # noqa: E402
-from m2h_slam.sources.samples import motorcycle_frame  # noqa: E402
-from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
-from m2h_slam.eval.dense_metrics import DepthScores, FrameScores  # noqa: E402
-from m2h_slam.eval.run_eval import evaluate_run  # noqa: E402
-from m2h_slam.perception import Predictor  # noqa: E402
-from m2h_slam.app.run_loop import RunOptions, demo_weights, run  # noqa: E402
+from common import report
+from m2h_slam.core.config import Config
+from m2h_slam.sources import open_sequence
+from m2h_slam.sources.samples import motorcycle_frame
+from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.eval.dense_metrics import DepthScores, FrameScores
+from m2h_slam.eval.run_eval import evaluate_run
+from m2h_slam.perception import Predictor
+from m2h_slam.app.run_loop import RunOptions, run
+from m2h_slam.perception import demo_weights
 
 HELD_OUT = (900, 901, 902, 903)
 HELD_OUT_WALKS = tuple(range(950, 962))  # rooms 2 + seed % 5, as datasets/synthetic/make_training_set.sh

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,12 +21,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, report, timed  # noqa: E402
+from common import peak_rss_mb, report, timed
 
-from m2h_slam.perception.model import create_model, list_models  # noqa: E402
-from m2h_slam.perception.model.attention import CrossTaskAttentionLayer  # noqa: E402
-from m2h_slam.perception.model.config import TASKS  # noqa: E402
+from m2h_slam.perception.model import create_model, list_models
+from m2h_slam.perception.model.attention import CrossTaskAttentionLayer
+from m2h_slam.perception.model.config import TASKS
 
 PAPER = {"m2h_vits14": {"params_m": 81.0}, "m2h_small_vits14": {"params_m": 33.7}}
 OFFICIAL_REFERENCE = {  # measured with the authors' heads (shared/reference/README.md)

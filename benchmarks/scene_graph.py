@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import report  # noqa: E402
-from m2h_slam.core.config import Config  # noqa: E402
-from m2h_slam.sources import open_sequence  # noqa: E402
-from m2h_slam.synthetic import WorldSpec, write_synthetic  # noqa: E402
-from pipeline import Mapper  # noqa: E402
-from pipeline.scene_graph.builder import SceneGraphBuilder  # noqa: E402
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth  # noqa: E402
+from common import report
+from m2h_slam.core.config import Config
+from m2h_slam.sources import open_sequence
+from m2h_slam.synthetic import WorldSpec, write_synthetic
+from pipeline import Mapper
+from pipeline.scene_graph.builder import SceneGraphBuilder
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
 
 def measure(path: Path, config: Config) -> dict:

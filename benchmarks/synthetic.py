@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, report  # noqa: E402
+from common import peak_rss_mb, report
 
-from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
-from m2h_slam.sources.sequence_folder import SequenceWriter  # noqa: E402
-from m2h_slam.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.sources.sequence_folder import SequenceWriter
+from m2h_slam.synthetic import Renderer, RenderOptions, WorldSpec, generate_world
 
 
 def main() -> None:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import peak_rss_mb, report  # noqa: E402
-from m2h_slam.synthetic import RenderOptions, WorldSpec, write_synthetic  # noqa: E402
-from m2h_slam.perception.model import create_model  # noqa: E402
-from m2h_slam.train import TrainConfig, TrainingDataset, train  # noqa: E402
+from common import peak_rss_mb, report
+from m2h_slam.synthetic import RenderOptions, WorldSpec, write_synthetic
+from m2h_slam.perception.model import create_model
+from m2h_slam.train import TrainConfig, TrainingDataset, train
 
 
 def samples_per_s(model_name: str, data: Path, size: tuple[int, int], workers: int, steps: int, batch: int,

@@ -163,8 +163,11 @@ def _execute(items: list[DatasetItem], settings: EvalSettings, out: Path, worker
         for item in items:
             on_result(score_item(item, settings, str(out), threads, progress))
         return
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        raise InputError(None, "scenes in parallel (--workers > 1, --ray-address) need Ray; "
+                               "pip install 'm2h-slam[eval]'") from None
     if ray_address:
         try:
             ray.init(address=ray_address, log_to_driver=False, logging_level=logging.WARNING)

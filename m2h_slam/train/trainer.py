@@ -114,8 +114,10 @@ class _Logs:
     writer: object = None
 
     def __post_init__(self):
-        from torch.utils.tensorboard import SummaryWriter
-
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise InputError(None, "training logs need TensorBoard; pip install 'm2h-slam[train]'") from None
         self.writer = SummaryWriter(str(self.out / "tensorboard"))
 
     def forget_after(self, step: int) -> None:
