@@ -222,12 +222,32 @@ class GraphConfig(_Checked):
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer (kept in history)
     # a person seen again this close to where an agent left is it (0: never)
     agent_reid_m: float = ranged(2.0, NON_NEGATIVE)
+    # rooms and places are found on a 2D grid of this cell side (m) in the gravity-aligned map frame
+    free_space_cell_m: float = ranged(0.1, Range(0.01, 1.0))
+    # surfaces between these heights above the floor are obstacles (walls, furniture; not the floor, not the
+    # ceiling); surfaces labelled floor below free_space_min_z_m are seen floor
+    free_space_min_z_m: float = ranged(0.2, POSITIVE)
+    free_space_max_z_m: float = ranged(1.8, POSITIVE)
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
+    room_seed_reach_m: float = ranged(1.0, NON_NEGATIVE)  # seeds lie within this distance of room space
+    room_min_seen_floor_m2: float = ranged(0.5, NON_NEGATIVE)  # seeds with less seen floor are dropped
+    room_min_area_m2: float = ranged(1.0, NON_NEGATIVE)  # smaller rooms are dropped
+    # wall lines go on across seen gaps up to this wide (doors), so rooms part there
+    room_door_max_m: float = ranged(1.2, POSITIVE)
     # rooms extend this far into space never seen (up to the walls)
     room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)
     place_spacing_m: float = ranged(0.5, POSITIVE)  # one place per tile of this size
+    place_min_clearance_m: float = ranged(0.2, NON_NEGATIVE)  # a place is at least this far from obstacles and unknown
+    # floor voxels needed to fix the estimated map frame (the graph waits until then)
+    map_frame_min_floor_voxels: int = ranged(200, Range(2))
     # duplicate objects merged, and rooms and places rebuilt for a live viewer (--rerun), this often (and at the end)
     update_every_frames: int = ranged(100, AT_LEAST_ONE)
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if self.free_space_min_z_m >= self.free_space_max_z_m:
+            low, high = self.free_space_min_z_m, self.free_space_max_z_m
+            return [("free_space_min_z_m", f"must be below free_space_max_z_m ({high:g}), got {low:g}")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -372,7 +392,8 @@ def field_docs(schema: type) -> dict[str, str]:
         while row in comments and comments[row][1]:
             above.insert(0, comments[row][0])
             row -= 1
-        after = [comments[r][0] for r in range(node.lineno, node.end_lineno + 1) if r in comments and not comments[r][1]]
+        rows = range(node.lineno, node.end_lineno + 1)
+        after = [comments[r][0] for r in rows if r in comments and not comments[r][1]]
         docs[node.target.id] = " ".join(above + after)
     return docs
 

@@ -73,7 +73,8 @@ class SceneGraphBuilder:
         if self.world_is_map:
             return np.eye(4)
         labelled = evidence > 0
-        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled])
+        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled],
+                                   self.config.graph.map_frame_min_floor_voxels)
         return None if frame is None else frame.map_T_world
 
     def build(self, mapper, final: bool = True) -> tuple[SceneGraph | None, dict]:
@@ -91,11 +92,13 @@ class SceneGraphBuilder:
             self.objects.merge()
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
-        space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m)
+        space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m, g.free_space_cell_m,
+                               g.free_space_min_z_m, g.free_space_max_z_m)
         cameras = np.array(mapper.state.poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
-        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m,
-                              visited_xy=transform_points(map_T_world, cameras)[:, :2])
-        places = find_places(space, g.place_spacing_m)
+        rooms = segment_rooms(space, g.room_seed_clearance_m, g.room_min_area_m2, g.room_unseen_reach_m,
+                              g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,
+                              g.room_min_seen_floor_m2)
+        places = find_places(space, g.place_spacing_m, g.place_min_clearance_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
                                  self.agents.records(map_T_world, self.last_time_s),
                                  ceiling_z_m=_ceiling_height(points[:, 2], labels))
