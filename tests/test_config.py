@@ -1,6 +1,7 @@
 """Strict YAML configs."""
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +150,26 @@ def test_ranges_apply_to_configs_built_in_code():
         FusionConfig(voxel_size_m=0.0)
     with pytest.raises(ConfigValueError, match="finite"):
         dataclasses.replace(FusionConfig(), truncation_m=float("inf"))
+
+
+def test_settings_of_the_other_stages_are_checked_the_same_way():
+    """Training, network, data-set evaluation and synthetic-world settings are ``Checked`` dataclasses: a value out
+    of its range is a ``ConfigValueError`` naming the field, wherever the object is built."""
+    from m2h_slam.app.dataset_eval import EvalSettings
+    from m2h_slam.core.config import Checked, ConfigValueError
+    from m2h_slam.perception.model.config import M2HConfig
+    from m2h_slam.perception.model.registry import get_config
+    from m2h_slam.synthetic.world import WorldSpec
+
+    for bad, message in [(lambda: WorldSpec(rooms=7), "rooms must be in [2, 6], got 7"),
+                         (lambda: WorldSpec(fps=float("nan")), "fps must be a finite number"),
+                         (lambda: EvalSettings(stride=0), "stride must be at least 1, got 0"),
+                         (lambda: EvalSettings(poses="slam"), "poses must be vo or gt, got 'slam'"),
+                         (lambda: EvalSettings(device="gpu"), "device must be cpu, cuda, cuda:N or mps"),
+                         (lambda: M2HConfig("m", min_depth_m=20.0), "min_depth_m must be below max_depth_m"),
+                         (lambda: M2HConfig("m", taps=(1, 2)), "taps needs one entry per post_process_channels"),
+                         (lambda: get_config("m2h_tiny").replace(window=0), "window must be at least 1")]:
+        with pytest.raises(ConfigValueError, match=re.escape(message)):
+            bad()
+    assert all(issubclass(schema, Checked) for schema in (EvalSettings, M2HConfig, WorldSpec))
+    assert WorldSpec(rooms=6, people=0).rooms == 6 and EvalSettings(poses="gt").poses == "gt"

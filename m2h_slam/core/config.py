@@ -1,12 +1,23 @@
-"""Configuration: frozen dataclasses filled from YAML, strictly.
+"""Configuration: frozen dataclasses filled from YAML, strictly, and checked one way.
 
 A YAML file may set any subset of keys; the rest keep their defaults. An unknown
 key, a value of the wrong type, a non-finite number or a value outside its range
 is an ``InputError`` naming the key and the file. Ranges are declared once, on the
-dataclass fields (``ranged``), and checked in ``__post_init__``, so a config built
-in code, read from YAML or changed by a CLI flag passes the same checks (the CLI's
-number flags use ``Range`` too). Every stage's settings live in this one file;
-``configs/default.yaml`` mirrors the defaults (a test keeps the two equal).
+dataclass fields (``ranged``), and checked in ``__post_init__`` of every ``Checked``
+dataclass, so a config built in code, read from YAML or changed by a CLI flag passes
+the same checks (the CLI's number flags use ``Range`` too).
+
+This file holds the settings of a run (``Config``: input, perception, odometry, fusion,
+graph) and is the one source of their defaults and documentation: ``configs/default.yaml``
+is generated from it (``default_yaml``; a test fails when the file is not current). The
+settings of the other stages live beside their code, as ``Checked`` dataclasses:
+
+- training: ``m2h_slam.train.trainer.TrainConfig`` and ``m2h_slam.train.augment.AugmentConfig``
+  (``configs/train/*.yaml``, read by ``load_config``);
+- the network's structure: ``m2h_slam.perception.model.config.M2HConfig`` (the model registry,
+  stored in our checkpoints);
+- data-set evaluation: ``m2h_slam.app.dataset_eval.EvalSettings`` (``OUT/settings.json``);
+- the synthetic world: ``m2h_slam.synthetic.world.WorldSpec`` (``m2h-slam synth``).
 """
 
 from __future__ import annotations
@@ -84,8 +95,10 @@ class ConfigValueError(ValueError):
         super().__init__(f"{key} {problem}")
 
 
-class _Checked:
-    """Mixin: ``__post_init__`` checks every field declared with ``ranged`` and every float's finiteness."""
+class Checked:
+    """Mixin for config dataclasses: ``__post_init__`` checks that every number is finite, every field declared
+    with ``ranged`` in its range and the rules between fields (``_relations``) hold; a failure is a
+    ``ConfigValueError`` naming the field."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -103,7 +116,7 @@ class _Checked:
 
 
 @dataclass(frozen=True)
-class InputConfig(_Checked):
+class InputConfig(Checked):
     """How sequences are read."""
 
     # horizontal FOV assumed when a video or image folder has no intrinsics
@@ -114,7 +127,7 @@ class InputConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class PerceptionConfig(_Checked):
+class PerceptionConfig(Checked):
     """The network that gives depth, semantics, normals and edges."""
 
     weights: str | None = None  # our .safetensors, an official .pt, or .onnx; None = the shipped demo weights
@@ -133,7 +146,7 @@ class PerceptionConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class OdometryConfig(_Checked):
+class OdometryConfig(Checked):
     """RGB-D odometry (Open3D's tensor pipeline) against the last keyframe, the previous frame or the map."""
 
     # auto: intensity for predicted depth, hybrid for measured depth (--gt-perception). Predicted depth's scale
@@ -174,7 +187,7 @@ class OdometryConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class FusionConfig(_Checked):
+class FusionConfig(Checked):
     """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid, CPU)."""
 
     voxel_size_m: float = ranged(0.05, Range(0.001, 1.0))
@@ -206,7 +219,7 @@ class FusionConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class GraphConfig(_Checked):
+class GraphConfig(Checked):
     """The scene graph: objects and agents from the per-frame masks, rooms and places from the map."""
 
     object_min_pixels: int = ranged(25, AT_LEAST_ONE)  # smaller segments are not objects (nor people)
