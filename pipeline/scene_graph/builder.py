@@ -22,7 +22,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import class_id
-from m2h_slam.core.records import Frame, Prediction
+from m2h_slam.core.records import Frame, Prediction, Tracking
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
 from pipeline.scene_graph.gravity import estimate_map_frame
@@ -51,10 +51,10 @@ class SceneGraphBuilder:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
         if self.world_is_map is None:  # mapping with the ground truth's poses: its world is z-up (a pose file's
             # need not be, and odometry started at the first true pose drifts away from it)
-            self.world_is_map = (step.tracking == "given" and frame.world_T_camera is not None
+            self.world_is_map = (step.tracking == Tracking.GIVEN and frame.world_T_camera is not None
                                  and np.allclose(step.world_T_camera, frame.world_T_camera))
         self.last_time_s = float(frame.timestamp_s)
-        if step.tracking not in ("init", "ok", "given"):
+        if not step.tracking.placed:
             return  # the pose is a guess: nothing is placed with it
         depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
         self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
@@ -94,7 +94,7 @@ class SceneGraphBuilder:
         labels = np.where(evidence > 0, labels, 0)
         space = free_space_map(points, tsdf, labels, c.voxel_size_m, c.truncation_m, g.free_space_cell_m,
                                g.free_space_min_z_m, g.free_space_max_z_m)
-        cameras = np.array(mapper.state.poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
+        cameras = mapper.poses[:, :3, 3]
         rooms = segment_rooms(space, g.room_seed_clearance_m, g.room_min_area_m2, g.room_unseen_reach_m,
                               g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,
                               g.room_min_seen_floor_m2)
