@@ -59,6 +59,25 @@ class StepResult:
     event: str = ""
 
 
+@dataclass(frozen=True)
+class MapCounts:
+    """What a run counted: frames in all, fused, lost by tracking, keyframes, without usable depth, objects seen
+    moving; voxel blocks allocated and whether the block budget was hit (1) or not (0)."""
+
+    frames: int
+    fused: int
+    lost: int
+    keyframes: int
+    no_depth: int
+    moving_objects: int
+    blocks: int
+    budget_hit: int
+
+    def to_dict(self) -> dict[str, int]:
+        """The counts in field order (run.json's ``counts``)."""
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class MapResult:
     """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s."""
@@ -68,7 +87,7 @@ class MapResult:
     timestamps_s: np.ndarray
     poses: np.ndarray
     events: list[str]
-    counts: dict[str, int]
+    counts: MapCounts
 
 
 @dataclass
@@ -82,6 +101,7 @@ class _State:
     untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
+    # running MapCounts (but blocks and budget_hit), a dict for the snapshot's JSON
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0, "moving_objects": 0})
 
@@ -250,7 +270,7 @@ class Mapper:
     # -- results and snapshots --------------------------------------------------------------------
     def finish(self) -> MapResult:
         mesh, rgb = self.volume.extract_mesh()
-        counts = {**self.state.counts, "blocks": self.volume.block_count, "budget_hit": int(self.volume.budget_hit)}
+        counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
         return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts)
 
     @property
