@@ -1,6 +1,7 @@
 """Strict YAML configs."""
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,21 +10,54 @@ import pytest
 
 import yaml
 
-from m2h_slam.core.config import Config, config_from_dict, config_to_dict, load_config
+from m2h_slam.core.config import (WRITE_DEFAULT, Config, config_from_dict, config_to_dict, default_yaml, field_docs,
+                                  load_config)
 from m2h_slam.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_default_yaml_equals_dataclass_defaults():
-    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+def test_default_yaml_is_generated_from_the_dataclasses():
+    """configs/default.yaml is the current output of ``default_yaml`` and loads as the defaults."""
+    path = ROOT / "configs" / "default.yaml"
+    assert path.read_text(encoding="utf-8") == default_yaml(), f"configs/default.yaml is stale: run {WRITE_DEFAULT}"
+    assert load_config(path) == Config()
 
 
-def test_every_preset_loads():
-    presets = sorted((ROOT / "configs").glob("*.yaml"))
-    assert presets
-    for path in presets:
-        assert isinstance(load_config(path), Config)
+def test_default_yaml_comments_come_from_the_field_docs():
+    text = default_yaml()
+    assert "  voxel_size_m: 0.05\n" in text
+    assert "  block_resolution: 8          # voxels per block side\n" in text  # the comment on the field's line
+    assert "  # One Open3D thread: smaller run-to-run differences" in text  # comment lines above the field
+    assert "  weights: null                # our .safetensors, an official .pt, or .onnx; null = " in text
+    assert all(len(line) <= 120 for line in text.splitlines())
+    docs = field_docs(Config.__dataclass_fields__["odometry"].default_factory)
+    assert docs["depth_max_m"] == "" and docs["iterations"] == "per pyramid level, finest first"
+    assert docs["method"].startswith("auto: intensity for predicted depth") and docs["method"].endswith("step only.")
+
+
+def _schema(path: Path) -> type:
+    """The config class of a YAML file under configs/ (configs/train: ``TrainConfig``)."""
+    if path.parent.name == "train":
+        from m2h_slam.train.trainer import TrainConfig
+
+        return TrainConfig
+    assert path.parent == ROOT / "configs", f"no config class known for {path}"
+    return Config
+
+
+PRESETS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_every_yaml_under_configs_loads_with_its_config_class(path):
+    """Each file loads strictly (an unknown key, wrong type or value out of range fails here) into its class."""
+    schema = _schema(path)
+    assert isinstance(load_config(path, schema), schema)
+
+
+def test_presets_include_the_training_configs():
+    assert {p.parent.name for p in PRESETS} == {"configs", "train"}
 
 
 def test_partial_file_overrides_one_key(tmp_path):
@@ -116,3 +150,26 @@ def test_ranges_apply_to_configs_built_in_code():
         FusionConfig(voxel_size_m=0.0)
     with pytest.raises(ConfigValueError, match="finite"):
         dataclasses.replace(FusionConfig(), truncation_m=float("inf"))
+
+
+def test_settings_of_the_other_stages_are_checked_the_same_way():
+    """Training, network, data-set evaluation and synthetic-world settings are ``Checked`` dataclasses: a value out
+    of its range is a ``ConfigValueError`` naming the field, wherever the object is built."""
+    from m2h_slam.app.dataset_eval import EvalSettings
+    from m2h_slam.core.config import Checked, ConfigValueError
+    from m2h_slam.perception.model.config import M2HConfig
+    from m2h_slam.perception.model.registry import get_config
+    from m2h_slam.synthetic.world import WorldSpec
+
+    for bad, message in [(lambda: WorldSpec(rooms=7), "rooms must be in [2, 6], got 7"),
+                         (lambda: WorldSpec(fps=float("nan")), "fps must be a finite number"),
+                         (lambda: EvalSettings(stride=0), "stride must be at least 1, got 0"),
+                         (lambda: EvalSettings(poses="slam"), "poses must be vo or gt, got 'slam'"),
+                         (lambda: EvalSettings(device="gpu"), "device must be cpu, cuda, cuda:N or mps"),
+                         (lambda: M2HConfig("m", min_depth_m=20.0), "min_depth_m must be below max_depth_m"),
+                         (lambda: M2HConfig("m", taps=(1, 2)), "taps needs one entry per post_process_channels"),
+                         (lambda: get_config("m2h_tiny").replace(window=0), "window must be at least 1")]:
+        with pytest.raises(ConfigValueError, match=re.escape(message)):
+            bad()
+    assert all(issubclass(schema, Checked) for schema in (EvalSettings, M2HConfig, WorldSpec))
+    assert WorldSpec(rooms=6, people=0).rooms == 6 and EvalSettings(poses="gt").poses == "gt"

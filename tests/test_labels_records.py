@@ -50,3 +50,15 @@ def test_frame_and_prediction_shapes():
     assert prediction.size == (10, 8)
     with pytest.raises(ValueError, match="normals"):
         Prediction(z, z.astype(np.uint8), z, np.zeros((8, 10, 2), np.float32), z)
+
+
+def test_tracking_states_are_strings_in_json_and_messages():
+    import json
+
+    from m2h_slam.core.records import Tracking
+
+    assert json.dumps([Tracking.OK, Tracking.NO_DEPTH]) == '["ok", "no-depth"]'
+    assert Tracking.LOST == "lost" and f"{Tracking.GIVEN}" == "given" and str(Tracking.INIT) == "init"
+    assert Tracking("no-depth") is Tracking.NO_DEPTH
+    assert [t.value for t in Tracking if t.placed] == ["init", "ok", "given"]
+    assert [t.value for t in Tracking if t.measured] == ["ok", "given"]

@@ -77,7 +77,7 @@ def test_people_are_absent_from_the_map(apartment):
     assert any((f.semantics == PERSON).any() for f in frames)  # people were in view
     _, voxel_labels, _ = mapper.volume.labelled_voxels()
     assert PERSON not in set(voxel_labels.tolist()) and PERSON not in set(result.mesh.labels.tolist())
-    assert result.counts["moving_objects"] == 0  # nothing else moves in this apartment
+    assert result.counts.moving_objects == 0  # nothing else moves in this apartment
 
 
 def _map_with(path, config):
@@ -126,7 +126,7 @@ def test_odometry_stays_close_to_ground_truth(apartment):
     truth = np.array([f.world_T_camera for f in frames])
     error = np.linalg.norm(result.poses[:, :3, 3] - truth[:, :3, 3], axis=1)
     path = np.sum(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1))
-    assert path > 1.0 and result.counts["lost"] == 0
+    assert path > 1.0 and result.counts.lost == 0
     # 160x120 keeps the test fast; at 320x240 the benchmark reaches about 0.3% (README).
     assert np.sqrt(np.mean(error**2)) <= 0.02 * path
 
@@ -145,7 +145,7 @@ def test_odometry_on_downsampled_frames_stays_close(tmp_path):
     truth = np.array([f.world_T_camera for f in frames])
     error = np.linalg.norm(result.poses[:, :3, 3] - truth[:, :3, 3], axis=1)
     path = np.sum(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1))
-    assert result.counts["lost"] == 0 and np.sqrt(np.mean(error**2)) <= 0.02 * path
+    assert result.counts.lost == 0 and np.sqrt(np.mean(error**2)) <= 0.02 * path
 
 
 def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment):
@@ -285,6 +285,9 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     b = np.loadtxt(tmp_path / "resumed" / "trajectory.txt")
     assert a.shape == b.shape == (30, 8)
     assert resumed["resumed"] and full["counts"]["frames"] == resumed["counts"]["frames"] == 30
+    run_json = json.loads((tmp_path / "full" / "run.json").read_text())["counts"]  # run.json's counts as before
+    assert list(run_json) == ["frames", "fused", "lost", "keyframes", "no_depth", "moving_objects", "blocks",
+                              "budget_hit"] and all(type(v) is int for v in run_json.values())
     assert not snapshot.exists()
     if poses == "gt":
         for name in ("mesh.ply", "mesh_rgb.ply", "trajectory.txt"):

@@ -572,3 +572,30 @@ def test_rooms_meet_the_bound_on_a_walked_apartment(tmp_path):
     estimated = [{"footprint": r.footprint.tolist()} for r in rooms.rooms]
     scores = room_scores(estimated, truth, np.array([f.world_T_camera[:2, 3] for f in frames]), np.eye(4))
     assert scores["visited"] >= 3 and scores["precision"] >= 0.9 and scores["recall"] >= 0.9, scores
+
+
+def test_graph_knobs_of_the_config_reach_the_graph(world_map):
+    """The free-space, room, place and map-frame settings in ``GraphConfig`` change what the builder builds."""
+    import dataclasses
+
+    from pipeline.scene_graph.builder import SceneGraphBuilder
+
+    mapper, _ = world_map
+
+    def build(**changes):
+        config = dataclasses.replace(Config(), graph=dataclasses.replace(Config().graph, **changes))
+        builder = SceneGraphBuilder(config, mapper.K)
+        builder.world_is_map = False  # estimate the map frame, so its floor-voxel threshold counts
+        return builder.build(mapper)
+
+    graph, status = build()
+    counts = graph.counts()
+    assert status["state"] == "built" and counts["room"] >= 2 and counts["place"] > 10, counts
+    assert build(room_min_area_m2=1e4)[0].counts()["room"] == 0
+    assert build(place_min_clearance_m=5.0)[0].counts()["place"] == 0
+    coarse = build(free_space_cell_m=0.3, place_spacing_m=0.6)[0]
+    cells = np.array([coarse.graph.nodes[p]["position"][:2] for p in coarse.nodes("place")]) / 0.3
+    cells -= cells[0]
+    assert len(cells) > 3 and np.allclose(cells, np.round(cells), atol=1e-3)  # places lie on the 0.3 m grid
+    assert build(map_frame_min_floor_voxels=10**9) == (None, {"state": "waiting for the floor (too few floor voxels "
+                                                                      "to fix the map frame)"})

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_bytes, atomic_write_text
-from m2h_slam.core.config import load_config
+from m2h_slam.core.config import AT_LEAST_ONE, DEVICE_PATTERN, NON_NEGATIVE, POSITIVE, Checked, load_config, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
 from m2h_slam.sources.sequence import ReadOptions
@@ -39,7 +39,7 @@ NATIVE_SIDE_PX = 1 << 14  # dense metrics at the data set's own resolution: no d
 
 
 @dataclass(frozen=True)
-class EvalSettings:
+class EvalSettings(Checked):
     """What a data-set evaluation computes; stored in OUT/settings.json."""
 
     weights: str | None = None  # None: the shipped demo weights
@@ -48,13 +48,20 @@ class EvalSettings:
     poses: str = "vo"
     correct_scale: bool = False  # Sim(3) trajectory alignment
     split: str | None = None
-    stride: int = 1
-    max_frames: int | None = None
+    stride: int = ranged(1, AT_LEAST_ONE)
+    max_frames: int | None = ranged(None, AT_LEAST_ONE)
     median_scaling: bool = False
-    edge_tolerance: float = 0.0075  # fraction of the image diagonal
-    threshold_m: float = 0.05
+    edge_tolerance: float = ranged(0.0075, NON_NEGATIVE)  # fraction of the image diagonal
+    threshold_m: float = ranged(0.05, POSITIVE)
     device: str = "cpu"
     config: str | None = None  # mapping config file (default: the built-in one)
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if self.poses not in ("vo", "gt"):
+            return [("poses", f"must be vo or gt, got {self.poses!r}")]
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
+        return []
 
 
 def _config(settings: EvalSettings):

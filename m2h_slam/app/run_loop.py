@@ -149,7 +149,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         log.warning("no scene graph: %s", result.graph_status["state"])
     if not len(result.mesh.vertices):
         log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
-                    "outputs are written but hold no surface", result.counts["no_depth"], result.counts["frames"])
+                    "outputs are written but hold no surface", result.counts.no_depth, result.counts.frames)
     timings["export"] = [1000 * (time.perf_counter() - t0)]
     if loop.writer is not None:
         loop.writer.close()
@@ -169,7 +169,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "versions": _versions(),
         "timings": _stage_summary(timings),
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
-        "counts": result.counts,
+        "counts": result.counts.to_dict(),
         "tracking_events": result.events,
         "resumed": resumed,
     })

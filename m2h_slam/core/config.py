@@ -1,21 +1,37 @@
-"""Configuration: frozen dataclasses filled from YAML, strictly.
+"""Configuration: frozen dataclasses filled from YAML, strictly, and checked one way.
 
 A YAML file may set any subset of keys; the rest keep their defaults. An unknown
 key, a value of the wrong type, a non-finite number or a value outside its range
 is an ``InputError`` naming the key and the file. Ranges are declared once, on the
-dataclass fields (``ranged``), and checked in ``__post_init__``, so a config built
-in code, read from YAML or changed by a CLI flag passes the same checks (the CLI's
-number flags use ``Range`` too). Every stage's settings live in this one file;
-``configs/default.yaml`` mirrors the defaults (a test keeps the two equal).
+dataclass fields (``ranged``), and checked in ``__post_init__`` of every ``Checked``
+dataclass, so a config built in code, read from YAML or changed by a CLI flag passes
+the same checks (the CLI's number flags use ``Range`` too).
+
+This file holds the settings of a run (``Config``: input, perception, odometry, fusion,
+graph) and is the one source of their defaults and documentation: ``configs/default.yaml``
+is generated from it (``default_yaml``; a test fails when the file is not current). The
+settings of the other stages live beside their code, as ``Checked`` dataclasses:
+
+- training: ``m2h_slam.train.trainer.TrainConfig`` and ``m2h_slam.train.augment.AugmentConfig``
+  (``configs/train/*.yaml``, read by ``load_config``);
+- the network's structure: ``m2h_slam.perception.model.config.M2HConfig`` (the model registry,
+  stored in our checkpoints);
+- data-set evaluation: ``m2h_slam.app.dataset_eval.EvalSettings`` (``OUT/settings.json``);
+- the synthetic world: ``m2h_slam.synthetic.world.WorldSpec`` (``m2h-slam synth``).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import io
 import math
 import os
 import re
+import textwrap
+import tokenize
 import types
 import typing
 from dataclasses import dataclass, field
@@ -79,8 +95,10 @@ class ConfigValueError(ValueError):
         super().__init__(f"{key} {problem}")
 
 
-class _Checked:
-    """Mixin: ``__post_init__`` checks every field declared with ``ranged`` and every float's finiteness."""
+class Checked:
+    """Mixin for config dataclasses: ``__post_init__`` checks that every number is finite, every field declared
+    with ``ranged`` in its range and the rules between fields (``_relations``) hold; a failure is a
+    ``ConfigValueError`` naming the field."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -98,7 +116,7 @@ class _Checked:
 
 
 @dataclass(frozen=True)
-class InputConfig(_Checked):
+class InputConfig(Checked):
     """How sequences are read."""
 
     # horizontal FOV assumed when a video or image folder has no intrinsics
@@ -109,14 +127,15 @@ class InputConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class PerceptionConfig(_Checked):
+class PerceptionConfig(Checked):
     """The network that gives depth, semantics, normals and edges."""
 
     weights: str | None = None  # our .safetensors, an official .pt, or .onnx; None = the shipped demo weights
     input_size: tuple[int, int] | None = ranged(None, Range(14))  # (W, H) network input; None = the model's own
     device: str = "cpu"  # torch device, e.g. "cuda"
-    threads: int | None = ranged(None, AT_LEAST_ONE)  # CPU threads for the network
-    runtime: str = "auto"  # auto (ONNX Runtime on the CPU, PyTorch on a GPU), torch or onnx
+    threads: int | None = ranged(None, AT_LEAST_ONE)  # CPU threads for the network; None = torch's default
+    # auto (ONNX Runtime on the CPU, its export cached once per weights; PyTorch on a GPU), torch or onnx
+    runtime: str = "auto"
 
     def _relations(self) -> list[tuple[str, str]]:
         if not DEVICE_PATTERN.fullmatch(self.device):
@@ -127,14 +146,15 @@ class PerceptionConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class OdometryConfig(_Checked):
+class OdometryConfig(Checked):
     """RGB-D odometry (Open3D's tensor pipeline) against the last keyframe, the previous frame or the map."""
 
     # auto: intensity for predicted depth, hybrid for measured depth (--gt-perception). Predicted depth's scale
     # flickers by a few % from frame to frame, so its geometry disagrees between frames; the photometric term
     # uses depth only to back-project, where a scale error moves the result by that share of the step only.
     method: Literal["auto", "hybrid", "intensity", "point_to_plane"] = "auto"
-    target: Literal["keyframe", "frame", "model"] = "keyframe"  # align to the last keyframe, the previous frame, or a map raycast
+    # align to the last keyframe, the previous frame, or a raycast of the map; failures retry the frame, then the map
+    target: Literal["keyframe", "frame", "model"] = "keyframe"
     iterations: tuple[int, ...] = ranged((20, 10, 5), AT_LEAST_ONE)  # per pyramid level, finest first
     # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
     # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
@@ -151,8 +171,9 @@ class OdometryConfig(_Checked):
     max_prediction_error_deg: float = ranged(10.0, Range(0, 180, low_open=True))
     keyframe_translation_m: float = ranged(0.25, NON_NEGATIVE)
     keyframe_rotation_deg: float = ranged(15.0, Range(0, 180))
-    deterministic: bool = False  # one Open3D thread: smaller run-to-run differences, slower (not bit-identical:
-    # Open3D 0.20's CPU odometry differs in the last bits between identical calls; given poses are bit-identical)
+    # One Open3D thread: smaller run-to-run differences, slower (not bit-identical: Open3D 0.20's CPU odometry
+    # differs in the last bits between identical calls; given poses are bit-identical).
+    deterministic: bool = False
 
     def _relations(self) -> list[tuple[str, str]]:
         return [] if self.iterations else [("iterations", "needs at least one pyramid level")]
@@ -166,24 +187,30 @@ class OdometryConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class FusionConfig(_Checked):
+class FusionConfig(Checked):
     """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid, CPU)."""
 
     voxel_size_m: float = ranged(0.05, Range(0.001, 1.0))
     truncation_m: float = ranged(0.15, POSITIVE)
     block_resolution: int = ranged(8, Range(2, 32))  # voxels per block side
-    max_blocks: int = ranged(40000, AT_LEAST_ONE)  # memory budget (8^3 voxels of 41 bytes each); new space is not mapped beyond it
+    # memory budget (8^3 voxels of 41 bytes each: about 210 MB per 10k blocks); new space is not mapped beyond it
+    max_blocks: int = ranged(40000, AT_LEAST_ONE)
     depth_min_m: float = ranged(0.2, NON_NEGATIVE)
     depth_max_m: float = ranged(5.0, POSITIVE)
-    min_view_cos: float = ranged(0.17, SHARE)  # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
+    # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
+    min_view_cos: float = ranged(0.17, SHARE)
     edge_threshold: float = ranged(0.5, SHARE)  # predicted edge probability above which pixels are not fused
     discontinuity_ratio: float = ranged(0.05, POSITIVE)  # relative depth jump to a neighbour that marks a flying pixel
     dynamic_dilation_px: int = ranged(5, NON_NEGATIVE)  # grow masks of dynamic classes (people) by this much
-    moving_free_space_ratio: float = ranged(0.5, SHARE)  # object segments with this share of samples in seen free space move; 0 = off
+    # object segments with this share of samples in seen free space move; 0 = off
+    moving_free_space_ratio: float = ranged(0.5, SHARE)
     moving_min_area: float = ranged(0.002, SHARE)  # smallest segment checked, as a share of the image
-    moving_min_weight: float = ranged(2.0, NON_NEGATIVE)  # map weight (summed view cosines) a voxel needs to count as seen
-    moving_track_radius_m: float = ranged(0.3, NON_NEGATIVE)  # same-class segments this close to a moving object are masked too
-    mesh_weight_threshold: float = ranged(0.5, NON_NEGATIVE)  # voxels whose summed view cosines are below this are not meshed
+    # map weight (summed view cosines) a voxel needs to count as seen
+    moving_min_weight: float = ranged(2.0, NON_NEGATIVE)
+    # same-class segments this close to a moving object are masked too
+    moving_track_radius_m: float = ranged(0.3, NON_NEGATIVE)
+    # voxels whose summed view cosines are below this are not meshed
+    mesh_weight_threshold: float = ranged(0.5, NON_NEGATIVE)
 
     def _relations(self) -> list[tuple[str, str]]:
         if self.depth_min_m >= self.depth_max_m:
@@ -192,7 +219,7 @@ class FusionConfig(_Checked):
 
 
 @dataclass(frozen=True)
-class GraphConfig(_Checked):
+class GraphConfig(Checked):
     """The scene graph: objects and agents from the per-frame masks, rooms and places from the map."""
 
     object_min_pixels: int = ranged(25, AT_LEAST_ONE)  # smaller segments are not objects (nor people)
@@ -200,17 +227,40 @@ class GraphConfig(_Checked):
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
     object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
-    object_every_frames: int = ranged(1, AT_LEAST_ONE)  # objects are updated on every N-th tracked frame
+    # objects are updated on every N-th tracked frame (people on every frame); 2 halves the cost
+    object_every_frames: int = ranged(1, AT_LEAST_ONE)
     object_empty_share: float = ranged(0.7, SHARE)  # a frame seeing through this much of an object misses it
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
-    agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer
-    agent_reid_m: float = ranged(2.0, NON_NEGATIVE)  # a person seen again this close to where an agent left is it
+    agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer (kept in history)
+    # a person seen again this close to where an agent left is it (0: never)
+    agent_reid_m: float = ranged(2.0, NON_NEGATIVE)
+    # rooms and places are found on a 2D grid of this cell side (m) in the gravity-aligned map frame
+    free_space_cell_m: float = ranged(0.1, Range(0.01, 1.0))
+    # surfaces between these heights above the floor are obstacles (walls, furniture; not the floor, not the
+    # ceiling); surfaces labelled floor below free_space_min_z_m are seen floor
+    free_space_min_z_m: float = ranged(0.2, POSITIVE)
+    free_space_max_z_m: float = ranged(1.8, POSITIVE)
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
-    room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)  # rooms extend this far into unseen space, to walls
-    place_spacing_m: float = ranged(0.5, POSITIVE)
-    update_every_frames: int = ranged(100, AT_LEAST_ONE)  # duplicate objects merged, and rooms and places rebuilt
-    # for a live viewer, this often (always at the end)
+    room_seed_reach_m: float = ranged(1.0, NON_NEGATIVE)  # seeds lie within this distance of room space
+    room_min_seen_floor_m2: float = ranged(0.5, NON_NEGATIVE)  # seeds with less seen floor are dropped
+    room_min_area_m2: float = ranged(1.0, NON_NEGATIVE)  # smaller rooms are dropped
+    # wall lines go on across seen gaps up to this wide (doors), so rooms part there
+    room_door_max_m: float = ranged(1.2, POSITIVE)
+    # rooms extend this far into space never seen (up to the walls)
+    room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)
+    place_spacing_m: float = ranged(0.5, POSITIVE)  # one place per tile of this size
+    place_min_clearance_m: float = ranged(0.2, NON_NEGATIVE)  # a place is at least this far from obstacles and unknown
+    # floor voxels needed to fix the estimated map frame (the graph waits until then)
+    map_frame_min_floor_voxels: int = ranged(200, Range(2))
+    # duplicate objects merged, and rooms and places rebuilt for a live viewer (--rerun), this often (and at the end)
+    update_every_frames: int = ranged(100, AT_LEAST_ONE)
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if self.free_space_min_z_m >= self.free_space_max_z_m:
+            low, high = self.free_space_min_z_m, self.free_space_max_z_m
+            return [("free_space_min_z_m", f"must be below free_space_max_z_m ({high:g}), got {low:g}")]
+        return []
 
 
 @dataclass(frozen=True)
@@ -333,3 +383,61 @@ def config_to_dict(config: Any) -> dict:
         return value
 
     return plain(config)
+
+
+WRITE_DEFAULT = "python -m m2h_slam.core --write-default configs/default.yaml"
+DEFAULT_YAML_HEADER = f"""\
+Rewrite it with `{WRITE_DEFAULT}`.
+Every key is optional in your own file: copy the sections you change. Unknown keys, wrong types and values out of
+range are errors naming the key and the file. Units are in the names."""
+
+
+def field_docs(schema: type) -> dict[str, str]:
+    """Each field's documentation: the comment lines right above its declaration, then the comment on its line."""
+    source = textwrap.dedent(inspect.getsource(schema))
+    comments = {tok.start[0]: (tok.string[1:].strip(), tok.line.strip().startswith("#"))
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    docs = {}
+    for node in ast.parse(source).body[0].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        row, above = node.lineno - 1, []
+        while row in comments and comments[row][1]:
+            above.insert(0, comments[row][0])
+            row -= 1
+        rows = range(node.lineno, node.end_lineno + 1)
+        after = [comments[r][0] for r in rows if r in comments and not comments[r][1]]
+        docs[node.target.id] = " ".join(above + after)
+    return docs
+
+
+def _yaml_value(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _yaml_lines(config: Any, indent: str = "") -> list[str]:
+    lines = []
+    docs = field_docs(type(config))
+    for f in dataclasses.fields(config):
+        value, doc = getattr(config, f.name), re.sub(r"\bNone\b", "null", docs.get(f.name, ""))  # YAML's word
+        if dataclasses.is_dataclass(value):
+            summary = (type(value).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+            lines += [""] + [f"{indent}# {line}" for line in textwrap.wrap(summary, 118 - len(indent))]
+            lines += [f"{indent}{f.name}:", *_yaml_lines(value, indent + "  ")]
+            continue
+        line = f"{indent}{f.name}: {_yaml_value(config_to_dict(value) if isinstance(value, tuple) else value)}"
+        if doc and len(line.ljust(30)) + 3 + len(doc) <= 120:
+            line = f"{line.ljust(30)} # {doc}"
+        elif doc:
+            lines += [f"{indent}# {part}" for part in textwrap.wrap(doc, 118 - len(indent))]
+        lines.append(line)
+    return lines
+
+
+def default_yaml(schema: type = Config, title: str = "m2h-slam's default configuration") -> str:
+    """The YAML text of ``schema``'s defaults, each key commented with its field's documentation: the source of
+    ``configs/default.yaml`` (``WRITE_DEFAULT`` rewrites it)."""
+    header = [f"# {title}, generated from the dataclasses in {schema.__module__.replace('.', '/')}.py: do not edit.",
+              *(f"# {line}" for line in DEFAULT_YAML_HEADER.splitlines())]
+    return "\n".join(header + _yaml_lines(schema())) + "\n"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from enum import Enum
 
 import numpy as np
 
@@ -12,6 +13,29 @@ from m2h_slam.core.intrinsics import Intrinsics
 GROUND_TRUTH_FIELDS = ("depth_m", "world_T_camera", "semantics", "instances", "normals", "edges", "rooms")
 #: Per-pixel ground-truth fields (everything but the pose).
 IMAGE_FIELDS = tuple(f for f in GROUND_TRUTH_FIELDS if f != "world_T_camera")
+
+
+class Tracking(str, Enum):
+    """How a frame's pose was found; a ``str`` (compares equal to, and serialises as, its value)."""
+
+    INIT = "init"  # the first frame, or frames before the first one with depth: the pose starts the map
+    OK = "ok"  # tracked by odometry
+    LOST = "lost"  # odometry failed: the pose is a prediction, the frame is not fused
+    GIVEN = "given"  # the pose was given (ground truth or a pose file)
+    NO_DEPTH = "no-depth"  # too little valid depth: the pose is a prediction, the frame is not fused
+
+    __str__ = str.__str__  # "ok", not "Tracking.OK" (as enum.StrEnum, which needs Python 3.11)
+    __format__ = str.__format__
+
+    @property
+    def placed(self) -> bool:
+        """The pose can place things in the map (fusion, objects, agents)."""
+        return self in (Tracking.INIT, Tracking.OK, Tracking.GIVEN)
+
+    @property
+    def measured(self) -> bool:
+        """The pose was measured, not predicted (odometry or given)."""
+        return self in (Tracking.OK, Tracking.GIVEN)
 
 
 def _check(name: str, array: np.ndarray | None, shape: tuple[int | None, ...], dtypes: tuple[type, ...]) -> None:

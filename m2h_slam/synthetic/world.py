@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, Range, ranged
 from m2h_slam.core.labels import class_id
 from m2h_slam.synthetic.furniture import Furnisher, PlacedObject
 from m2h_slam.synthetic.layout import Apartment, make_apartment
@@ -22,19 +23,19 @@ MIN_CAMERA_DISTANCE_M = 0.8  # people keep at least this far from the camera whe
 
 
 @dataclass(frozen=True)
-class WorldSpec:
+class WorldSpec(Checked):
     """What to generate. Speeds in m/s, heights in m."""
 
-    seed: int = 0
-    frames: int = 300
-    fps: float = 15.0
-    rooms: int = 4
-    people: int = 2
+    seed: int = ranged(0, NON_NEGATIVE)
+    frames: int = ranged(300, AT_LEAST_ONE)
+    fps: float = ranged(15.0, POSITIVE)
+    rooms: int = ranged(4, Range(2, 6))
+    people: int = ranged(2, NON_NEGATIVE)
     static_camera: bool = False
     move_object: bool = False
-    camera_speed_mps: float = 0.5
-    camera_height_m: float = 1.5
-    person_speed_mps: float = 1.0
+    camera_speed_mps: float = ranged(0.5, POSITIVE)
+    camera_height_m: float = ranged(1.5, POSITIVE)
+    person_speed_mps: float = ranged(1.0, POSITIVE)
     varied_furniture: bool = False  # shape variants and wider sizes (domain randomisation, ``synth --randomize``)
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from m2h_slam.core.config import NON_NEGATIVE, SHARE, Range, _Checked, ranged
+from m2h_slam.core.config import NON_NEGATIVE, SHARE, Range, Checked, ranged
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 
 
 @dataclass(frozen=True)
-class AugmentConfig(_Checked):
+class AugmentConfig(Checked):
     """Ranges of the random augmentations; zeros (zoom_max 1) switch them off. ``noise_std_max``: 8-bit levels."""
 
     zoom_max: float = ranged(1.4, Range(1))  # zoom in by a factor in [1, zoom_max], then crop back to the size

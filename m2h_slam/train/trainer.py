@@ -35,7 +35,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, _Checked, config_to_dict, ranged
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, config_to_dict, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.perception.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
@@ -46,7 +46,7 @@ log = logging.getLogger("m2h_slam")
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Checked):
+class TrainConfig(Checked):
     """``m2h-slam train --config FILE`` (configs/train/*.yaml); unknown keys are errors naming the file."""
 
     model: str = "m2h_tiny"

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ class MapView:
     are copies; the view holds no mapper state of its own and stays current as the mapper goes on."""
 
     _volume: object  # pipeline.mapping.fusion.SemanticTSDF
-    _poses: list  # the mapper's world_T_camera per frame, each 16 floats row-major
+    _poses: Callable[[], np.ndarray]  # () -> (F, 4, 4) world_T_camera of the frames mapped so far
     voxel_size_m: float
     truncation_m: float
 
@@ -29,4 +30,4 @@ class MapView:
 
     def camera_positions(self) -> np.ndarray:
         """(F, 3) float64 camera centres (m, world frame) of the frames mapped so far."""
-        return np.array(self._poses, np.float64).reshape(-1, 4, 4)[:, :3, 3]
+        return self._poses()[:, :3, 3]

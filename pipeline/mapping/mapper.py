@@ -32,7 +32,7 @@ import numpy as np
 from m2h_slam.core.config import Config
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
-from m2h_slam.core.records import Frame, LabelledMesh, Prediction
+from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
@@ -47,17 +47,36 @@ MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid dep
 
 @dataclass
 class StepResult:
-    """What happened to one frame. tracking: 'init', 'ok', 'lost', 'given' or 'no-depth'."""
+    """What happened to one frame: its pose (4, 4) and how it was found (``Tracking``)."""
 
     index: int
     timestamp_s: float
     world_T_camera: np.ndarray
-    tracking: str
+    tracking: Tracking
     keyframe: bool
     fused_voxels: int  # voxels updated
     masked_pixels: dict[str, int]
     timings_ms: dict[str, float]
     event: str = ""
+
+
+@dataclass(frozen=True)
+class MapCounts:
+    """What a run counted: frames in all, fused, lost by tracking, keyframes, without usable depth, objects seen
+    moving; voxel blocks allocated and whether the block budget was hit (1) or not (0)."""
+
+    frames: int
+    fused: int
+    lost: int
+    keyframes: int
+    no_depth: int
+    moving_objects: int
+    blocks: int
+    budget_hit: int
+
+    def to_dict(self) -> dict[str, int]:
+        """The counts in field order (run.json's ``counts``)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -69,7 +88,7 @@ class MapResult:
     timestamps_s: np.ndarray
     poses: np.ndarray
     events: list[str]
-    counts: dict[str, int]
+    counts: MapCounts
 
 
 @dataclass
@@ -83,8 +102,17 @@ class _State:
     untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
+    # running MapCounts (but blocks and budget_hit), a dict for the snapshot's JSON
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0, "moving_objects": 0})
+
+    def pose(self, k: int) -> np.ndarray:
+        """world_T_camera (4, 4) of frame ``k`` (negative: from the end); stored flat for the snapshot's JSON."""
+        return np.array(self.poses[k], np.float64).reshape(4, 4)
+
+    def pose_array(self) -> np.ndarray:
+        """(N, 4, 4) world_T_camera of every frame so far."""
+        return np.array(self.poses, np.float64).reshape(-1, 4, 4)
 
 
 class Mapper:
@@ -132,7 +160,7 @@ class Mapper:
         timings["odometry"] = 1000 * (time.perf_counter() - start)
 
         start = time.perf_counter()
-        if tracking in ("ok", "given") and self._last_depth is not None:
+        if tracking.measured and self._last_depth is not None:
             c = self.config.fusion  # all pixels of a segment with valid depth (edges too: often the only seen part)
             valid = np.where((prediction.depth_m >= c.depth_min_m) & (prediction.depth_m <= c.depth_max_m),
                              prediction.depth_m, 0)
@@ -148,7 +176,7 @@ class Mapper:
 
         fused, keyframe = 0, False
         start = time.perf_counter()
-        if tracking in ("init", "ok", "given") and (depth > 0).any():
+        if tracking.placed and (depth > 0).any():
             stats = self.volume.integrate(depth, weight, frame.rgb, self.K, pose, prediction.semantics,
                                           prediction.confidence, prediction.normals)
             fused = stats.voxels_updated
@@ -159,7 +187,7 @@ class Mapper:
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
 
-        self.state.untracked = self.state.untracked + 1 if tracking in ("lost", "no-depth") else 0
+        self.state.untracked = self.state.untracked + 1 if not tracking.placed else 0
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
         self.state.counts["frames"] += 1
@@ -169,24 +197,24 @@ class Mapper:
         return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
-              given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, str, str]:
+              given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, Tracking, str]:
         state = self.state
         if given is not None:
             self._remember_motion(given)
-            return np.asarray(given, np.float64), "given", ""
+            return np.asarray(given, np.float64), Tracking.GIVEN, ""
         if not state.poses:
             # The map frame starts at the first ground-truth pose when the source has one.
             start = frame.world_T_camera if frame.world_T_camera is not None else np.eye(4)
-            return start.copy(), "init", ""
-        previous = np.array(state.poses[-1]).reshape(4, 4)
+            return start.copy(), Tracking.INIT, ""
+        previous = state.pose(-1)
         velocity = np.array(state.velocity).reshape(4, 4)
         predicted = previous @ velocity
         if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
-            return predicted, "init", ""
+            return predicted, Tracking.INIT, ""
         if not (depth > 0).any():
             state.counts["no_depth"] += 1
             why = unusable or "no usable depth"
-            return predicted, "no-depth", f"frame {frame.index}: {why}; pose predicted, frame not fused"
+            return predicted, Tracking.NO_DEPTH, f"frame {frame.index}: {why}; pose predicted, frame not fused"
         source = self.odometry.image(frame.rgb, depth)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
@@ -218,12 +246,12 @@ class Mapper:
             result = retry if retry.ok else result
         if not result.ok:
             state.counts["lost"] += 1
-            return predicted, "lost", f"frame {frame.index}: tracking failed ({result.reason}); not fused"
+            return predicted, Tracking.LOST, f"frame {frame.index}: tracking failed ({result.reason}); not fused"
         pose = previous @ result.prev_T_current
         # After lost frames the previous pose is a prediction: the velocity comes from the last measured pose.
-        measured = np.array(state.poses[-1 - state.untracked]).reshape(4, 4)
+        measured = state.pose(-1 - state.untracked)
         state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
-        return pose, "ok", ""
+        return pose, Tracking.OK, ""
 
     def _model_view(self, world_T_camera: np.ndarray):
         """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
@@ -234,7 +262,7 @@ class Mapper:
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:
-            previous = np.array(self.state.poses[-1]).reshape(4, 4)
+            previous = self.state.pose(-1)
             self.state.velocity = (np.linalg.inv(previous) @ pose).ravel().tolist()
 
     def _is_keyframe(self, pose: np.ndarray) -> bool:
@@ -250,14 +278,18 @@ class Mapper:
     # -- results and snapshots --------------------------------------------------------------------
     def finish(self) -> MapResult:
         mesh, rgb = self.volume.extract_mesh()
-        counts = {**self.state.counts, "blocks": self.volume.block_count, "budget_hit": int(self.volume.budget_hit)}
-        poses = np.array(self.state.poses).reshape(-1, 4, 4)
-        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), poses, list(self.state.events), counts)
+        counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
+        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts)
+
+    @property
+    def poses(self) -> np.ndarray:
+        """(N, 4, 4) world_T_camera of every frame so far."""
+        return self.state.pose_array()
 
     def view(self) -> MapView:
         """A read-only view of the map for the scene graph (voxels, camera positions, fusion geometry)."""
         c = self.config.fusion
-        return MapView(self.volume, self.state.poses, c.voxel_size_m, c.truncation_m)
+        return MapView(self.volume, lambda: self.poses, c.voxel_size_m, c.truncation_m)
 
     @property
     def frames_done(self) -> int:

@@ -22,7 +22,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import class_id
-from m2h_slam.core.records import Frame, Prediction
+from m2h_slam.core.records import Frame, Prediction, Tracking
 from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
@@ -52,10 +52,10 @@ class SceneGraphBuilder:
         """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
         if self.world_is_map is None:  # mapping with the ground truth's poses: its world is z-up (a pose file's
             # need not be, and odometry started at the first true pose drifts away from it)
-            self.world_is_map = (step.tracking == "given" and frame.world_T_camera is not None
+            self.world_is_map = (step.tracking == Tracking.GIVEN and frame.world_T_camera is not None
                                  and np.allclose(step.world_T_camera, frame.world_T_camera))
         self.last_time_s = float(frame.timestamp_s)
-        if step.tracking not in ("init", "ok", "given"):
+        if not step.tracking.placed:
             return  # the pose is a guess: nothing is placed with it
         depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
         self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
@@ -74,7 +74,8 @@ class SceneGraphBuilder:
         if self.world_is_map:
             return np.eye(4)
         labelled = evidence > 0
-        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled])
+        frame = estimate_map_frame(points[labelled], labels[labelled], normals[labelled],
+                                   self.config.graph.map_frame_min_floor_voxels)
         return None if frame is None else frame.map_T_world
 
     def build(self, view: MapView, final: bool = True) -> tuple[SceneGraph | None, dict]:
@@ -93,11 +94,13 @@ class SceneGraphBuilder:
             self.objects.merge()
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
-        space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m)
+        space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m, g.free_space_cell_m,
+                               g.free_space_min_z_m, g.free_space_max_z_m)
         cameras = view.camera_positions()
-        rooms = segment_rooms(space, g.room_seed_clearance_m, unseen_reach_m=g.room_unseen_reach_m,
-                              visited_xy=transform_points(map_T_world, cameras)[:, :2])
-        places = find_places(space, g.place_spacing_m)
+        rooms = segment_rooms(space, g.room_seed_clearance_m, g.room_min_area_m2, g.room_unseen_reach_m,
+                              g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,
+                              g.room_min_seen_floor_m2)
+        places = find_places(space, g.place_spacing_m, g.place_min_clearance_m)
         graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
                                  self.agents.records(map_T_world, self.last_time_s),
                                  ceiling_z_m=_ceiling_height(points[:, 2], labels))

@@ -1,5 +1,6 @@
-"""The scene graph through spark_dsg's own API, so Hydra's tools read it (objects layer 2, places 3,
-rooms 4, building 5; each agent a partition of layer 2 holding its foot points over time)."""
+"""The scene graph through spark_dsg's own API, so Hydra's tools read it. Layers by spark_dsg's names
+(``DsgLayers``: objects 2, places 3, rooms 4, buildings 5); each agent is a partition of the agents layer
+(layer 2) holding its foot points over time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 from m2h_slam.core.labels import NYU40
 from pipeline.scene_graph.graph import SceneGraph, number_of
 
-OBJECTS, PLACES, ROOMS, BUILDINGS = 2, 3, 4, 5
 
 
 def to_spark_dsg(graph: SceneGraph):
@@ -21,6 +21,9 @@ def to_spark_dsg(graph: SceneGraph):
     out = dsg.DynamicSceneGraph()
     g = graph.graph
     symbols = {}
+    objects, places, rooms, buildings, agents = (dsg.DsgLayers.name_to_layer_id(name).layer for name in (
+        dsg.DsgLayers.OBJECTS, dsg.DsgLayers.PLACES, dsg.DsgLayers.ROOMS, dsg.DsgLayers.BUILDINGS,
+        dsg.DsgLayers.AGENTS))
 
     def add(node_id: str, layer: int, symbol, attrs, partition: int = 0) -> None:
         attrs.position = np.asarray(g.nodes[node_id]["position"], float)
@@ -29,22 +32,22 @@ def to_spark_dsg(graph: SceneGraph):
 
     building = dsg.SemanticNodeAttributes()
     building.name = "building"
-    add("building:0", BUILDINGS, dsg.NodeSymbol("B", 0), building)
+    add("building:0", buildings, dsg.NodeSymbol("B", 0), building)
     for r in graph.nodes("room"):
         attrs = dsg.RoomNodeAttributes()
         attrs.name = g.nodes[r]["type"] or "room"
-        add(r, ROOMS, dsg.NodeSymbol("R", number_of(r)), attrs)
+        add(r, rooms, dsg.NodeSymbol("R", number_of(r)), attrs)
     for p in graph.nodes("place"):
         attrs = dsg.PlaceNodeAttributes()
         attrs.distance = float(g.nodes[p]["clearance_m"])
-        add(p, PLACES, dsg.NodeSymbol("p", number_of(p)), attrs)
+        add(p, places, dsg.NodeSymbol("p", number_of(p)), attrs)
     for o in graph.nodes("object"):
         record = g.nodes[o]["record"]
         attrs = dsg.ObjectNodeAttributes()
         attrs.name = NYU40[record.class_id].name
         attrs.semantic_label = int(record.class_id)
         attrs.bounding_box = dsg.BoundingBox(np.asarray(record.extent, float), np.asarray(record.box_center, float))
-        add(o, OBJECTS, dsg.NodeSymbol("O", number_of(o)), attrs)
+        add(o, objects, dsg.NodeSymbol("O", number_of(o)), attrs)
     for edge in g.edges:
         if edge[0] in symbols and edge[1] in symbols:
             out.insert_edge(symbols[edge[0]], symbols[edge[1]])
@@ -55,7 +58,7 @@ def to_spark_dsg(graph: SceneGraph):
             attrs = dsg.AgentNodeAttributes()
             attrs.position = np.asarray(position, float)
             attrs.timestamp = datetime.timedelta(seconds=float(time_s))
-            out.add_node(OBJECTS, dsg.NodeSymbol("a", counter), attrs, number_of(a))
+            out.add_node(agents, dsg.NodeSymbol("a", counter), attrs, number_of(a))
             counter += 1
     return out
 

@@ -1,6 +1,6 @@
 """A 2D free-space map at standing height, from the TSDF in the gravity-aligned map frame.
 
-A cell (``cell_m`` square, default 10 cm) is *occupied* where the map has a surface voxel
+A cell (``cell_m`` square, ``graph.free_space_cell_m``) is *occupied* where the map has a surface voxel
 (|TSDF| below one voxel) between ``z_min_m`` and ``z_max_m`` above the floor (walls, furniture;
 not the floor, not the ceiling), and *free* where it is not occupied and the map saw either the
 floor below it or free space (TSDF +1) in that band, or it is a one-cell gap between such cells
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.labels import IS_STRUCTURE, class_id
 
 FLOOR = class_id("floor")
+_DEFAULTS = GraphConfig()
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class FreeSpaceMap:
 
 
 def free_space_map(points: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, voxel_m: float, truncation_m: float,
-                   cell_m: float = 0.1, z_min_m: float = 0.2, z_max_m: float = 1.8) -> FreeSpaceMap:
+                   cell_m: float = _DEFAULTS.free_space_cell_m, z_min_m: float = _DEFAULTS.free_space_min_z_m,
+                   z_max_m: float = _DEFAULTS.free_space_max_z_m) -> FreeSpaceMap:
     """Free space from observed voxels: positions (N, 3) in the map frame (z up, floor at 0), normalised
     TSDF (N,) in [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown)."""
     if not len(points):

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.labels import class_id
 
 FLOOR, WALL = class_id("floor"), class_id("wall")
+_DEFAULTS = GraphConfig()
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def _rot_z(angle_rad: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def estimate_map_frame(points: np.ndarray, labels: np.ndarray, normals: np.ndarray, min_floor_voxels: int = 200,
+def estimate_map_frame(points: np.ndarray, labels: np.ndarray, normals: np.ndarray,
+                       min_floor_voxels: int = _DEFAULTS.map_frame_min_floor_voxels,
                        inlier_m: float = 0.05) -> MapFrame | None:
     """The map frame from labelled voxels: points (N, 3) m and normals (N, 3) (any length) in the world
     frame, labels (N,) NYU40. None while fewer than ``min_floor_voxels`` floor voxels are mapped."""

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from m2h_slam.core.config import GraphConfig
 from pipeline.scene_graph.free_space import FreeSpaceMap
+
+_DEFAULTS = GraphConfig()
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,9 @@ class Places:
     cells: np.ndarray
 
 
-def find_places(space: FreeSpaceMap, spacing_m: float = 0.5, min_clearance_m: float = 0.2) -> Places:
+def find_places(space: FreeSpaceMap, spacing_m: float = _DEFAULTS.place_spacing_m,
+                min_clearance_m: float = _DEFAULTS.place_min_clearance_m) -> Places:
+    """The places of a free-space map (see the module doc): tile side ``spacing_m``, clearance in m."""
     clearance = ndimage.distance_transform_edt(space.free) * space.cell_m
     tile = max(1, int(round(spacing_m / space.cell_m)))
     rows, cols = space.free.shape

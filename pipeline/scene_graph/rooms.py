@@ -4,10 +4,10 @@ Walls first go on along their lines (the map frame puts them on x and y) through
 seen and across door-wide gaps (``complete_walls``), so that rooms separate even where the camera
 saw only part of a wall; the closed gaps are the doors. Room space is what the walls enclose:
 free cells, cells under furniture and seen floor. Seeds are the regions more than
-``seed_clearance_m`` from any wall (more than half a door, so no seed passes a door) within 1 m
-of room space; unseen space is no obstacle here, so a room seen in pieces gets one seed. Seeds
-with less than 0.5 m2 of seen floor are dropped. Seeds then grow through the room space (each cell
-to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
+``seed_clearance_m`` from any wall (more than half a door, so no seed passes a door) within
+``seed_reach_m`` of room space; unseen space is no obstacle here, so a room seen in pieces gets one
+seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped. Seeds then grow through
+the room space (each cell to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
 up to ``unseen_reach_m`` and never through a wall (a room seen only through a door is what was
 seen of it), and each room takes the unclaimed cells between its own cells along rows
 and columns (rooms are rectangles or L shapes). Openings are the doors between two rooms and
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from m2h_slam.core.config import GraphConfig
 from pipeline.scene_graph.free_space import FreeSpaceMap
 
-
-SEED_REACH_M = 1.0
-MIN_SEEN_M2 = 0.5
+_DEFAULTS = GraphConfig()
 
 
 @dataclass(frozen=True)
@@ -60,19 +59,22 @@ class RoomMap:
     openings: list[Opening]
 
 
-def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m2: float = 1.0,
-                  unseen_reach_m: float = 1.0, door_max_m: float = 1.2,
-                  visited_xy: np.ndarray | None = None) -> RoomMap:
-    """Rooms of a free-space map (see the module doc). ``visited_xy`` (N, 2) m: where the camera was; when
-    given, only rooms it entered grow into unseen space (a room seen through a door is what was seen)."""
+def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_seed_clearance_m,
+                  min_area_m2: float = _DEFAULTS.room_min_area_m2,
+                  unseen_reach_m: float = _DEFAULTS.room_unseen_reach_m, door_max_m: float = _DEFAULTS.room_door_max_m, visited_xy: np.ndarray | None = None,
+                  seed_reach_m: float = _DEFAULTS.room_seed_reach_m,
+                  min_seen_floor_m2: float = _DEFAULTS.room_min_seen_floor_m2) -> RoomMap:
+    """Rooms of a free-space map (see the module doc; lengths in m, areas in m2, defaults: ``GraphConfig``).
+    ``visited_xy`` (N, 2) m: where the camera was; when given, only rooms it entered grow into unseen space (a
+    room seen through a door is what was seen)."""
     walls, doors = complete_walls(space, door_max_m)
     seen = space.free | space.occupied | space.floor
     free = ndimage.binary_fill_holes(seen & ~walls) & ~walls  # inside the walls, furniture included
-    near = ndimage.binary_dilation(free, iterations=int(round(SEED_REACH_M / space.cell_m)), mask=~walls)
+    near = ndimage.binary_dilation(free, iterations=int(round(seed_reach_m / space.cell_m)), mask=~walls)
     clearance = ndimage.distance_transform_edt(~walls) * space.cell_m  # unseen space is no obstacle
     seeds, count = ndimage.label((clearance > seed_clearance_m) & near)
     seen_area = ndimage.sum(seen & ~space.occupied, seeds, np.arange(1, count + 1)) * space.cell_m**2
-    keep = np.r_[False, seen_area >= MIN_SEEN_M2]
+    keep = np.r_[False, seen_area >= min_seen_floor_m2]
     if not keep.any():
         return RoomMap(np.zeros(free.shape, np.int32), [], [])
     seeds = np.where(keep[seeds], seeds, 0)
@@ -90,7 +92,8 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = 0.5, min_area_m
     return RoomMap(labels, rooms, _openings(labels, doors, space))
 
 
-def complete_walls(space: FreeSpaceMap, door_max_m: float = 1.2, min_run_m: float = 0.5) -> tuple[np.ndarray, list]:
+def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_max_m,
+                   min_run_m: float = 0.5) -> tuple[np.ndarray, list]:
     """Walls continued along their lines (the map frame has walls on x and y): a straight wall stretch of at
     least ``min_run_m`` goes on through space never seen, and across a seen gap no wider than ``door_max_m``
     where the line goes on behind it (a door), until it meets another wall or seen free space.

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, Range, ranged
+
 TASKS = ("edges", "normals", "sem_seg", "depth")  # the official module order
 
 #: Official preprocessing (RGB in [0, 1]).
@@ -15,7 +17,7 @@ IMAGE_STD = (0.2594, 0.2573, 0.2641)
 
 
 @dataclass(frozen=True)
-class M2HConfig:
+class M2HConfig(Checked):
     """Structure of an M2H network.
 
     backbone: timm model name; depth/num_heads/embed_dim override it (tiny models).
@@ -27,26 +29,34 @@ class M2HConfig:
 
     name: str
     backbone: str = "vit_small_patch14_dinov2"
-    embed_dim: int = 384
-    depth: int | None = None
-    num_heads: int | None = None
-    backbone_img_size: int = 518  # position-embedding grid of the pretrained weights (37x37)
-    taps: tuple[int, ...] = (2, 5, 8, 11)
-    post_process_channels: tuple[int, ...] = (48, 96, 192, 384)
-    channels: int = 256
+    embed_dim: int = ranged(384, AT_LEAST_ONE)
+    depth: int | None = ranged(None, AT_LEAST_ONE)
+    num_heads: int | None = ranged(None, AT_LEAST_ONE)
+    backbone_img_size: int = ranged(518, Range(14))  # position-embedding grid of the pretrained weights (37x37)
+    taps: tuple[int, ...] = ranged((2, 5, 8, 11), NON_NEGATIVE)
+    post_process_channels: tuple[int, ...] = ranged((48, 96, 192, 384), AT_LEAST_ONE)
+    channels: int = ranged(256, AT_LEAST_ONE)
     flavour: Literal["full", "lightweight"] = "full"
-    attn_dim: int | None = None  # None: ``channels``
-    attn_heads: int = 4
-    attn_layers: int = 2
-    window: int = 7
-    ffn_ratio: int = 4
-    head_channels: tuple[int, int] = (128, 64)
-    num_classes: int = 41
-    min_depth_m: float = 0.001
-    max_depth_m: float = 10.0
+    attn_dim: int | None = ranged(None, AT_LEAST_ONE)  # None: ``channels``
+    attn_heads: int = ranged(4, AT_LEAST_ONE)
+    attn_layers: int = ranged(2, AT_LEAST_ONE)
+    window: int = ranged(7, AT_LEAST_ONE)
+    ffn_ratio: int = ranged(4, AT_LEAST_ONE)
+    head_channels: tuple[int, int] = ranged((128, 64), AT_LEAST_ONE)
+    num_classes: int = ranged(41, Range(2))
+    min_depth_m: float = ranged(0.001, POSITIVE)
+    max_depth_m: float = ranged(10.0, POSITIVE)
     official_decode: bool = False
     freeze_backbone: bool = True
-    input_size: tuple[int, int] = (224, 224)  # (W, H) the Predictor resizes images to by default
+    input_size: tuple[int, int] = ranged((224, 224), Range(14))  # (W, H) the Predictor resizes images to by default
+
+    def _relations(self) -> list[tuple[str, str]]:
+        if self.min_depth_m >= self.max_depth_m:
+            return [("min_depth_m", f"must be below max_depth_m ({self.max_depth_m:g}), got {self.min_depth_m:g}")]
+        if len(self.taps) != len(self.post_process_channels):
+            return [("taps", f"needs one entry per post_process_channels ({len(self.post_process_channels)}), "
+                             f"got {len(self.taps)}")]
+        return []
 
     @property
     def attention_dim(self) -> int:
