@@ -100,8 +100,14 @@ def score_item(item: DatasetItem, settings: EvalSettings, out: str, threads: int
     except InputError as error:
         return {"name": item.name, "status": "failed", "error": str(error)}
     except Exception as error:  # a scene must not take the others down; the message says what happened
-        first = str(error).splitlines()[0][:300] if str(error) else ""
-        return {"name": item.name, "status": "failed", "error": f"unexpected {type(error).__name__}: {first}"}
+        from m2h_slam.app.crash_report import describe, write_traceback
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            where = write_traceback(error, folder / "error.log")
+        except OSError:
+            where = "no log written"
+        return {"name": item.name, "status": "failed", "error": f"unexpected {describe(error)}; {where}"}
     result.update({"name": item.name, "status": "ok", "seconds": round(time.perf_counter() - started, 2)})
     return result
 
