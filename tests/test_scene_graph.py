@@ -7,6 +7,7 @@ import pytest
 
 from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
+from m2h_slam.core.polygons import points_in_polygon, polygon_area
 from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
 from pipeline import Mapper
@@ -77,11 +78,9 @@ def _space(mapper):
 
 
 def _room_masks(space, truth):
-    from matplotlib.path import Path as Polygon
-
     rows, cols = np.nonzero(np.ones(space.free.shape, bool))
     xy = space.xy(rows, cols)
-    return {room["id"]: Polygon(np.array(room["footprint"])).contains_points(xy).reshape(space.free.shape)
+    return {room["id"]: points_in_polygon(np.array(room["footprint"]), xy).reshape(space.free.shape)
             for room in truth["rooms"]}
 
 
@@ -163,8 +162,7 @@ def test_outline_of_an_l_shaped_room():
     space = FreeSpaceMap(mask, mask, mask, mask, np.array([10.0, 20.0]), 0.5)
     polygon = outline(mask, space)
     x, y = polygon[:, 0], polygon[:, 1]
-    area = 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)
-    assert len(polygon) == 6 and area == pytest.approx(16 * 0.25)  # counter-clockwise, six corners
+    assert len(polygon) == 6 and polygon_area(polygon) == pytest.approx(16 * 0.25)  # counter-clockwise, six corners
     assert x.min() == pytest.approx(10.0 + 0.5 * 0.5) and y.min() == pytest.approx(20.0 + 0.5 * 0.5)
 
 

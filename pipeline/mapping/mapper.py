@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.config import Config
+from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
-from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion, rotation_deg
+from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion
 
 log = logging.getLogger("m2h_slam")
 
@@ -233,7 +234,8 @@ class Mapper:
         c, last = self.config.odometry, self.state.last_keyframe
         if last is not None:
             motion = np.linalg.inv(np.array(last).reshape(4, 4)) @ pose
-            if np.linalg.norm(motion[:3, 3]) < c.keyframe_translation_m and rotation_deg(motion) < c.keyframe_rotation_deg:
+            moved_m, turned_deg = np.linalg.norm(motion[:3, 3]), rotation_angle_deg(motion)
+            if moved_m < c.keyframe_translation_m and turned_deg < c.keyframe_rotation_deg:
                 return False
         self.state.last_keyframe = pose.ravel().tolist()
         self.state.counts["keyframes"] += 1

@@ -10,6 +10,7 @@ import functools
 import cv2
 import numpy as np
 
+from m2h_slam.core import geometry
 from m2h_slam.core.config import FusionConfig
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC
@@ -29,9 +30,7 @@ def dynamic_mask(semantics: np.ndarray, dilation_px: int) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def unit_rays(K: Intrinsics) -> np.ndarray:
     """(H, W, 3) float32 unit viewing ray of each pixel, computed once per camera."""
-    u, v = np.meshgrid(np.arange(K.width, dtype=np.float32), np.arange(K.height, dtype=np.float32))
-    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    rays = geometry.unit_rays(K, np.float32)
     rays.setflags(write=False)
     return rays
 
