@@ -1,8 +1,8 @@
 """Compiled per-pixel and per-voxel loops of fusion (numba; parallel over rows / blocks).
 
-Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our values):
-voxel (x, y, z) = block key * R + local index samples the world point (x, y, z) * voxel
-size; local index = (z * R + y) * R + x; a voxel projects to pixel (floor(u), floor(v)).
+Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our values): voxel
+(x, y, z) samples the world point (x, y, z) * voxel size; its block and local index are those of
+``m2h_slam.core.voxels`` (compiled here); a voxel projects to pixel (floor(u), floor(v)).
 """
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from m2h_slam.core import voxels
+
 # OpenMP first: on 2 cores numba's own work queue was 2x slower here, and the TBB found
 # beside Open3D is too old for numba (a warning on every run).
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
+# The voxel codec, compiled (inlined into the loops below).
+local_index = njit(cache=True, inline="always")(voxels.local_index)
+local_coords = njit(cache=True, inline="always")(voxels.local_coords)
+block_of = njit(cache=True, inline="always")(voxels.block_of)
 
 # Why a pixel is not fused (codes of ``pixel_weights``' reason image).
 FUSED, INVALID_DEPTH, DYNAMIC, EDGE, GRAZING = range(5)
@@ -82,9 +89,10 @@ def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, f
     for i in prange(len(buf)):
         base = buf[i] * R3
         for local in range(R3):
-            x = (keys[i, 0] * R + local % R) * voxel_size
-            y = (keys[i, 1] * R + (local // R) % R) * voxel_size
-            z = (keys[i, 2] * R + local // (R * R)) * voxel_size
+            lx, ly, lz = local_coords(local, R)
+            x = (keys[i, 0] * R + lx) * voxel_size
+            y = (keys[i, 1] * R + ly) * voxel_size
+            z = (keys[i, 2] * R + lz) * voxel_size
             zc = camera_T_world[2, 0] * x + camera_T_world[2, 1] * y + camera_T_world[2, 2] * z + camera_T_world[2, 3]
             if zc <= 0:
                 continue
@@ -153,13 +161,14 @@ def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world
                 y = world_T_camera[1, 3] + t * dy
                 z = world_T_camera[2, 3] + t * dz
                 vx, vy, vz = int(np.rint(x / voxel_size)), int(np.rint(y / voxel_size)), int(np.rint(z / voxel_size))
-                bx, by, bz = vx // R - origin[0], vy // R - origin[1], vz // R - origin[2]
+                bx, by, bz = block_of(vx, vy, vz, R)
+                bx, by, bz = bx - origin[0], by - origin[1], bz - origin[2]
                 if not (0 <= bx < index.shape[0] and 0 <= by < index.shape[1] and 0 <= bz < index.shape[2]) \
                         or index[bx, by, bz] < 0:
                     previous_t = -1.0
                     t += block_size * 0.5
                     continue
-                j = index[bx, by, bz] * R3 + ((vz % R) * R + vy % R) * R + vx % R
+                j = index[bx, by, bz] * R3 + local_index(vx, vy, vz, R)
                 if tsdf_weight[j] <= 0:
                     previous_t = -1.0
                     t += voxel_size

@@ -23,6 +23,7 @@ from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
+from m2h_slam.core.voxels import column_keys, key_steps, pack_keys, unpack_keys
 from pipeline.scene_graph.records import ObjectRecord
 from pipeline.scene_graph.segments import class_mask, class_segments, depth_jumps
 
@@ -41,7 +42,7 @@ APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to th
 class _Object:
     id: int
     class_id: int
-    voxels: np.ndarray  # (K,) int64 keys of the object_voxel_m cells it occupies
+    voxels: np.ndarray  # (K,) sorted int64 keys (core.voxels.pack_keys) of the object_voxel_m cells it occupies
     observations: int
     first_seen_s: float
     last_seen_s: float
@@ -87,11 +88,10 @@ class ObjectLayer:
         return len(found)
 
     def _keys(self, points: np.ndarray) -> np.ndarray:
-        cells = np.floor(points / self.config.object_voxel_m).astype(np.int64) + (1 << 20)
-        return np.unique((cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2])
+        return np.unique(pack_keys(np.floor(points / self.config.object_voxel_m)))
 
     def _centres(self, keys: np.ndarray) -> np.ndarray:
-        return (_cells(keys) + 0.5) * self.config.object_voxel_m
+        return (unpack_keys(keys) + 0.5) * self.config.object_voxel_m
 
     def _associate(self, class_id: int, keys: np.ndarray, confidence: float, time_s: float) -> None:
         c = self.config
@@ -137,7 +137,7 @@ class ObjectLayer:
     @staticmethod
     def _cell_bounds(obj: _Object) -> tuple[np.ndarray, np.ndarray]:
         """(lowest, highest) voxel cell (3,) of an object."""
-        cells = _cells(obj.voxels)
+        cells = unpack_keys(obj.voxels)
         return cells.min(axis=0), cells.max(axis=0)
 
     def _centres_of(self, obj: _Object) -> np.ndarray:
@@ -149,8 +149,8 @@ class ObjectLayer:
     @staticmethod
     def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """(xy cell keys, (lowest, highest) z cell) of voxel keys."""
-        z = keys & ((1 << 21) - 1)
-        return np.unique(keys >> 21), (int(z.min()), int(z.max()))
+        z = unpack_keys(keys)[:, 2]
+        return np.unique(column_keys(keys)), (int(z.min()), int(z.max()))
 
     def merge(self) -> int:
         """Join objects that are one (``_same_object``); returns the number of merges."""
@@ -257,19 +257,12 @@ class ObjectLayer:
                         for o in state["objects"]]
 
 
-def _cells(keys: np.ndarray) -> np.ndarray:
-    """(K, 3) int64 voxel cells of packed voxel keys (``ObjectLayer._keys``)."""
-    mask = (1 << 21) - 1
-    return np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
-
-
 _NEAR = range(-TOUCH_CELLS, TOUCH_CELLS + 1)
-_OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in _NEAR for dy in _NEAR for dz in _NEAR], np.int64)
+_OFFSETS = key_steps(np.array([(dx, dy, dz) for dx in _NEAR for dy in _NEAR for dz in _NEAR]))
 
 
 def _neighbourhood(keys: np.ndarray) -> np.ndarray:
-    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis (keys hold cells offset by 2^20,
-    so small offsets never borrow)."""
+    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis."""
     return np.unique((keys[:, None] + _OFFSETS[None]).ravel())
 
 
