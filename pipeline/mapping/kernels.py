@@ -7,20 +7,26 @@ Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our valu
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-from m2h_slam.core import voxels
+from m2h_slam.core import discontinuities, voxels
 
 # OpenMP first: on 2 cores numba's own work queue was 2x slower here, and the TBB found
 # beside Open3D is too old for numba (a warning on every run).
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
 
-# The voxel codec, compiled (inlined into the loops below).
-local_index = njit(cache=True, inline="always")(voxels.local_index)
-local_coords = njit(cache=True, inline="always")(voxels.local_coords)
-block_of = njit(cache=True, inline="always")(voxels.block_of)
+# The core functions the loops below use, compiled (and inlined into them). numba keys a cached kernel on
+# this file alone: ``_forget_stale_kernels`` drops the cached kernels when the core modules change.
+CORE_MODULES = (voxels, discontinuities)
+local_index = njit(inline="always")(voxels.local_index)
+local_coords = njit(inline="always")(voxels.local_coords)
+block_of = njit(inline="always")(voxels.block_of)
+is_discontinuity = njit(inline="always")(discontinuities.is_discontinuity)
 
 # Why a pixel is not fused (codes of ``pixel_weights``' reason image).
 FUSED, INVALID_DEPTH, DYNAMIC, EDGE, GRAZING = range(5)
@@ -28,35 +34,25 @@ REASONS = ("fused", "invalid_depth", "dynamic", "edges", "grazing")
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def pixel_weights(depth, excluded, edges, normals, rays, depth_min, depth_max, edge_threshold, discontinuity_ratio,
-                  min_view_cos):
+def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, discontinuity_ratio, min_view_cos):
     """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused) and reason counts (5,) int64.
 
-    depth (H, W) m (NaN allowed); excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W)
-    probability; normals (H, W, 3) camera frame; rays (H, W, 3) unit viewing rays.
+    depth (H, W) m (NaN allowed); valid (H, W) uint8, 1 = depth in range (``core.discontinuities.valid_depth``);
+    excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W) probability; normals (H, W, 3) camera frame;
+    rays (H, W, 3) unit viewing rays. Discontinuities: ``core.discontinuities.is_discontinuity``.
     """
     H, W = depth.shape
     weight = np.zeros((H, W), np.float32)
     counts = np.zeros((H, 5), np.int64)
     for v in prange(H):
         for u in range(W):
-            d = depth[v, u]
-            if not (d >= depth_min and d <= depth_max):
+            if not valid[v, u]:
                 counts[v, INVALID_DEPTH] += 1
                 continue
             if excluded[v, u]:
                 counts[v, DYNAMIC] += 1
                 continue
-            # A relative depth jump among the valid 3x3 neighbours marks a flying pixel.
-            high, low = d, d
-            for dv in range(-1, 2):
-                for du in range(-1, 2):
-                    vv, uu = v + dv, u + du
-                    if 0 <= vv < H and 0 <= uu < W:
-                        n = depth[vv, uu]
-                        if n >= depth_min and n <= depth_max:
-                            high, low = max(high, n), min(low, n)
-            if edges[v, u] > edge_threshold or high - low > discontinuity_ratio * d:
+            if edges[v, u] > edge_threshold or is_discontinuity(depth, valid, v, u, discontinuity_ratio):
                 counts[v, EDGE] += 1
                 continue
             c = abs(rays[v, u, 0] * normals[v, u, 0] + rays[v, u, 1] * normals[v, u, 1] + rays[v, u, 2] * normals[v, u, 2])
@@ -183,3 +179,27 @@ def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world
                 previous_t, previous_value = t, value
                 t += max(voxel_size, 0.8 * value * truncation)
     return depth, rgb
+
+
+def _forget_stale_kernels(kernels) -> None:
+    """Flush the numba caches of ``kernels`` unless a stamp of the ``CORE_MODULES`` sources they were compiled
+    with lies beside them (written after the flush)."""
+    source = b"".join(Path(module.__file__).read_bytes() for module in CORE_MODULES)
+    folder = getattr(getattr(kernels[0], "_cache", None), "cache_path", None)
+    if not folder:
+        return  # caching is off
+    stamp = Path(folder) / f"kernels-core-{hashlib.sha1(source).hexdigest()[:16]}.stamp"
+    if stamp.exists():
+        return
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        for kernel in kernels:
+            kernel._cache.flush()
+        for old in stamp.parent.glob("kernels-core-*.stamp"):
+            old.unlink(missing_ok=True)
+        stamp.touch()
+    except OSError:  # a read-only cache folder: numba does not write there either
+        pass
+
+
+_forget_stale_kernels([pixel_weights, integrate_blocks, raycast_blocks])

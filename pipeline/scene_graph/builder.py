@@ -40,7 +40,7 @@ class SceneGraphBuilder:
 
     def __init__(self, config: Config, intrinsics: Intrinsics):
         self.config = config
-        self.objects = ObjectLayer(config.graph, intrinsics)
+        self.objects = ObjectLayer(config.graph, intrinsics, config.fusion)
         self.agents = AgentLayer(config.graph, intrinsics)
         self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
         self.last_time_s = 0.0

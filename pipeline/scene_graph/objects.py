@@ -1,8 +1,9 @@
 """The object layer: instances from the per-frame semantic masks, associated in 3D and merged over time.
 
 Per frame: each object class's mask (the class table's ``object`` flag; people and other dynamic
-classes never) is cut along predicted edges and depth discontinuities and split into connected
-components; components of at least ``object_min_pixels`` are back-projected to the world. A
+classes never) is cut along predicted edges and depth discontinuities with the fusion's thresholds
+(``FusionConfig.edge_threshold``, ``discontinuity_ratio``; all measured depth, also beyond the fusion's
+range: far objects are placed too) and split into connected components; components of at least ``object_min_pixels`` are back-projected to the world. A
 component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
 a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
@@ -19,13 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.config import FusionConfig, GraphConfig
+from m2h_slam.core.discontinuities import depth_discontinuities, valid_depth
 from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
 from m2h_slam.core.voxels import column_keys, key_steps, pack_keys, unpack_keys
 from pipeline.scene_graph.records import ObjectRecord
-from pipeline.scene_graph.segments import class_mask, class_segments, depth_jumps
+from pipeline.scene_graph.segments import class_mask, class_segments
 
 log = logging.getLogger("m2h_slam")
 
@@ -53,10 +55,12 @@ class _Object:
 
 
 def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
-             edge_threshold: float = 0.5, discontinuity: float = 0.05) -> list[tuple[int, np.ndarray]]:
-    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
+             fusion: FusionConfig) -> list[tuple[int, np.ndarray]]:
+    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame: pixels with depth, not on a
+    predicted edge nor a depth discontinuity (the fusion's thresholds)."""
     labels = np.asarray(semantics)
-    usable = (depth_m > 0) & ~depth_jumps(depth_m, discontinuity) & (edges <= edge_threshold)
+    usable = valid_depth(depth_m) & (edges <= fusion.edge_threshold)
+    usable &= ~depth_discontinuities(depth_m, fusion.discontinuity_ratio)
     objectish = usable & class_mask(labels, IS_OBJECT & ~IS_DYNAMIC)
     width = labels.shape[1]
     return [(class_id, np.stack(np.divmod(pixels, width), axis=1))
@@ -66,8 +70,9 @@ def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_
 class ObjectLayer:
     """Objects of a run, in the world frame of the map (see the module doc)."""
 
-    def __init__(self, config: GraphConfig, intrinsics: Intrinsics):
-        self.config, self.K = config, intrinsics
+    def __init__(self, config: GraphConfig, intrinsics: Intrinsics, fusion: FusionConfig = FusionConfig()):
+        """``fusion``: the map's fusion settings (which pixels are cut away: edges, discontinuities, depth range)."""
+        self.config, self.K, self.fusion = config, intrinsics, fusion
         self.objects: list[_Object] = []
         self.next_id = 1
         self.events: list[str] = []  # objects gone or moved
@@ -77,7 +82,7 @@ class ObjectLayer:
                 confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Add one frame's segments; returns how many there were."""
         self._check_presence(depth_m, world_T_camera, time_s)
-        found = segments(semantics, depth_m, edges, self.config.object_min_pixels)
+        found = segments(semantics, depth_m, edges, self.config.object_min_pixels, self.fusion)
         rng = np.random.default_rng(0)
         for class_id, pixels in found:
             if len(pixels) > MAX_POINTS_PER_SEGMENT:
