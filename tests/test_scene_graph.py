@@ -522,7 +522,7 @@ def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
     builder = SceneGraphBuilder(config, frame.intrinsics)
     unlabelled = frame.replace(world_T_camera=None, semantics=np.zeros_like(frame.semantics))  # no floor seen yet
     prediction = prediction_from_ground_truth(unlabelled)
-    builder.update(unlabelled, prediction, mapper.step(unlabelled, prediction))
+    builder.update(unlabelled, mapper.step(unlabelled, prediction))
     graph, status = builder.build(mapper)
     assert graph is None and status["state"].startswith("waiting for the floor")
 

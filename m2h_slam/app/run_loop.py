@@ -286,7 +286,7 @@ class _FrameLoop:
                         consistent = False
                         result = self.mapper.step(frame, prediction, self.poses(frame))
                         t2 = time.perf_counter()
-                        self.builder.update(frame, prediction, result)
+                        self.builder.update(frame, result)
                         result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - t2)
                         consistent = True
                     self._record(frame, prediction, result, predict_ms, position in picks)

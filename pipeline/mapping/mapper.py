@@ -58,6 +58,7 @@ class StepResult:
     masked_pixels: dict[str, int]
     timings_ms: dict[str, float]
     event: str = ""
+    prediction: Prediction | None = None  # the prediction as mapped (``Prediction.sanitised``)
 
 
 @dataclass
@@ -111,7 +112,7 @@ class Mapper:
         """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        prediction = _sanitised(prediction)
+        prediction = prediction.sanitised()
         depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
         timings["mask"] = 1000 * (time.perf_counter() - start)
 
@@ -159,7 +160,8 @@ class Mapper:
         if event:
             self.state.events.append(event)
             log.warning("%s", event)
-        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
+        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event,
+                          prediction)
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
               given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, str, str]:
@@ -285,15 +287,3 @@ def _unusable(depth: np.ndarray) -> str:
         return f"only {valid} valid depth pixels"
     return ""
 
-
-def _sanitised(prediction: Prediction) -> Prediction:
-    """NaN / infinite predictions become invalid depth and zero normals (never fused)."""
-    depth = prediction.depth_m
-    normals = prediction.normals
-    if np.isfinite(depth).all() and np.isfinite(normals).all():
-        return prediction
-    bad = ~np.isfinite(depth) | ~np.isfinite(normals).all(axis=-1)
-    return Prediction(np.where(bad, 0, np.nan_to_num(depth)).astype(np.float32), prediction.semantics,
-                      np.nan_to_num(prediction.confidence).astype(np.float32),
-                      np.where(bad[..., None], 0, np.nan_to_num(normals)).astype(np.float32),
-                      np.nan_to_num(prediction.edges).astype(np.float32), prediction.probabilities)
