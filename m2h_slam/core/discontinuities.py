@@ -1,7 +1,7 @@
 """Depth discontinuities: pixels on the border between a surface and what lies behind it (flying pixels).
 
-One rule for fusion and the object layer, its thresholds from ``FusionConfig`` (``discontinuity_ratio``,
-``depth_min_m``, ``depth_max_m``): a pixel with valid depth is a discontinuity when the depth of one of its
+One rule for fusion and the object layer, its threshold from ``FusionConfig.discontinuity_ratio`` (valid
+depth: within ``depth_min_m`` .. ``depth_max_m`` for fusion, any measured depth for objects): a pixel with valid depth is a discontinuity when the depth of one of its
 four neighbours (left, right, up, down) with valid depth differs from its own by more than ``ratio`` times its
 own depth. Pixels without valid depth (0, NaN, out of range) neither are discontinuities nor make one: holes
 are not jumps.
@@ -13,7 +13,6 @@ kernel (``pipeline.mapping.kernels``); ``depth_discontinuities`` is the same rul
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 
 def valid_depth(depth_m: np.ndarray, depth_min_m: float = 0.0, depth_max_m: float = np.inf) -> np.ndarray:
