@@ -28,7 +28,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.sources import open_sequence
 from m2h_slam.sources.samples import motorcycle_frame
 from m2h_slam.synthetic import WorldSpec, write_synthetic
-from m2h_slam.eval.dense_metrics import DepthScores, FrameScores
+from m2h_slam.eval.dense_metrics import DepthScores, headline, score_frames
 from m2h_slam.eval.run_eval import evaluate_run
 from m2h_slam.perception import Predictor
 from m2h_slam.app.run_loop import RunOptions, run
@@ -40,16 +40,10 @@ TEST_PROTOCOL = {"seed": 900, "frames": 12, "size": (224, 168)}  # tests/test_de
 
 
 def dense(predictor: Predictor, folders: list[Path]) -> dict:
-    scores = FrameScores()
-    for folder in folders:
-        for frame in open_sequence(folder):
-            scores.add(predictor.predict(frame.rgb), frame)
-    r = scores.result()
-    return {"abs_rel": round(r["depth"]["abs_rel"], 4), "rmse_m": round(r["depth"]["rmse_m"], 4),
-            "miou": round(r["semantics"]["miou"], 4),
-            "miou_truth_classes": round(r["semantics"]["miou_truth_classes"], 4),
-            "normal_mean_deg": round(r["normals"]["mean_deg"], 2),
-            "edge_ods_f": round(r["edges"]["ods_f"], 4), "frames": r["depth"]["frames"]}
+    frames = (frame for folder in folders for frame in open_sequence(folder))
+    r = score_frames(lambda frame: predictor.predict(frame.rgb), frames).result()
+    return {**{key: round(value, 2 if key == "normal_mean_deg" else 4) for key, value in headline(r).items()},
+            "frames": r["depth"]["frames"]}
 
 
 def motorcycle(predictor: Predictor) -> dict:

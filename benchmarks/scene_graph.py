@@ -31,7 +31,7 @@ def measure(path: Path, config: Config) -> dict:
         prediction = prediction_from_ground_truth(frame)
         step = mapper.step(frame, prediction, frame.world_T_camera)
         start = time.perf_counter()
-        builder.update(frame, prediction, step)
+        builder.update(frame, step)
         update_s.append(time.perf_counter() - start)
         if k % config.graph.update_every_frames == 0 or k == len(sequence):
             start = time.perf_counter()

@@ -58,7 +58,7 @@ class SceneMapper:
         """Map one frame (``world_T_camera`` given: that pose, else odometry) and feed the graph layers."""
         result = self.mapper.step(frame, prediction, world_T_camera)
         start = time.perf_counter()
-        self.builder.update(frame, prediction, result)
+        self.builder.update(frame, result)
         result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - start)
         return result
 

@@ -14,7 +14,7 @@ from test_hypersim import write_scene
 
 from m2h_slam.cli import main
 from m2h_slam.sources import ReadOptions, open_sequence
-from m2h_slam.eval.dense_metrics import FrameScores
+from m2h_slam.eval.dense_metrics import score_frames
 
 
 def _hypersim_dataset(root: Path) -> Path:
@@ -69,11 +69,9 @@ def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_sce
     out = tmp_path / "eval"
     assert main(["-q", "eval", str(synthetic_dataset), "--out", str(out)]) == 0
     first = json.loads((out / "metrics.json").read_text())
-    predictor, direct = Predictor.from_weights(demo_weights()), FrameScores()
-    for scene in sorted(synthetic_dataset.iterdir()):
-        for frame in open_sequence(scene, ReadOptions()):
-            direct.add(predictor.predict(frame.rgb), frame)
-    expected = direct.result()
+    predictor = Predictor.from_weights(demo_weights())
+    frames = (frame for scene in sorted(synthetic_dataset.iterdir()) for frame in open_sequence(scene, ReadOptions()))
+    expected = score_frames(lambda frame: predictor.predict(frame.rgb), frames).result()
     dense = first["aggregate"]["dense"]
     for task, key in (("depth", "abs_rel"), ("depth", "rmse_m"), ("semantics", "miou"), ("normals", "mean_deg"),
                       ("edges", "ods_f")):

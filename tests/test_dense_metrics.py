@@ -100,3 +100,33 @@ def test_running_totals_of_parts_merge_to_the_totals_of_the_whole():
             parts[k].add(*pair)
         parts[0].merge(parts[1].state())
         assert parts[0].result() == whole.result()
+
+
+def test_score_frames_pools_every_frame_and_headline_quotes_it():
+    from m2h_slam.core.intrinsics import Intrinsics
+    from m2h_slam.core.records import Frame, Prediction
+    from m2h_slam.eval.dense_metrics import FrameScores, headline, score_frames
+
+    rng = np.random.default_rng(5)
+    K = Intrinsics(20.0, 20.0, 7.5, 5.5, 16, 12)
+    up = np.zeros((12, 16, 3), np.float32)
+    up[..., 2] = -1.0
+    frames = [Frame(k, k / 10, np.zeros((12, 16, 3), np.uint8), K,
+                    depth_m=rng.uniform(1, 3, (12, 16)).astype(np.float32), semantics=rng.integers(1, 4, (12, 16)).astype(np.uint8), normals=up,
+                    edges=(rng.random((12, 16)) > 0.9).astype(np.uint8)) for k in range(3)]
+    frames[2] = frames[2].replace(normals=None, edges=None)  # no normal or edge truth here
+
+    def predict(frame):
+        return Prediction(frame.depth_m * 1.1, frame.semantics, np.ones((12, 16), np.float32), up,
+                          rng.random((12, 16)).astype(np.float32))
+
+    scores = score_frames(predict, frames)
+    assert scores.frames == {"depth": 3, "semantics": 3, "normals": 2, "edges": 2}
+    quoted = headline(scores.result())
+    assert quoted["abs_rel"] == pytest.approx(0.1) and quoted["miou"] == 1.0 and quoted["normal_mean_deg"] < 0.01
+    assert set(quoted) == {"abs_rel", "rmse_m", "miou", "miou_truth_classes", "normal_mean_deg", "edge_ods_f"}
+    assert all(type(v) is float for v in quoted.values())
+    more = score_frames(predict, frames[:1], FrameScores(median_scaling=True))  # given scorers are added to
+    assert more.frames["depth"] == 1 and headline(more.result())["abs_rel"] == pytest.approx(0.0, abs=1e-6)
+    only_depth = score_frames(predict, [f.replace(semantics=None, normals=None, edges=None) for f in frames])
+    assert set(headline(only_depth.result())) == {"abs_rel", "rmse_m"}

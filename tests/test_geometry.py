@@ -114,12 +114,56 @@ def test_normals_from_depth_of_a_tilted_plane():
 
     K = Intrinsics(40.0, 40.0, 19.5, 14.5, 40, 30)
     normal = np.array([0.3, -0.2, -1.0]) / np.linalg.norm([0.3, -0.2, -1.0])  # facing the camera (-z)
-    u, v = np.meshgrid(np.arange(40.0), np.arange(30.0))
-    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
-    depth = (-2.0 / (rays @ normal)).astype(np.float32)  # the plane normal . X = -2 m
+    depth = (-2.0 / (g.ray_directions(K) @ normal)).astype(np.float32)  # the plane normal . X = -2 m
     depth[10, 10] = 0.0  # a hole: its neighbours get no normal
     normals = normals_from_depth(depth, K)
     assert normals.dtype == np.float32 and not normals[0].any() and not normals[:, -1].any()
     assert not normals[10, 11].any() and not normals[9, 10].any()
     inside = np.linalg.norm(normals, axis=-1) > 0
     assert inside.sum() == 28 * 38 - 5 and np.allclose(normals[inside], normal, atol=1e-4)
+
+
+def test_rays_through_pixel_centres():
+    K = Intrinsics(50.0, 40.0, 1.5, 0.5, 4, 2)
+    rays = g.ray_directions(K)
+    assert rays.shape == (2, 4, 3) and rays.dtype == np.float64
+    assert np.allclose(rays[0, 0], [-1.5 / 50, -0.5 / 40, 1.0]) and np.allclose(rays[1, 3], [1.5 / 50, 0.5 / 40, 1.0])
+    single = g.ray_directions(K, np.float32)
+    assert single.dtype == np.float32 and np.allclose(single, rays)
+    unit = g.unit_rays(K, np.float32)
+    assert unit.dtype == np.float32 and np.allclose(np.linalg.norm(unit, axis=-1), 1.0)
+    assert np.allclose(unit * rays[..., 2:] / unit[..., 2:], rays)  # the same directions
+    # a point back-projected at planar depth z lies on its pixel's ray at parameter z
+    assert np.allclose(g.backproject(np.full((2, 4), 3.0, np.float32), K), 3.0 * rays)
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 0.5, 37.0, 90.0, 179.0])
+def test_rotation_angle_of_a_transform(angle_deg):
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec(np.radians(angle_deg) * np.array([1.0, 2.0, -2.0]) / 3.0).as_matrix()
+    T[:3, 3] = [4.0, -1.0, 2.0]  # the translation does not count
+    assert g.rotation_angle_deg(T) == pytest.approx(angle_deg, abs=1e-5)
+    assert g.rotation_angle_deg(T[:3, :3]) == pytest.approx(angle_deg, abs=1e-5)
+
+
+def test_polygon_area_and_point_in_polygon_on_known_shapes():
+    from m2h_slam.core.polygons import points_in_polygon, polygon_area
+
+    square = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]])  # counter-clockwise
+    ell = np.array([[0.0, 0.0], [3.0, 0.0], [3.0, 1.0], [1.0, 1.0], [1.0, 2.0], [0.0, 2.0]])
+    assert polygon_area(square) == pytest.approx(4.0) and polygon_area(square[::-1]) == pytest.approx(-4.0)
+    assert polygon_area(ell) == pytest.approx(4.0)
+    probes = np.array([[0.5, 0.5], [2.5, 0.5], [2.5, 1.5], [0.5, 1.5], [-0.1, 0.5], [1.0, 3.0]])
+    assert points_in_polygon(ell, probes).tolist() == [True, True, False, True, False, False]
+    assert points_in_polygon(ell[::-1], probes).tolist() == [True, True, False, True, False, False]
+    # two squares sharing an edge: every point is in exactly one of them, edge points included
+    right = square + [2.0, 0.0]
+    grid = np.stack(np.meshgrid(np.linspace(0.0, 3.5, 15), np.linspace(0.0, 1.5, 7)), -1).reshape(-1, 2)
+    assert np.all(points_in_polygon(square, grid).astype(int) + points_in_polygon(right, grid) == 1)
+    # area of a random polygon rasterised with the point test agrees with the shoelace area
+    angles = np.sort(np.random.default_rng(1).uniform(0, 2 * np.pi, 9))
+    star = np.stack([np.cos(angles), np.sin(angles)], 1) * np.random.default_rng(2).uniform(0.5, 1.0, (9, 1))
+    cells = np.stack(np.meshgrid(*[np.arange(-1.0, 1.0, 0.005) + 0.0025] * 2), -1).reshape(-1, 2)
+    assert points_in_polygon(star, cells).sum() * 0.005**2 == pytest.approx(polygon_area(star), rel=0.01)

@@ -327,12 +327,15 @@ def test_cli_run_on_real_video(tmp_path, bikes_path):
 
 
 def test_prediction_sanitising_keeps_shapes():
-    from pipeline.mapping.mapper import _sanitised
-
-    p = Prediction(np.array([[np.nan, 1.0]], np.float32), np.zeros((1, 2), np.uint8), np.ones((1, 2), np.float32),
-                   np.array([[[np.nan, 0, 1], [0, 0, 1]]], np.float32), np.zeros((1, 2), np.float32))
-    q = _sanitised(p)
-    assert q.depth_m.tolist() == [[0.0, 1.0]] and np.isfinite(q.normals).all() and q.normals[0, 0].tolist() == [0, 0, 0]
+    p = Prediction(np.array([[np.nan, 1.0, -2.0, 3.0]], np.float32), np.zeros((1, 4), np.uint8),
+                   np.array([[1, np.nan, 1, 1]], np.float32),
+                   np.array([[[np.nan, 0, 1], [0, 0, 1], [0, 0, 1], [0, np.inf, 1]]], np.float32),
+                   np.array([[0, 0, np.inf, 0]], np.float32))
+    q = p.sanitised()
+    assert q.depth_m.tolist() == [[0.0, 1.0, 0.0, 0.0]] and q.depth_m.dtype == np.float32
+    assert np.isfinite(q.normals).all() and q.normals[0, [0, 3]].tolist() == [[0, 0, 0], [0, 0, 0]]
+    assert q.confidence.tolist() == [[1, 0, 1, 1]] and q.edges.tolist() == [[0, 0, 0, 0]]
+    assert q.sanitised() is q  # nothing left to clean
 
 
 def test_semantics_survive_hash_map_growth(apartment):

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_cli
 from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.o3d import open3d
+from m2h_slam.core.polygons import points_in_polygon, polygon_area
 from m2h_slam.sources import open_sequence
 from m2h_slam.formats.ply_io import read_labelled_ply
 from m2h_slam.synthetic import WorldSpec, generate_world, write_synthetic
@@ -98,18 +99,6 @@ def test_same_seed_same_bytes_other_seed_other_apartment(tmp_path):
     assert [r.footprint for r in other.apartment.rooms] != [r.footprint for r in same.apartment.rooms]
 
 
-def _inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Even-odd rule point-in-polygon."""
-    x, y = points[:, 0], points[:, 1]
-    inside = np.zeros(len(points), bool)
-    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0)):
-        crosses = (y0 > y) != (y1 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (x < at)
-    return inside
-
-
 @pytest.mark.parametrize("seed,varied", [(seed, False) for seed in range(6)] + [(seed, True) for seed in range(3)])
 def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed, varied):
     world = generate_world(WorldSpec(seed=seed, frames=2, rooms=2 + seed % 5, people=0, varied_furniture=varied))
@@ -120,17 +109,16 @@ def test_rooms_tile_the_floor_and_objects_lie_in_one_room(seed, varied):
     rng = np.random.default_rng(seed)
     samples = rng.uniform([x0, y0], [x1, y1], (20_000, 2))
     polygons = {room["id"]: np.array(room["footprint"]) for room in graph["rooms"]}
-    membership = np.stack([_inside(p, samples) for p in polygons.values()])
+    membership = np.stack([points_in_polygon(p, samples) for p in polygons.values()])
     assert np.all(membership.sum(axis=0) == 1)  # every floor point in exactly one room
-    area = sum(0.5 * abs(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(p[:, 1], np.roll(p[:, 0], -1)))
-               for p in polygons.values())
+    area = sum(abs(polygon_area(p)) for p in polygons.values())
     assert area == pytest.approx((x1 - x0) * (y1 - y0))
     assert len(graph["objects"]) >= 3 * len(graph["rooms"]) - 2
     for obj in graph["objects"]:
         (cx, cy, _), (w, d, _), yaw = obj["box"]["center"], obj["box"]["extent"], obj["box"]["yaw_rad"]
         c, s = np.cos(yaw), np.sin(yaw)
         corners = np.array([[cx + c * u - s * v, cy + s * u + c * v] for u in (-w / 2, w / 2) for v in (-d / 2, d / 2)])
-        rooms_containing = [rid for rid, p in polygons.items() if _inside(p, corners).all()]
+        rooms_containing = [rid for rid, p in polygons.items() if points_in_polygon(p, corners).all()]
         assert rooms_containing == [obj["room_id"]], obj
 
 

@@ -30,7 +30,7 @@ from m2h_slam.core.config import AT_LEAST_ONE, DEVICE_PATTERN, NON_NEGATIVE, POS
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
 from m2h_slam.sources.sequence import ReadOptions
-from m2h_slam.eval.dense_metrics import FrameScores
+from m2h_slam.eval.dense_metrics import FrameScores, score_frames
 from m2h_slam.eval.report import depth_error_figure, iou_bars, paper_table, report_markdown
 
 log = logging.getLogger("m2h_slam")
@@ -121,21 +121,24 @@ def _score_item(item: DatasetItem, settings: EvalSettings, folder: Path, threads
     sequence = open_item(item, _read_options(settings), native)
     first, count = item.span or (0, len(sequence))
     perceive = _perception(settings, config, threads)
-    scores = FrameScores(settings.median_scaling, settings.edge_tolerance)
     no_depth, frames, sample = [], 0, None
     from itertools import islice
 
     from tqdm import tqdm
 
-    for frame in tqdm(islice(sequence.frames_from(first), count), total=count, desc=item.name, unit="frame",
-                      leave=False, disable=not progress):
+    def predict(frame):  # and note frames without depth and the sample picture's frame
+        nonlocal frames, sample
         prediction = perceive(frame)
         if frame.depth_m is not None and not (frame.depth_m > 0).any():
             no_depth.append(frame.index)
-        scores.add(prediction, frame)
         if frames == count // 2 and frame.depth_m is not None:
             sample = (frame.rgb, prediction.depth_m, frame.depth_m)
         frames += 1
+        return prediction
+
+    scores = score_frames(predict, tqdm(islice(sequence.frames_from(first), count), total=count, desc=item.name,
+                                        unit="frame", leave=False, disable=not progress),
+                          FrameScores(settings.median_scaling, settings.edge_tolerance))
     if not frames:
         raise InputError(item.path, "no frames to evaluate")
     if len(no_depth) == frames:

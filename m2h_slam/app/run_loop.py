@@ -223,7 +223,8 @@ class _FrameLoop:
         self.mapper, self.builder = scene.mapper, scene.builder
         self.perception, self.poses = perception, poses
         self.options, self.timings, self.binding = options, timings, binding
-        self.writer = _prediction_writer(out, sequence, options) if options.save_predictions else None
+        self.writer = _prediction_writer(out, sequence, options, mapper.config.fusion.edge_threshold) \
+            if options.save_predictions else None
         self.viewer = _rerun_viewer(options)
         self.previews: list[tuple[np.ndarray, Prediction]] = []
 
@@ -306,25 +307,29 @@ class _FrameLoop:
 
 
 class _PredictionWriter:
-    def __init__(self, out: Path, sequence: Sequence):
+    """Writes the predictions as a sequence folder; edges are those above ``edge_threshold`` (as fusion's)."""
+
+    def __init__(self, out: Path, sequence: Sequence, edge_threshold: float):
         from m2h_slam.sources.sequence_folder import SequenceWriter
 
+        self.edge_threshold = edge_threshold
         self.writer = SequenceWriter(out / "predictions", sequence.intrinsics, fps=sequence.fps, name="predictions",
                                      source={"generator": "m2h-slam run --save-predictions"})
 
     def __call__(self, frame: Frame, prediction: Prediction, pose: np.ndarray) -> None:
+        edges = (prediction.edges > self.edge_threshold).astype(np.uint8)
         self.writer.write(frame.replace(depth_m=prediction.depth_m, semantics=prediction.semantics,
-                                        normals=prediction.normals, instances=None, rooms=None,
-                                        edges=(prediction.edges > 0.5).astype(np.uint8), world_T_camera=pose))
+                                        normals=prediction.normals, instances=None, rooms=None, edges=edges,
+                                        world_T_camera=pose))
 
     def close(self) -> None:
         self.writer.close()
 
 
-def _prediction_writer(out: Path, sequence: Sequence, options: RunOptions):
+def _prediction_writer(out: Path, sequence: Sequence, options: RunOptions, edge_threshold: float):
     if options.resume:
         log.warning("--save-predictions with --resume keeps only the frames after the snapshot")
-    return _PredictionWriter(out, sequence)
+    return _PredictionWriter(out, sequence, edge_threshold)
 
 
 def _rerun_viewer(options: RunOptions):

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from m2h_slam.core.errors import InputError
-from m2h_slam.eval.dense_metrics import FrameScores
+from m2h_slam.eval.dense_metrics import headline, score_frames
 from m2h_slam.perception.model import create_model, list_models
 from m2h_slam.train.dataset import TrainingDataset
 from m2h_slam.train.trainer import TrainConfig, distributed_from_environment, train
@@ -23,15 +23,9 @@ def dense_validation(dataset: TrainingDataset, device: str):
 
     def validate(model) -> dict[str, float]:
         predictor = Predictor(TorchBackend(model, device), input_size=dataset.size)
-        scores = FrameScores()
-        for index in range(len(dataset)):
-            frame = dataset.frame(index)
-            scores.add(predictor.predict(frame.rgb), frame)
-        result = scores.result()
-        return {key: float(value) for key, value in (  # plain floats: the checkpoint state loads weights_only
-            ("abs_rel", result["depth"]["abs_rel"]), ("rmse_m", result["depth"]["rmse_m"]),
-            ("miou", result["semantics"]["miou"]), ("normal_mean_deg", result["normals"]["mean_deg"]),
-            ("edge_ods_f", result["edges"]["ods_f"]))}
+        frames = (dataset.frame(index) for index in range(len(dataset)))
+        # plain floats: the checkpoint state loads weights_only
+        return headline(score_frames(lambda frame: predictor.predict(frame.rgb), frames).result())
 
     return validate
 

@@ -12,9 +12,9 @@ from scipy.spatial.transform import Rotation
 from m2h_slam.core.intrinsics import Intrinsics
 
 
-def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(u, v) float64 arrays of shape (height, width) holding pixel-centre coordinates."""
-    return np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+def pixel_grid(width: int, height: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) arrays of shape (height, width) and type ``dtype`` holding pixel-centre coordinates."""
+    return np.meshgrid(np.arange(width, dtype=dtype), np.arange(height, dtype=dtype))
 
 
 def backproject_pixels(u: np.ndarray, v: np.ndarray, depth_m: np.ndarray, K: Intrinsics) -> np.ndarray:
@@ -93,10 +93,23 @@ def quaternion_from_transform(a_T_b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return a_T_b[:3, 3].copy(), q
 
 
-def ray_directions(K: Intrinsics) -> np.ndarray:
-    """(H, W, 3) float64 camera-frame rays through each pixel centre, scaled to z = 1."""
-    u, v = pixel_grid(K.width, K.height)
-    return backproject_pixels(u, v, np.ones_like(u), K)
+def ray_directions(K: Intrinsics, dtype=np.float64) -> np.ndarray:
+    """(H, W, 3) camera-frame rays through each pixel centre, scaled to z = 1 (so a ray's parameter at a
+    surface is its planar depth), computed in ``dtype``."""
+    u, v = pixel_grid(K.width, K.height, dtype)
+    return np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
+
+
+def unit_rays(K: Intrinsics, dtype=np.float64) -> np.ndarray:
+    """(H, W, 3) unit-length camera-frame viewing rays through each pixel centre, computed in ``dtype``."""
+    rays = ray_directions(K, dtype)
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+
+
+def rotation_angle_deg(a_T_b: np.ndarray) -> float:
+    """Angle (deg, 0..180) of the rotation of a 4x4 transform or a 3x3 rotation matrix."""
+    R = np.asarray(a_T_b, np.float64)[:3, :3]
+    return float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
 
 
 def ray_distance_to_planar_depth(distance_m: np.ndarray, K: Intrinsics) -> np.ndarray:

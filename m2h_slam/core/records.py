@@ -134,6 +134,20 @@ class Prediction:
         """(width, height) in pixels."""
         return self.depth_m.shape[1], self.depth_m.shape[0]
 
+    def sanitised(self) -> Prediction:
+        """This prediction with every pixel of NaN / infinite / negative depth or a non-finite normal made invalid
+        (depth 0, normal 0) and non-finite confidence and edges 0; ``self`` when there is nothing to clean."""
+        depth, normals = self.depth_m, self.normals
+        finite_normals = np.isfinite(normals).all(axis=-1)
+        good = np.isfinite(depth) & (depth >= 0) & finite_normals
+        if good.all() and np.isfinite(self.confidence).all() and np.isfinite(self.edges).all():
+            return self
+        return Prediction(np.where(good, depth, 0).astype(np.float32), self.semantics,
+                          np.nan_to_num(self.confidence, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
+                          np.where(good[..., None], normals, 0).astype(np.float32),
+                          np.nan_to_num(self.edges, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
+                          self.probabilities)
+
 
 @dataclass(eq=False)
 class LabelledMesh:

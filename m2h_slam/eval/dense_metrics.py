@@ -12,6 +12,12 @@ pooling pixels over frames as the NYUD-MT evaluations of multi-task networks do:
         ...
     depth.result()  # {"abs_rel": ..., "rmse_m": ..., ...}
 
+``FrameScores`` holds all four for ``Prediction`` / ``Frame`` pairs; ``score_frames(predict, frames)`` is the
+loop over a sequence, and ``headline`` picks the numbers reports quote:
+
+    scores = score_frames(lambda frame: predictor.predict(frame.rgb), open_sequence(path))
+    headline(scores.result())  # {"abs_rel": ..., "miou": ..., "normal_mean_deg": ..., "edge_ods_f": ...}
+
 Invalid ground truth (depth 0 or not finite, label 0, zero normals) is left out. Shapes: (H, W)
 depth in metres, (H, W) integer labels, (H, W, 3) normals, (H, W) edge scores in [0, 1] and
 (H, W) bool true edges. Every scorer keeps fixed-size running totals (``state()``), so the totals
@@ -19,6 +25,8 @@ of many scenes, scored in other processes or saved to disk, add up exactly (``me
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from scipy import ndimage
@@ -238,3 +246,24 @@ class FrameScores:
         """Per task the scorer's result and ``frames`` scored; None for a task no frame had ground truth for."""
         return {task: {**self.scorers[task].result(), "frames": self.frames[task]} if self.frames[task] else None
                 for task in TASKS}
+
+
+def score_frames(predict: Callable, frames: Iterable, scores: FrameScores | None = None) -> FrameScores:
+    """``scores`` (a new ``FrameScores()`` if None) with ``predict(frame)`` (a ``Prediction``) added against each
+    ``Frame`` of ``frames``."""
+    scores = FrameScores() if scores is None else scores
+    for frame in frames:
+        scores.add(predict(frame), frame)
+    return scores
+
+
+#: (task, key in its result, name in ``headline``)
+HEADLINE = (("depth", "abs_rel", "abs_rel"), ("depth", "rmse_m", "rmse_m"), ("semantics", "miou", "miou"),
+            ("semantics", "miou_truth_classes", "miou_truth_classes"), ("normals", "mean_deg", "normal_mean_deg"),
+            ("edges", "ods_f", "edge_ods_f"))
+
+
+def headline(result: dict) -> dict[str, float]:
+    """The numbers reports quote, as plain floats, from ``FrameScores.result()``: abs_rel, rmse_m, miou,
+    miou_truth_classes, normal_mean_deg, edge_ods_f (those of tasks without ground truth left out)."""
+    return {name: float(result[task][key]) for task, key, name in HEADLINE if result.get(task)}

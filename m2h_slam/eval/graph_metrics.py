@@ -15,8 +15,9 @@ Agents: how many, and ID switches (CLEAR-MOT: a person matched to another agent 
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.path import Path as Polygon
 from scipy.optimize import linear_sum_assignment
+
+from m2h_slam.core.polygons import points_in_polygon
 
 
 def _prf(true_positives: int, estimated: int, relevant: int) -> dict:
@@ -49,12 +50,13 @@ def object_scores(estimated: list[dict], truth: list[dict], seen: dict[int, np.n
 def _raster(footprints: list[np.ndarray], lo: np.ndarray, shape: tuple[int, int], cell_m: float) -> list[np.ndarray]:
     rows, cols = np.indices(shape)
     xy = lo + np.stack([cols.ravel(), rows.ravel()], axis=1) * cell_m
-    return [Polygon(f).contains_points(xy).reshape(shape) for f in footprints]
+    return [points_in_polygon(f, xy).reshape(shape) for f in footprints]
 
 
-def _seen_part(footprint: Polygon, mask: np.ndarray, seen_xy: np.ndarray, lo: np.ndarray, cell_m: float) -> np.ndarray:
+def _seen_part(footprint: np.ndarray, mask: np.ndarray, seen_xy: np.ndarray, lo: np.ndarray,
+               cell_m: float) -> np.ndarray:
     """The cells of ``mask`` (a true room) inside the bounding box of the seen points that lie in the room."""
-    inside = seen_xy[footprint.contains_points(seen_xy)]
+    inside = seen_xy[points_in_polygon(footprint, seen_xy)]
     if len(inside) < 3:
         return np.zeros_like(mask)
     (x0, y0), (x1, y1) = inside.min(axis=0), inside.max(axis=0)
@@ -78,7 +80,7 @@ def room_scores(estimated: list[dict], truth: list[dict], camera_xy: np.ndarray,
     R, t = reference_T_estimate[:2, :2], reference_T_estimate[:2, 3]
     est = [np.array(r["footprint"]) @ R.T + t for r in estimated]
     true = [np.array(r["footprint"]) for r in truth]
-    visited = [bool(Polygon(f).contains_points(camera_xy).any()) for f in true]
+    visited = [bool(points_in_polygon(f, camera_xy).any()) for f in true]
     everything = np.concatenate(est + true) if est or true else np.zeros((1, 2))
     lo, hi = everything.min(axis=0), everything.max(axis=0)
     shape = tuple((np.ceil((hi - lo) / cell_m).astype(int) + 1)[::-1])
@@ -86,7 +88,7 @@ def room_scores(estimated: list[dict], truth: list[dict], camera_xy: np.ndarray,
     iou = _iou(masks_est, masks_true)
     if seen_xy is not None:
         seen_xy = np.asarray(seen_xy)[:, :2]
-        seen_parts = [_seen_part(Polygon(f), m, seen_xy, lo, cell_m) for f, m in zip(true, masks_true)]
+        seen_parts = [_seen_part(f, m, seen_xy, lo, cell_m) for f, m in zip(true, masks_true)]
         iou = np.maximum(iou, _iou(masks_est, seen_parts))
     rows, cols = linear_sum_assignment(-iou) if iou.size else ([], [])
     good = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]

@@ -47,6 +47,7 @@ import numpy as np
 
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
+from m2h_slam.core.geometry import ray_directions, rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 from m2h_slam.formats import image_io
@@ -104,8 +105,7 @@ def meters_per_asset_unit(scene: Path) -> float:
 
 def planar_depth(distance_m: np.ndarray, K: Intrinsics) -> np.ndarray:
     """(H, W) planar z-depth (m) from distances along each pixel's ray; NaN and non-positive -> 0."""
-    u, v = np.meshgrid(np.arange(K.width, dtype=np.float64), np.arange(K.height, dtype=np.float64))
-    ray_length = np.sqrt(((u - K.cx) / K.fx) ** 2 + ((v - K.cy) / K.fy) ** 2 + 1.0)
+    ray_length = np.linalg.norm(ray_directions(K), axis=-1)
     depth = np.asarray(distance_m, np.float64) / ray_length
     return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
 
@@ -367,7 +367,7 @@ class HypersimSequence(Sequence):
         self.hypersim_R_camera = np.eye(3)  # pinhole axes -> Hypersim camera axes (OpenCV), see SceneCamera
         if lens is not None and self.intrinsics_source == own[1]:
             self.hypersim_R_camera = lens.hypersim_R_camera
-            angle_deg = np.degrees(np.arccos(np.clip((np.trace(lens.hypersim_R_camera) - 1) / 2, -1.0, 1.0)))
+            angle_deg = rotation_angle_deg(lens.hypersim_R_camera)
             if angle_deg > 0.01:
                 log.info("%s: tilt-shift lens: camera frame rotated %.2f deg from Hypersim's so that a pinhole "
                          "(cx=%.1f, cy=%.1f px) describes it", self.path, angle_deg, lens.intrinsics.cx,

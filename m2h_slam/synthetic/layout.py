@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.cluster.hierarchy import DisjointSet
 
 from m2h_slam.core.labels import class_id
 from m2h_slam.synthetic.meshes import Mesh, box
@@ -243,23 +244,17 @@ def _build_walls_and_doors(apartment: Apartment, rng: np.random.Generator) -> No
     # Doors: a random spanning tree over rooms that share a long enough wall, plus one extra loop if any.
     shared = [s for s in segments if s[4] and s[5] and s[3] - s[2] >= DOOR_WIDTH_M + 0.8]
     order = rng.permutation(len(shared))
-    parent = {room.id: room.id for room in apartment.rooms}
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            a = parent[a]
-        return a
-
+    joined = DisjointSet(room.id for room in apartment.rooms)
     door_segments: dict[int, float] = {}
     for k in order:
         a, b = shared[k][4], shared[k][5]
-        if find(a) != find(b) or (len(door_segments) < len(apartment.rooms) and rng.random() < 0.15):
-            parent[find(a)] = find(b)
+        if not joined.connected(a, b) or (len(door_segments) < len(apartment.rooms) and rng.random() < 0.15):
+            joined.merge(a, b)
             if k not in door_segments and not any(
                 {shared[j][4], shared[j][5]} == {a, b} for j in door_segments
             ):
                 door_segments[k] = rng.uniform(shared[k][2] + 0.4 + DOOR_WIDTH_M / 2, shared[k][3] - 0.4 - DOOR_WIDTH_M / 2)
-    if len({find(r.id) for r in apartment.rooms}) != 1:
+    if joined.n_subsets != 1:
         raise RuntimeError("rooms cannot all be connected by doors")
 
     H, half = apartment.height_m, WALL_THICKNESS_M / 2

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from m2h_slam.core.geometry import ray_directions
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import PALETTE, semantic_edges
 from m2h_slam.core.o3d import open3d
@@ -88,10 +89,8 @@ class Renderer:
         self.world, self.K, self.options, self.raycaster = world, intrinsics, options, raycaster
         self.static = _Surfaces(world.static_meshes, raycaster)
         W, H = intrinsics.width, intrinsics.height
-        u, v = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
         # Directions with z = 1: the ray parameter at a hit is the planar depth.
-        self.rays_camera = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy,
-                                     np.ones_like(u)], axis=-1).reshape(-1, 3)
+        self.rays_camera = ray_directions(intrinsics, np.float32).reshape(-1, 3)
         self._rays6 = np.empty((W * H, 6), np.float32)  # origin and world direction per pixel, filled per frame
         self._noise: np.ndarray | None = None
         rng = np.random.default_rng([world.spec.seed, 7919])

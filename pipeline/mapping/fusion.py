@@ -24,6 +24,7 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import PALETTE
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import LabelledMesh
+from m2h_slam.core.voxels import block_of, local_coords, local_index
 from pipeline.mapping.kernels import integrate_blocks, raycast_blocks
 
 log = logging.getLogger("m2h_slam")
@@ -125,8 +126,7 @@ class SemanticTSDF:
         keys, active = keys[order].astype(np.int32), active[order]
         block, local = np.nonzero(self.voxels(require).reshape(-1, R**3)[active] > 0)  # (block index, voxel in it)
         rows = active[block] * R**3 + local
-        local = local.astype(np.int32)
-        voxel = keys[block] * R + np.stack([local % R, (local // R) % R, local // (R * R)], axis=1)
+        voxel = keys[block] * R + np.stack(local_coords(local.astype(np.int32), R), axis=1)
         return voxel * self.config.voxel_size_m, [self.voxels(name)[rows] for name in names]
 
     def labelled_voxels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,14 +154,13 @@ class SemanticTSDF:
         points, one (N,) array each; 0 where the map has no block."""
         R = self.R
         voxel = np.rint(np.asarray(points_world, np.float64).reshape(-1, 3) / self.config.voxel_size_m).astype(np.int64)
-        block = np.floor_divide(voxel, R)
-        local = voxel - block * R
+        block = np.stack(block_of(*voxel.T, R), axis=1)
         found = np.zeros(len(voxel), bool)
         row = np.zeros(len(voxel), np.int64)
         if len(voxel):
             buf, hit = self.grid.hashmap().find(open3d().core.Tensor(block.astype(np.int32)))
             found = hit.numpy().astype(bool)
-            row = np.where(found, buf.numpy().astype(np.int64) * R**3 + (local[:, 2] * R + local[:, 1]) * R + local[:, 0], 0)
+            row = np.where(found, buf.numpy().astype(np.int64) * R**3 + local_index(*voxel.T, R), 0)
         return [np.where(found, self.voxels(name)[row], 0) for name in names]
 
     def raycast(self, world_T_camera: np.ndarray, K: Intrinsics, region_depth_m: np.ndarray

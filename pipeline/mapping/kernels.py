@@ -1,19 +1,32 @@
 """Compiled per-pixel and per-voxel loops of fusion (numba; parallel over rows / blocks).
 
-Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our values):
-voxel (x, y, z) = block key * R + local index samples the world point (x, y, z) * voxel
-size; local index = (z * R + y) * R + x; a voxel projects to pixel (floor(u), floor(v)).
+Voxel convention (Open3D's VoxelBlockGrid, so its mesh extraction reads our values): voxel
+(x, y, z) samples the world point (x, y, z) * voxel size; its block and local index are those of
+``m2h_slam.core.voxels`` (compiled here); a voxel projects to pixel (floor(u), floor(v)).
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba import njit, prange
 
+from m2h_slam.core import discontinuities, voxels
+
 # OpenMP first: on 2 cores numba's own work queue was 2x slower here, and the TBB found
 # beside Open3D is too old for numba (a warning on every run).
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+
+# The core functions the loops below use, compiled (and inlined into them). numba keys a cached kernel on
+# this file alone: ``_forget_stale_kernels`` drops the cached kernels when the core modules change.
+CORE_MODULES = (voxels, discontinuities)
+local_index = njit(inline="always")(voxels.local_index)
+local_coords = njit(inline="always")(voxels.local_coords)
+block_of = njit(inline="always")(voxels.block_of)
+is_discontinuity = njit(inline="always")(discontinuities.is_discontinuity)
 
 # Why a pixel is not fused (codes of ``pixel_weights``' reason image).
 FUSED, INVALID_DEPTH, DYNAMIC, EDGE, GRAZING = range(5)
@@ -21,35 +34,25 @@ REASONS = ("fused", "invalid_depth", "dynamic", "edges", "grazing")
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def pixel_weights(depth, excluded, edges, normals, rays, depth_min, depth_max, edge_threshold, discontinuity_ratio,
-                  min_view_cos):
+def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, discontinuity_ratio, min_view_cos):
     """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused) and reason counts (5,) int64.
 
-    depth (H, W) m (NaN allowed); excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W)
-    probability; normals (H, W, 3) camera frame; rays (H, W, 3) unit viewing rays.
+    depth (H, W) m (NaN allowed); valid (H, W) uint8, 1 = depth in range (``core.discontinuities.valid_depth``);
+    excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W) probability; normals (H, W, 3) camera frame;
+    rays (H, W, 3) unit viewing rays. Discontinuities: ``core.discontinuities.is_discontinuity``.
     """
     H, W = depth.shape
     weight = np.zeros((H, W), np.float32)
     counts = np.zeros((H, 5), np.int64)
     for v in prange(H):
         for u in range(W):
-            d = depth[v, u]
-            if not (d >= depth_min and d <= depth_max):
+            if not valid[v, u]:
                 counts[v, INVALID_DEPTH] += 1
                 continue
             if excluded[v, u]:
                 counts[v, DYNAMIC] += 1
                 continue
-            # A relative depth jump among the valid 3x3 neighbours marks a flying pixel.
-            high, low = d, d
-            for dv in range(-1, 2):
-                for du in range(-1, 2):
-                    vv, uu = v + dv, u + du
-                    if 0 <= vv < H and 0 <= uu < W:
-                        n = depth[vv, uu]
-                        if n >= depth_min and n <= depth_max:
-                            high, low = max(high, n), min(low, n)
-            if edges[v, u] > edge_threshold or high - low > discontinuity_ratio * d:
+            if edges[v, u] > edge_threshold or is_discontinuity(depth, valid, v, u, discontinuity_ratio):
                 counts[v, EDGE] += 1
                 continue
             c = abs(rays[v, u, 0] * normals[v, u, 0] + rays[v, u, 1] * normals[v, u, 1] + rays[v, u, 2] * normals[v, u, 2])
@@ -82,9 +85,10 @@ def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, f
     for i in prange(len(buf)):
         base = buf[i] * R3
         for local in range(R3):
-            x = (keys[i, 0] * R + local % R) * voxel_size
-            y = (keys[i, 1] * R + (local // R) % R) * voxel_size
-            z = (keys[i, 2] * R + local // (R * R)) * voxel_size
+            lx, ly, lz = local_coords(local, R)
+            x = (keys[i, 0] * R + lx) * voxel_size
+            y = (keys[i, 1] * R + ly) * voxel_size
+            z = (keys[i, 2] * R + lz) * voxel_size
             zc = camera_T_world[2, 0] * x + camera_T_world[2, 1] * y + camera_T_world[2, 2] * z + camera_T_world[2, 3]
             if zc <= 0:
                 continue
@@ -153,13 +157,14 @@ def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world
                 y = world_T_camera[1, 3] + t * dy
                 z = world_T_camera[2, 3] + t * dz
                 vx, vy, vz = int(np.rint(x / voxel_size)), int(np.rint(y / voxel_size)), int(np.rint(z / voxel_size))
-                bx, by, bz = vx // R - origin[0], vy // R - origin[1], vz // R - origin[2]
+                bx, by, bz = block_of(vx, vy, vz, R)
+                bx, by, bz = bx - origin[0], by - origin[1], bz - origin[2]
                 if not (0 <= bx < index.shape[0] and 0 <= by < index.shape[1] and 0 <= bz < index.shape[2]) \
                         or index[bx, by, bz] < 0:
                     previous_t = -1.0
                     t += block_size * 0.5
                     continue
-                j = index[bx, by, bz] * R3 + ((vz % R) * R + vy % R) * R + vx % R
+                j = index[bx, by, bz] * R3 + local_index(vx, vy, vz, R)
                 if tsdf_weight[j] <= 0:
                     previous_t = -1.0
                     t += voxel_size
@@ -174,3 +179,27 @@ def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world
                 previous_t, previous_value = t, value
                 t += max(voxel_size, 0.8 * value * truncation)
     return depth, rgb
+
+
+def _forget_stale_kernels(kernels) -> None:
+    """Flush the numba caches of ``kernels`` unless a stamp of the ``CORE_MODULES`` sources they were compiled
+    with lies beside them (written after the flush)."""
+    source = b"".join(Path(module.__file__).read_bytes() for module in CORE_MODULES)
+    folder = getattr(getattr(kernels[0], "_cache", None), "cache_path", None)
+    if not folder:
+        return  # caching is off
+    stamp = Path(folder) / f"kernels-core-{hashlib.sha1(source).hexdigest()[:16]}.stamp"
+    if stamp.exists():
+        return
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        for kernel in kernels:
+            kernel._cache.flush()
+        for old in stamp.parent.glob("kernels-core-*.stamp"):
+            old.unlink(missing_ok=True)
+        stamp.touch()
+    except OSError:  # a read-only cache folder: numba does not write there either
+        pass
+
+
+_forget_stale_kernels([pixel_weights, integrate_blocks, raycast_blocks])

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.config import Config
+from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
@@ -37,7 +38,7 @@ from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
-from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion, rotation_deg
+from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion
 
 log = logging.getLogger("m2h_slam")
 
@@ -58,6 +59,7 @@ class StepResult:
     masked_pixels: dict[str, int]
     timings_ms: dict[str, float]
     event: str = ""
+    prediction: Prediction | None = None  # the prediction as mapped (``Prediction.sanitised``)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class Mapper:
         if self.odometry is None:
             self.odometry = self._odometry(prediction.depth_source == "network")
         start = time.perf_counter()
-        prediction = _sanitised(prediction)
+        prediction = prediction.sanitised()
         depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
         timings["mask"] = 1000 * (time.perf_counter() - start)
 
@@ -194,7 +196,8 @@ class Mapper:
         if event:
             self.state.events.append(event)
             log.warning("%s", event)
-        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event)
+        return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event,
+                          prediction)
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
               given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, Tracking, str]:
@@ -269,7 +272,8 @@ class Mapper:
         c, last = self.config.odometry, self.state.last_keyframe
         if last is not None:
             motion = np.linalg.inv(np.array(last).reshape(4, 4)) @ pose
-            if np.linalg.norm(motion[:3, 3]) < c.keyframe_translation_m and rotation_deg(motion) < c.keyframe_rotation_deg:
+            moved_m, turned_deg = np.linalg.norm(motion[:3, 3]), rotation_angle_deg(motion)
+            if moved_m < c.keyframe_translation_m and turned_deg < c.keyframe_rotation_deg:
                 return False
         self.state.last_keyframe = pose.ravel().tolist()
         self.state.counts["keyframes"] += 1
@@ -328,15 +332,3 @@ def _unusable(depth: np.ndarray) -> str:
         return f"only {valid} valid depth pixels"
     return ""
 
-
-def _sanitised(prediction: Prediction) -> Prediction:
-    """NaN / infinite predictions become invalid depth and zero normals (never fused)."""
-    depth = prediction.depth_m
-    normals = prediction.normals
-    if np.isfinite(depth).all() and np.isfinite(normals).all():
-        return prediction
-    bad = ~np.isfinite(depth) | ~np.isfinite(normals).all(axis=-1)
-    return Prediction(np.where(bad, 0, np.nan_to_num(depth)).astype(np.float32), prediction.semantics,
-                      np.nan_to_num(prediction.confidence).astype(np.float32),
-                      np.where(bad[..., None], 0, np.nan_to_num(normals)).astype(np.float32),
-                      np.nan_to_num(prediction.edges).astype(np.float32), prediction.probabilities)

@@ -10,7 +10,9 @@ import functools
 import cv2
 import numpy as np
 
+from m2h_slam.core import geometry
 from m2h_slam.core.config import FusionConfig
+from m2h_slam.core.discontinuities import valid_depth
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC
 from m2h_slam.core.records import Prediction
@@ -29,9 +31,7 @@ def dynamic_mask(semantics: np.ndarray, dilation_px: int) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def unit_rays(K: Intrinsics) -> np.ndarray:
     """(H, W, 3) float32 unit viewing ray of each pixel, computed once per camera."""
-    u, v = np.meshgrid(np.arange(K.width, dtype=np.float32), np.arange(K.height, dtype=np.float32))
-    rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(u)], axis=-1)
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    rays = geometry.unit_rays(K, np.float32)
     rays.setflags(write=False)
     return rays
 
@@ -44,9 +44,10 @@ def fusion_mask(prediction: Prediction, K: Intrinsics, config: FusionConfig,
     if extra is not None:
         excluded |= extra
     depth = np.ascontiguousarray(prediction.depth_m, np.float32)
-    weight, counts = pixel_weights(depth, excluded.view(np.uint8), np.ascontiguousarray(prediction.edges, np.float32),
+    valid = valid_depth(depth, config.depth_min_m, config.depth_max_m)
+    weight, counts = pixel_weights(depth, valid.view(np.uint8), excluded.view(np.uint8),
+                                   np.ascontiguousarray(prediction.edges, np.float32),
                                    np.ascontiguousarray(prediction.normals, np.float32), unit_rays(K),
-                                   config.depth_min_m, config.depth_max_m, config.edge_threshold,
-                                   config.discontinuity_ratio, config.min_view_cos)
+                                   config.edge_threshold, config.discontinuity_ratio, config.min_view_cos)
     masked = np.where(weight > 0, depth, np.float32(0))
     return masked, weight, {name: int(n) for name, n in zip(REASONS[1:], counts[1:])}

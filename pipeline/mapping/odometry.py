@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from m2h_slam.core.config import OdometryConfig
+from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 
@@ -36,10 +37,6 @@ def _message(error: Exception) -> str:
     """Open3D's error text without colour codes and source location."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     return text.rsplit(": ", 1)[-1].strip().rstrip(".")[:80]
-
-
-def rotation_deg(T: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip((np.trace(T[:3, :3]) - 1) / 2, -1.0, 1.0))))
 
 
 def per_frame_motion(motion: np.ndarray, frames: int) -> np.ndarray:
@@ -111,15 +108,15 @@ class RgbdOdometry:
         c = self.config
         if np.linalg.norm(prev_T_current[:3, 3]) > c.max_translation_m:
             return f"jump of {np.linalg.norm(prev_T_current[:3, 3]):.2f} m"
-        if rotation_deg(prev_T_current) > c.max_rotation_deg:
-            return f"turn of {rotation_deg(prev_T_current):.1f} deg"
+        if rotation_angle_deg(prev_T_current) > c.max_rotation_deg:
+            return f"turn of {rotation_angle_deg(prev_T_current):.1f} deg"
         if predicted is None:
             return ""
         surprise = np.linalg.inv(predicted) @ prev_T_current
         if np.linalg.norm(surprise[:3, 3]) > c.max_prediction_error_m:
             return f"{np.linalg.norm(surprise[:3, 3]):.2f} m off the constant-velocity prediction"
-        if rotation_deg(surprise) > c.max_prediction_error_deg:
-            return f"{rotation_deg(surprise):.1f} deg off the constant-velocity prediction"
+        if rotation_angle_deg(surprise) > c.max_prediction_error_deg:
+            return f"{rotation_angle_deg(surprise):.1f} deg off the constant-velocity prediction"
         return ""
 
     def track(self, source, target, init_prev_T_current: np.ndarray, check_motion: bool = True,

@@ -1,7 +1,7 @@
 """The scene-graph stage of a run: fed after each mapper step, asked for the graph when it is wanted.
 
     builder = SceneGraphBuilder(config, intrinsics)
-    builder.update(frame, prediction, step_result)    # objects and agents, every tracked frame; merges
+    builder.update(frame, step_result)                # objects and agents, every tracked frame; merges
                                                      # duplicate objects every graph.update_every_frames
     graph, status = builder.build(mapper.view())     # map frame, free space, rooms, places -> SceneGraph
 
@@ -22,7 +22,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import class_id
-from m2h_slam.core.records import Frame, Prediction, Tracking
+from m2h_slam.core.records import Frame, Tracking
 from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
@@ -41,15 +41,16 @@ class SceneGraphBuilder:
 
     def __init__(self, config: Config, intrinsics: Intrinsics):
         self.config = config
-        self.objects = ObjectLayer(config.graph, intrinsics)
+        self.objects = ObjectLayer(config.graph, intrinsics, config.fusion)
         self.agents = AgentLayer(config.graph, intrinsics)
         self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
         self.last_time_s = 0.0
         self.last_map_T_world = np.eye(4)  # of the last build
         self.tracked_frames = 0
 
-    def update(self, frame: Frame, prediction: Prediction, step) -> None:
-        """Feed one mapped frame (``step``: the mapper's ``StepResult``)."""
+    def update(self, frame: Frame, step) -> None:
+        """Feed one mapped frame (``step``: the mapper's ``StepResult``, which holds the prediction as mapped:
+        sanitised, depth 0 where invalid)."""
         if self.world_is_map is None:  # mapping with the ground truth's poses: its world is z-up (a pose file's
             # need not be, and odometry started at the first true pose drifts away from it)
             self.world_is_map = (step.tracking == Tracking.GIVEN and frame.world_T_camera is not None
@@ -57,11 +58,11 @@ class SceneGraphBuilder:
         self.last_time_s = float(frame.timestamp_s)
         if not step.tracking.placed:
             return  # the pose is a guess: nothing is placed with it
-        depth = np.where((prediction.depth_m > 0) & np.isfinite(prediction.depth_m), prediction.depth_m, 0)
-        self.agents.observe(frame.timestamp_s, prediction.semantics, depth, step.world_T_camera)
+        prediction = step.prediction
+        self.agents.observe(frame.timestamp_s, prediction.semantics, prediction.depth_m, step.world_T_camera)
         g = self.config.graph
         if self.tracked_frames % g.object_every_frames == 0:
-            self.objects.observe(frame.timestamp_s, prediction.semantics, depth, prediction.edges,
+            self.objects.observe(frame.timestamp_s, prediction.semantics, prediction.depth_m, prediction.edges,
                                  prediction.confidence, step.world_T_camera)
         self.tracked_frames += 1
         if self.tracked_frames % g.update_every_frames == 0:

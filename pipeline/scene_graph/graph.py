@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from m2h_slam.core.labels import NYU40, class_id
+from m2h_slam.core.polygons import points_in_polygon, polygon_area
 from pipeline.scene_graph.free_space import FreeSpaceMap
 from pipeline.scene_graph.records import AgentRecord, ObjectRecord
 from pipeline.scene_graph.places import Places
@@ -37,16 +38,6 @@ def node(layer: str, number: int) -> str:
 
 def number_of(node_id: str) -> int:
     return int(node_id.split(":", 1)[1])
-
-
-def _inside(polygon: np.ndarray, xy: np.ndarray) -> bool:
-    """Even-odd test of a point in a polygon (K, 2)."""
-    x, y = float(xy[0]), float(xy[1])
-    inside = False
-    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0)):
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
 
 
 def room_type(class_ids: Iterable[int]) -> str | None:
@@ -115,7 +106,8 @@ class SceneGraph:
     def room_at(self, point) -> str | None:
         """The room whose footprint holds the point (x, y[, z]) m, or None."""
         xy = np.asarray(point, float)[:2]
-        return next((r for r in self.nodes("room") if _inside(self.graph.nodes[r]["footprint"], xy)), None)
+        return next((r for r in self.nodes("room") if points_in_polygon(self.graph.nodes[r]["footprint"], xy)[0]),
+                    None)
 
     def _nearest_place(self, point, room: str | None = None) -> str | None:
         places = [p for p in self.nodes("place") if room is None or self.graph.has_edge(room, p)]
@@ -188,7 +180,7 @@ class SceneGraph:
             footprint = np.array(room["footprint"], float)
             centroid = room.get("centroid", footprint.mean(axis=0))
             g.add_node(node("room", room["id"]), layer="room", position=np.array([*centroid, 0.0]),
-                       footprint=footprint, area_m2=room.get("area_m2", _area(footprint)),
+                       footprint=footprint, area_m2=room.get("area_m2", abs(polygon_area(footprint))),
                        floor_z_m=room["floor_z_m"], ceiling_z_m=room["ceiling_z_m"], type=room.get("type"))
             g.add_edge(node("building", 0), node("room", room["id"]))
         for door in data.get("doors", []):
@@ -233,7 +225,3 @@ class SceneGraph:
 def _list(array, digits: int = 4) -> list:
     return np.round(np.asarray(array, float), digits).tolist()
 
-
-def _area(polygon: np.ndarray) -> float:
-    x, y = polygon[:, 0], polygon[:, 1]
-    return float(abs(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)))

@@ -1,8 +1,9 @@
 """The object layer: instances from the per-frame semantic masks, associated in 3D and merged over time.
 
 Per frame: each object class's mask (the class table's ``object`` flag; people and other dynamic
-classes never) is cut along predicted edges and depth discontinuities and split into connected
-components; components of at least ``object_min_pixels`` are back-projected to the world. A
+classes never) is cut along predicted edges and depth discontinuities with the fusion's thresholds
+(``FusionConfig.edge_threshold``, ``discontinuity_ratio``; all measured depth, also beyond the fusion's
+range: far objects are placed too) and split into connected components; components of at least ``object_min_pixels`` are back-projected to the world. A
 component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
 a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
@@ -19,12 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.config import FusionConfig, GraphConfig
+from m2h_slam.core.discontinuities import depth_discontinuities, valid_depth
 from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
+from m2h_slam.core.voxels import column_keys, key_steps, pack_keys, unpack_keys
 from pipeline.scene_graph.records import ObjectRecord
-from pipeline.scene_graph.segments import class_mask, class_segments, depth_jumps
+from pipeline.scene_graph.segments import class_mask, class_segments
 
 log = logging.getLogger("m2h_slam")
 
@@ -41,7 +44,7 @@ APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to th
 class _Object:
     id: int
     class_id: int
-    voxels: np.ndarray  # (K,) int64 keys of the object_voxel_m cells it occupies
+    voxels: np.ndarray  # (K,) sorted int64 keys (core.voxels.pack_keys) of the object_voxel_m cells it occupies
     observations: int
     first_seen_s: float
     last_seen_s: float
@@ -52,10 +55,12 @@ class _Object:
 
 
 def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_pixels: int,
-             edge_threshold: float = 0.5, discontinuity: float = 0.05) -> list[tuple[int, np.ndarray]]:
-    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame."""
+             fusion: FusionConfig) -> list[tuple[int, np.ndarray]]:
+    """(class id, (N, 2) int pixel (row, col)) of every object segment of a frame: pixels with depth, not on a
+    predicted edge nor a depth discontinuity (the fusion's thresholds)."""
     labels = np.asarray(semantics)
-    usable = (depth_m > 0) & ~depth_jumps(depth_m, discontinuity) & (edges <= edge_threshold)
+    usable = valid_depth(depth_m) & (edges <= fusion.edge_threshold)
+    usable &= ~depth_discontinuities(depth_m, fusion.discontinuity_ratio)
     objectish = usable & class_mask(labels, IS_OBJECT & ~IS_DYNAMIC)
     width = labels.shape[1]
     return [(class_id, np.stack(np.divmod(pixels, width), axis=1))
@@ -65,8 +70,9 @@ def segments(semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray, min_
 class ObjectLayer:
     """Objects of a run, in the world frame of the map (see the module doc)."""
 
-    def __init__(self, config: GraphConfig, intrinsics: Intrinsics):
-        self.config, self.K = config, intrinsics
+    def __init__(self, config: GraphConfig, intrinsics: Intrinsics, fusion: FusionConfig = FusionConfig()):
+        """``fusion``: the map's fusion settings (which pixels are cut away: edges, discontinuities, depth range)."""
+        self.config, self.K, self.fusion = config, intrinsics, fusion
         self.objects: list[_Object] = []
         self.next_id = 1
         self.events: list[str] = []  # objects gone or moved
@@ -76,7 +82,7 @@ class ObjectLayer:
                 confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Add one frame's segments; returns how many there were."""
         self._check_presence(depth_m, world_T_camera, time_s)
-        found = segments(semantics, depth_m, edges, self.config.object_min_pixels)
+        found = segments(semantics, depth_m, edges, self.config.object_min_pixels, self.fusion)
         rng = np.random.default_rng(0)
         for class_id, pixels in found:
             if len(pixels) > MAX_POINTS_PER_SEGMENT:
@@ -87,11 +93,10 @@ class ObjectLayer:
         return len(found)
 
     def _keys(self, points: np.ndarray) -> np.ndarray:
-        cells = np.floor(points / self.config.object_voxel_m).astype(np.int64) + (1 << 20)
-        return np.unique((cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2])
+        return np.unique(pack_keys(np.floor(points / self.config.object_voxel_m)))
 
     def _centres(self, keys: np.ndarray) -> np.ndarray:
-        return (_cells(keys) + 0.5) * self.config.object_voxel_m
+        return (unpack_keys(keys) + 0.5) * self.config.object_voxel_m
 
     def _associate(self, class_id: int, keys: np.ndarray, confidence: float, time_s: float) -> None:
         c = self.config
@@ -137,7 +142,7 @@ class ObjectLayer:
     @staticmethod
     def _cell_bounds(obj: _Object) -> tuple[np.ndarray, np.ndarray]:
         """(lowest, highest) voxel cell (3,) of an object."""
-        cells = _cells(obj.voxels)
+        cells = unpack_keys(obj.voxels)
         return cells.min(axis=0), cells.max(axis=0)
 
     def _centres_of(self, obj: _Object) -> np.ndarray:
@@ -149,8 +154,8 @@ class ObjectLayer:
     @staticmethod
     def _footprint(keys: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """(xy cell keys, (lowest, highest) z cell) of voxel keys."""
-        z = keys & ((1 << 21) - 1)
-        return np.unique(keys >> 21), (int(z.min()), int(z.max()))
+        z = unpack_keys(keys)[:, 2]
+        return np.unique(column_keys(keys)), (int(z.min()), int(z.max()))
 
     def merge(self) -> int:
         """Join objects that are one (``_same_object``); returns the number of merges."""
@@ -257,19 +262,12 @@ class ObjectLayer:
                         for o in state["objects"]]
 
 
-def _cells(keys: np.ndarray) -> np.ndarray:
-    """(K, 3) int64 voxel cells of packed voxel keys (``ObjectLayer._keys``)."""
-    mask = (1 << 21) - 1
-    return np.stack([keys >> 42, (keys >> 21) & mask, keys & mask], axis=1) - (1 << 20)
-
-
 _NEAR = range(-TOUCH_CELLS, TOUCH_CELLS + 1)
-_OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in _NEAR for dy in _NEAR for dz in _NEAR], np.int64)
+_OFFSETS = key_steps(np.array([(dx, dy, dz) for dx in _NEAR for dy in _NEAR for dz in _NEAR]))
 
 
 def _neighbourhood(keys: np.ndarray) -> np.ndarray:
-    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis (keys hold cells offset by 2^20,
-    so small offsets never borrow)."""
+    """The voxel keys and the cells up to ``TOUCH_CELLS`` away along each axis."""
     return np.unique((keys[:, None] + _OFFSETS[None]).ravel())
 
 

@@ -64,6 +64,7 @@ def find_places(space: FreeSpaceMap, spacing_m: float = _DEFAULTS.place_spacing_
 def _bridges(passable: np.ndarray, cells: np.ndarray, edges: list, reach: int) -> list[tuple[int, int]]:
     """Edges that join separate parts of the graph: closest pairs first, within ``reach`` cells, segments
     through ``passable`` cells."""
+    from scipy.cluster.hierarchy import DisjointSet
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
@@ -79,20 +80,8 @@ def _bridges(passable: np.ndarray, cells: np.ndarray, edges: list, reach: int) -
     pairs = pairs[part[pairs[:, 0]] != part[pairs[:, 1]]]
     pairs = pairs[np.argsort(np.sum((cells[pairs[:, 0]] - cells[pairs[:, 1]]) ** 2, axis=1), kind="stable")]
     pairs = pairs[_lines_free(passable, cells, pairs)]
-    parent = list(range(count))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    added = []
-    for a, b in pairs.tolist():
-        if root(part[a]) != root(part[b]):
-            parent[root(part[a])] = root(part[b])
-            added.append((a, b))
-    return added
+    parts = DisjointSet(range(count))  # the parts joined so far
+    return [(a, b) for a, b in pairs.tolist() if parts.merge(int(part[a]), int(part[b]))]
 
 
 def _lines_free(free: np.ndarray, cells: np.ndarray, pairs: np.ndarray) -> np.ndarray:

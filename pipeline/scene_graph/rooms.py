@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.polygons import polygon_area
 from pipeline.scene_graph.free_space import FreeSpaceMap
 
 _DEFAULTS = GraphConfig()
@@ -251,5 +252,4 @@ def outline(mask: np.ndarray, space: FreeSpaceMap) -> np.ndarray:
     keep = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0] != 0  # corners, not points along a side
     corners = loop[keep] - 1.5  # padded corner (r, c) -> cell-centre coordinates of the unpadded grid
     xy = space.origin_xy + corners[:, ::-1] * space.cell_m
-    area = 0.5 * np.sum(xy[:, 0] * np.roll(xy[:, 1], -1) - np.roll(xy[:, 0], -1) * xy[:, 1])
-    return xy if area > 0 else xy[::-1]
+    return xy if polygon_area(xy) > 0 else xy[::-1]

@@ -1,5 +1,4 @@
-"""Connected segments of one class each, from a label image and a mask, in one labelling pass; depth jumps
-that cut segments apart."""
+"""Connected segments of one class each, from a label image and a mask, in one labelling pass."""
 
 from __future__ import annotations
 
@@ -53,16 +52,3 @@ def class_mask(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
         return cv2.LUT(labels, table).view(bool)
     return np.take(np.append(flags, False), labels, mode="clip")
 
-
-def depth_jumps(depth_m: np.ndarray, ratio: float = 0.05) -> np.ndarray:
-    """(H, W) bool: pixels beside a 4-neighbour whose depth differs by more than ``ratio`` of that neighbour's
-    depth (the border between a thing and what lies behind it; also valid depth beside none)."""
-    depth = np.asarray(depth_m, np.float32)
-    jump = np.zeros(depth.shape, bool)
-    across = np.abs(depth[:, :-1] - depth[:, 1:]) > np.float32(ratio) * depth[:, 1:]
-    jump[:, 1:] |= across
-    jump[:, :-1] |= across
-    down = np.abs(depth[:-1] - depth[1:]) > np.float32(ratio) * depth[1:]
-    jump[1:] |= down
-    jump[:-1] |= down
-    return jump
