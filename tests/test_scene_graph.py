@@ -572,7 +572,7 @@ def test_graph_knobs_of_the_config_reach_the_graph(world_map):
         config = dataclasses.replace(Config(), graph=dataclasses.replace(Config().graph, **changes))
         builder = SceneGraphBuilder(config, mapper.K)
         builder.world_is_map = False  # estimate the map frame, so its floor-voxel threshold counts
-        return builder.build(mapper)
+        return builder.build(mapper.view())
 
     graph, status = build()
     counts = graph.counts()

@@ -230,11 +230,25 @@ class GraphConfig(Checked):
     # objects are updated on every N-th tracked frame (people on every frame); 2 halves the cost
     object_every_frames: int = ranged(1, AT_LEAST_ONE)
     object_empty_share: float = ranged(0.7, SHARE)  # a frame seeing through this much of an object misses it
+    object_see_through_m: float = ranged(0.25, POSITIVE)  # depth this far behind an object's voxel sees through it
+    object_misses_to_go: int = ranged(5, AT_LEAST_ONE)  # frames in a row that see through an object: it is gone
+    # an object of the class that appeared this close (s) to the last sighting of a gone one is that one, moved
+    object_moved_within_s: float = ranged(1.0, NON_NEGATIVE)
+    # an object is checked for presence only when this many of its voxels are in view
+    object_min_voxels_in_view: int = ranged(8, AT_LEAST_ONE)
+    # same-class parts over one footprint with at most this many empty voxels between them are one (shelf levels)
+    object_stack_gap_cells: int = ranged(10, NON_NEGATIVE)
+    object_max_points_per_segment: int = ranged(400, AT_LEAST_ONE)  # a segment's pixels are subsampled to this many
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer (kept in history)
     # a person seen again this close to where an agent left is it (0: never)
     agent_reid_m: float = ranged(2.0, NON_NEGATIVE)
+    agent_walk_speed_mps: float = ranged(1.5, NON_NEGATIVE)  # the gate of a track unseen a while grows this fast
+    agent_acceleration_sigma: float = ranged(2.0, POSITIVE)  # m/s^2, how fast a walker may change speed (Kalman)
+    agent_measurement_sigma_m: float = ranged(0.15, POSITIVE)  # noise of a detection's position (Kalman)
+    # segments of one dynamic class whose centres lie this close are parts of one body (split by occluders)
+    agent_part_radius_m: float = ranged(0.4, NON_NEGATIVE)
     # rooms and places are found on a 2D grid of this cell side (m) in the gravity-aligned map frame
     free_space_cell_m: float = ranged(0.1, Range(0.01, 1.0))
     # surfaces between these heights above the floor are obstacles (walls, furniture; not the floor, not the

@@ -27,25 +27,23 @@ from m2h_slam.core.labels import IS_DYNAMIC
 from pipeline.scene_graph.records import AgentRecord
 from pipeline.scene_graph.segments import class_mask, class_segments
 
-ACCELERATION_SIGMA = 2.0  # m/s^2, how fast a walker may change speed
-WALK_SPEED_MPS = 1.5  # the gate of a track unseen for a while grows by this much per second
-MEASUREMENT_SIGMA_M = 0.15
 
-
-def _filter(position: np.ndarray) -> KalmanFilter:
+def _filter(position: np.ndarray, measurement_sigma_m: float) -> KalmanFilter:
+    """Constant-velocity filter (position, velocity) starting at ``position`` (3,) m, at rest."""
     kf = KalmanFilter(dim_x=6, dim_z=3)
     kf.x = np.concatenate([position, np.zeros(3)])
     kf.H = np.hstack([np.eye(3), np.zeros((3, 3))])
-    kf.P = np.diag([MEASUREMENT_SIGMA_M**2] * 3 + [1.0] * 3)
-    kf.R = np.eye(3) * MEASUREMENT_SIGMA_M**2
+    kf.P = np.diag([measurement_sigma_m**2] * 3 + [1.0] * 3)
+    kf.R = np.eye(3) * measurement_sigma_m**2
     kf.x_post, kf.P_post = kf.x.copy(), kf.P.copy()
     return kf
 
 
-def _predict(kf: KalmanFilter, dt: float) -> None:
+def _predict(kf: KalmanFilter, dt: float, acceleration_sigma: float) -> None:
+    """Step ``kf`` by ``dt`` s; white acceleration noise of ``acceleration_sigma`` m/s^2."""
     F = np.eye(6)
     F[:3, 3:] = np.eye(3) * dt
-    q = ACCELERATION_SIGMA**2
+    q = acceleration_sigma**2
     Q = np.zeros((6, 6))
     Q[:3, :3] = np.eye(3) * q * dt**4 / 4
     Q[:3, 3:] = Q[3:, :3] = np.eye(3) * q * dt**3 / 2
@@ -67,13 +65,10 @@ class _Track:
         return len(self.times_s)
 
 
-PERSON_RADIUS_M = 0.4  # segments whose points lie this close are parts of one person (split by occluders)
-
-
 def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray,
-               min_pixels: int) -> list[tuple[int, np.ndarray]]:
+               min_pixels: int, part_radius_m: float = 0.4) -> list[tuple[int, np.ndarray]]:
     """(class id, world position (3,)) of every dynamic-class body with depth: segments, with the parts
-    of one body (cut apart by an occluder) joined."""
+    of one body (cut apart by an occluder; same class, centres within ``part_radius_m``) joined."""
     labels = np.asarray(semantics)
     dynamic = class_mask(labels, IS_DYNAMIC) & (depth_m > 0)
     found = []
@@ -86,7 +81,7 @@ def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_
         class_id, centre, weight = parts.pop(0)
         rest = []
         for part in parts:
-            if part[0] == class_id and np.linalg.norm(part[1][[0, 2]] - centre[[0, 2]]) < PERSON_RADIUS_M:
+            if part[0] == class_id and np.linalg.norm(part[1][[0, 2]] - centre[[0, 2]]) < part_radius_m:
                 centre = (centre * weight + part[1] * part[2]) / (weight + part[2])
                 weight += part[2]
             else:
@@ -119,15 +114,16 @@ class AgentLayer:
 
     def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Track one frame's people; returns how many were detected."""
-        found = detections(semantics, depth_m, self.K, world_T_camera, self.config.object_min_pixels)
+        c = self.config
+        found = detections(semantics, depth_m, self.K, world_T_camera, c.object_min_pixels, c.agent_part_radius_m)
         live = self.active(time_s)
         for track in live:
-            _predict(track.kf, max(time_s - track.last_time_s, 1e-3))
+            _predict(track.kf, max(time_s - track.last_time_s, 1e-3), c.agent_acceleration_sigma)
         agents = [t for t in live if t.hits >= self.config.agent_min_hits]
         tentative = [t for t in live if t.hits < self.config.agent_min_hits]
         left = list(range(len(found)))
         for tracks in (agents, tentative):
-            gates = [self.config.agent_gate_m + WALK_SPEED_MPS * max(0.0, time_s - t.last_time_s - 0.2)
+            gates = [c.agent_gate_m + c.agent_walk_speed_mps * max(0.0, time_s - t.last_time_s - 0.2)
                      for t in tracks]  # a track unseen for a while (behind furniture) may have gone further
             for track, k in _assign(tracks, [t.kf.x[:3] for t in tracks], found, left, gates):
                 self._update(track, found[k][1], time_s)
@@ -141,12 +137,12 @@ class AgentLayer:
         history = [t for t in self.tracks if t.hits >= self.config.agent_min_hits and t.id not in live_ids]
         for track, k in _assign(history, [t.positions[-1] for t in history], found, left,
                                 [self.config.agent_reid_m] * len(history)):
-            track.kf = _filter(found[k][1])  # seen again: the old velocity says nothing now
+            track.kf = _filter(found[k][1], c.agent_measurement_sigma_m)  # seen again: old velocity says nothing
             self._update(track, found[k][1], time_s, first=True)
             left.remove(k)
         for k in left:
             class_id, position = found[k]
-            track = _Track(self.next_id, class_id, _filter(position))
+            track = _Track(self.next_id, class_id, _filter(position, c.agent_measurement_sigma_m))
             self.next_id += 1
             self._update(track, position, time_s, first=True)
             self.tracks.append(track)
@@ -181,7 +177,7 @@ class AgentLayer:
         self.next_id = state["next_id"]
         self.tracks = []
         for t in state["tracks"]:
-            kf = _filter(np.zeros(3))
+            kf = _filter(np.zeros(3), self.config.agent_measurement_sigma_m)
             kf.x, kf.P = np.array(t["x"]), np.array(t["P"])
             kf.x_post, kf.P_post = kf.x.copy(), kf.P.copy()
             self.tracks.append(_Track(t["id"], t["class_id"], kf, list(t["times_s"]),

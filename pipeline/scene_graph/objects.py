@@ -31,13 +31,7 @@ from pipeline.scene_graph.segments import class_mask, class_segments
 
 log = logging.getLogger("m2h_slam")
 
-MAX_POINTS_PER_SEGMENT = 400
-MIN_VOXELS_IN_VIEW = 8  # an object is checked for presence only when this much of it is in view
-SEE_THROUGH_M = 0.25  # measured depth this far behind a voxel sees through it
-STACK_GAP_CELLS = 10  # same-class parts over one footprint with less than this many empty cells between are one
 TOUCH_CELLS = 2  # same-class parts with at most one empty voxel between them touch (a seat and its back)
-MISSES_TO_GO = 5  # frames in a row that see through an object before it is gone
-APPEARED_WITHIN_S = 1.0  # an object of the class that appeared this close to the last sighting is the one moved
 
 
 @dataclass
@@ -85,8 +79,8 @@ class ObjectLayer:
         found = segments(semantics, depth_m, edges, self.config.object_min_pixels, self.fusion)
         rng = np.random.default_rng(0)
         for class_id, pixels in found:
-            if len(pixels) > MAX_POINTS_PER_SEGMENT:
-                pixels = pixels[rng.choice(len(pixels), MAX_POINTS_PER_SEGMENT, replace=False)]
+            if len(pixels) > self.config.object_max_points_per_segment:
+                pixels = pixels[rng.choice(len(pixels), self.config.object_max_points_per_segment, replace=False)]
             rows, cols = pixels[:, 0], pixels[:, 1]
             points = transform_points(world_T_camera, backproject_pixels(cols, rows, depth_m[rows, cols], self.K))
             self._associate(class_id, self._keys(points), float(np.mean(confidence[rows, cols])), time_s)
@@ -123,8 +117,8 @@ class ObjectLayer:
     # -- periodic passes -----------------------------------------------------------------------
     def _same_object(self, a: _Object, b: _Object) -> bool:
         """One class, and half of the smaller one's voxels shared, or voxels that touch, or half of its footprint
-        shared with the two stacked less than ``STACK_GAP_CELLS`` apart (a shelf cut into levels, a lamp's shade
-        and foot)."""
+        shared with the two stacked at most ``object_stack_gap_cells`` apart (a shelf cut into levels, a lamp's
+        shade and foot)."""
         if a.class_id != b.class_id:
             return False
         small = min(len(a.voxels), len(b.voxels))
@@ -137,7 +131,7 @@ class ObjectLayer:
         (ka, za), (kb, zb) = self._footprint(a.voxels), self._footprint(b.voxels)
         shared = np.isin(ka, kb, assume_unique=True).sum()
         gap = max(za[0], zb[0]) - min(za[1], zb[1])
-        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= STACK_GAP_CELLS
+        return shared >= 0.5 * min(len(ka), len(kb)) and gap <= self.config.object_stack_gap_cells
 
     @staticmethod
     def _cell_bounds(obj: _Object) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +174,7 @@ class ObjectLayer:
 
     def _check_presence(self, depth_m: np.ndarray, world_T_camera: np.ndarray, time_s: float) -> None:
         """Count frames that see through a confirmed object (the measured depth lies well behind most of its
-        voxels in view); after ``MISSES_TO_GO`` such frames in a row the object is gone, or moved."""
+        voxels in view); after ``object_misses_to_go`` such frames in a row the object is gone, or moved."""
         camera_T_world = np.linalg.inv(world_T_camera)
         K, (height, width) = self.K, depth_m.shape
         for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
@@ -193,11 +187,11 @@ class ObjectLayer:
             measured = depth_m[v[inside], u[inside]]
             expected = z[front][inside]
             valid = measured > 0
-            if valid.sum() < MIN_VOXELS_IN_VIEW:
+            if valid.sum() < self.config.object_min_voxels_in_view:
                 continue
-            through = measured[valid] > expected[valid] + SEE_THROUGH_M
+            through = measured[valid] > expected[valid] + self.config.object_see_through_m
             obj.misses = obj.misses + 1 if through.mean() >= self.config.object_empty_share else 0
-            if obj.misses >= MISSES_TO_GO:
+            if obj.misses >= self.config.object_misses_to_go:
                 self._gone(obj, time_s)
 
     def _gone(self, obj: _Object, time_s: float) -> None:
@@ -206,7 +200,7 @@ class ObjectLayer:
         self.objects.remove(obj)
         before = self._centres(obj.voxels).mean(axis=0)
         later = [o for o in self.objects if o.class_id == obj.class_id and o.first_seen_s > obj.first_seen_s
-                 and o.first_seen_s >= obj.last_seen_s - APPEARED_WITHIN_S]
+                 and o.first_seen_s >= obj.last_seen_s - self.config.object_moved_within_s]
         if not later:
             self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) is gone: "
                                "its space is seen empty")

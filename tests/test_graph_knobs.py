@@ -1,0 +1,48 @@
+"""The object and agent settings of GraphConfig reach the layers that use them."""
+
+import dataclasses
+
+import numpy as np
+
+from m2h_slam.core.config import GraphConfig
+from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.labels import class_id
+from pipeline.scene_graph.agents import AgentLayer, detections
+
+PERSON = class_id("person")
+K = Intrinsics(50.0, 50.0, 20.0, 15.0, 40, 30)
+
+
+def _two_parts() -> tuple[np.ndarray, np.ndarray]:
+    """A person cut in two by a pole: two blobs 8 px (0.32 m at 2 m) apart."""
+    semantics = np.zeros((30, 40), np.uint8)
+    semantics[5:25, 10:15] = PERSON
+    semantics[5:25, 18:23] = PERSON
+    return semantics, np.full((30, 40), 2.0, np.float32)
+
+
+def test_parts_of_one_body_join_within_the_configured_radius():
+    semantics, depth = _two_parts()
+    assert len(detections(semantics, depth, K, np.eye(4), 25, part_radius_m=0.4)) == 1
+    assert len(detections(semantics, depth, K, np.eye(4), 25, part_radius_m=0.1)) == 2
+    wide, narrow = (AgentLayer(dataclasses.replace(GraphConfig(), agent_part_radius_m=r), K) for r in (0.4, 0.1))
+    assert wide.observe(0.0, semantics, depth, np.eye(4)) == 1
+    assert narrow.observe(0.0, semantics, depth, np.eye(4)) == 2
+
+
+def test_the_walk_speed_widens_the_gate_of_an_unseen_track():
+    """A person seen again 1.5 m away after 2 s unseen: the same agent at walking speed, a new one at speed 0."""
+    semantics = np.zeros((30, 40), np.uint8)
+    semantics[5:25, 18:23] = PERSON
+    depth = np.full((30, 40), 2.0, np.float32)
+    moved = np.eye(4)
+    moved[0, 3] = 1.5
+    agents = {}
+    for speed in (1.5, 0.0):
+        layer = AgentLayer(dataclasses.replace(GraphConfig(), agent_walk_speed_mps=speed, agent_reid_m=0.0), K)
+        for k in range(4):  # an agent after 3 hits
+            layer.observe(0.1 * k, semantics, depth, np.eye(4))
+        for k in range(3):
+            layer.observe(1.9 + 0.1 * k, semantics, depth, moved)
+        agents[speed] = len(layer.records(np.eye(4), 2.1))
+    assert agents == {1.5: 1, 0.0: 2}
