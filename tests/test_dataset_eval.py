@@ -15,6 +15,58 @@ from test_hypersim import write_scene
 from m2h_slam.cli import main
 from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.eval.dense_metrics import score_frames
+from m2h_slam.formats.image_io import read_rgb
+
+BAR_BLUE, ESTIMATE_ORANGE, SURFACE_GREY, MAGMA_ZERO = (76, 114, 176), (221, 132, 82), (153, 153, 153), (0, 0, 4)
+
+
+def _colour(picture: np.ndarray, rgb, tolerance: int) -> np.ndarray:
+    """Mask of the pixels within ``tolerance`` (per channel) of ``rgb``."""
+    return np.abs(picture.astype(int) - np.array(rgb)).max(axis=-1) <= tolerance
+
+
+def _assert_iou_bars(path: Path, iou_per_class: dict) -> None:
+    """The IoU figure has one bar per class with an IoU of a pixel or more, best on top, starting at 0 and as
+    long as its IoU (to 3 px)."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(ndimage.label(_colour(read_rgb(path), BAR_BLUE, 12))[0])
+    bars = sorted((box[0].start, box[1].start, box[1].stop - box[1].start) for box in boxes)  # top to bottom
+    ious = sorted(iou_per_class.values(), reverse=True)
+    assert bars and len({left for _, left, _ in bars}) == 1, bars  # all from the axis' 0
+    pixels_per_unit = bars[0][2] / ious[0]
+    assert 100 < pixels_per_unit < read_rgb(path).shape[1], pixels_per_unit
+    drawn = [iou for iou in ious if iou * pixels_per_unit >= 1]
+    assert len(bars) == len(drawn), (bars, ious)
+    assert all(abs(width - iou * pixels_per_unit) <= 3 for (_, _, width), iou in zip(bars, drawn)), (bars, drawn)
+
+
+def _panels(path: Path) -> list[np.ndarray]:
+    """The image areas of a figure, left to right: filled regions of ink at least 60 px a side."""
+    from scipy import ndimage
+
+    picture = read_rgb(path)
+    labels, _ = ndimage.label((picture < 240).any(axis=-1))
+    found = []
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+        if min(s.stop - s.start for s in box) >= 60 and (labels[box] == k).mean() > 0.9:
+            found.append((box[1].start, picture[box]))
+    return [panel for _, panel in sorted(found, key=lambda item: item[0])]
+
+
+def _assert_depth_error_figure(path: Path, perfect: bool) -> None:
+    """Four pictures side by side: image, true depth, predicted depth, error. With ground truth as perception
+    the predicted depth looks as the true one and the error is magma's zero wherever the truth is valid."""
+    panels = _panels(path)
+    assert len(panels) == 4 and max(p.shape[0] for p in panels) - min(p.shape[0] for p in panels) <= 2, \
+        [p.shape for p in panels]
+    image, true_depth, predicted_depth, error = panels
+    median = [np.median(p.reshape(-1, 3), axis=0) for p in (true_depth, predicted_depth)]
+    zero = _colour(error, MAGMA_ZERO, 3).mean()
+    if perfect:
+        assert np.abs(median[0] - median[1]).max() <= 3 and zero > 0.95, (median, zero)
+    else:
+        assert image.std() > 10 and true_depth.std() > 10 and zero < 0.5, zero
 
 
 def _hypersim_dataset(root: Path) -> Path:
@@ -48,8 +100,10 @@ def test_broken_scenes_are_listed_and_the_others_finish(tmp_path, capsys):
     assert metrics["aggregate"]["frames"] == 8 and metrics["format"] == "hypersim"
     report = (out / "report.md").read_text()
     assert "ai_002_001-cam_00" in report and "## Failed scenes" in report
-    assert (out / "figures" / "iou_per_class.png").is_file()
-    assert (out / "scenes" / "ai_001_001-cam_00" / "depth_error.png").is_file()
+    _assert_iou_bars(out / "figures" / "iou_per_class.png", dense["semantics"]["iou_per_class"])
+    for scene in metrics["scenes"]:
+        _assert_depth_error_figure(out / "scenes" / scene / "depth_error.png", perfect=True)
+    assert "![IoU per class](figures/iou_per_class.png)" in report
     assert "2 failed: ai_002_001-cam_00, ai_003_001-cam_00" in capsys.readouterr().out
 
 
@@ -62,6 +116,7 @@ def synthetic_dataset(tmp_path_factory) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_scenes(synthetic_dataset, tmp_path):
     from m2h_slam.perception import Predictor
     from m2h_slam.perception.perception import demo_weights
@@ -77,6 +132,9 @@ def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_sce
                       ("edges", "ods_f")):
         assert dense[task][key] == pytest.approx(expected[task][key], rel=1e-4), (task, key)
     assert first["aggregate"]["frames"] == 18 and not first["failed"]
+    _assert_iou_bars(out / "figures" / "iou_per_class.png", dense["semantics"]["iou_per_class"])
+    for scene in first["scenes"]:
+        _assert_depth_error_figure(out / "scenes" / scene / "depth_error.png", perfect=False)
 
     kept = out / "scenes" / "apt1" / "result.json"
     stamp = kept.stat().st_mtime_ns
@@ -94,6 +152,7 @@ def _table(metrics: dict) -> dict:
             "failed": metrics["failed"]}
 
 
+@pytest.mark.slow
 def test_a_ray_cluster_gives_the_same_table_as_local_workers(synthetic_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throw-away local cluster: no token to hand around
     ray = Path(sys.executable).parent / "ray"
@@ -156,7 +215,29 @@ def test_mapping_a_replica_scene_scores_it_against_the_released_mesh(tmp_path):
     assert metrics["format"] == "replica" and mapping["mesh_reference"] == "reference mesh"
     assert mapping["ate_rmse_m"] < 0.01 and mapping["mesh_f1@0.05m"] > 0.8 and mapping["mesh_accuracy_m"] < 0.03
     assert metrics["aggregate"]["mapping"]["mesh_f1@0.05m"] == mapping["mesh_f1@0.05m"]
-    assert (out / "scenes" / "room0" / "trajectory.png").is_file() and (out / "scenes" / "room0" / "topdown.png").is_file()
+    figures = out / "scenes" / "room0"
+    _assert_depth_error_figure(figures / "depth_error.png", perfect=True)
+    # The trajectory: the estimate (on top of the truth: exact poses) as one line with the walk's proportions.
+    from scipy import ndimage
+
+    picture = read_rgb(figures / "trajectory.png")
+    labels, n = ndimage.label(_colour(picture, ESTIMATE_ORANGE, 30))
+    line = labels == 1 + int(np.argmax(ndimage.sum(labels > 0, labels, range(1, n + 1))))  # not the legend's
+    rows, cols = np.nonzero(line)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    walk = np.array([f.world_T_camera[:3, 3] for f in open_sequence(synthetic)])
+    a, b = sorted(np.argsort(np.ptp(walk, axis=0))[1:])  # the plan: all but the axis it moved least along
+    assert max(height, width) > 0.5 * min(picture.shape[:2]) and line.sum() > 0.8 * max(height, width)
+    assert width / height == pytest.approx(np.ptp(walk[:, a]) / np.ptp(walk[:, b]), abs=0.05), (width, height)
+    # The top-down map: the true surface (grey) and the map (blue) as point clouds spread over the plot.
+    picture = read_rgb(figures / "topdown.png")
+    surface, mapped = _colour(picture, SURFACE_GREY, 20), _colour(picture, BAR_BLUE, 20)
+    assert surface.sum() > 200 and mapped.sum() > 1000, (surface.sum(), mapped.sum())
+    rows, cols = np.nonzero(mapped)
+    spread = np.array([np.ptp(np.percentile(v, [5, 95])) for v in (rows, cols)]) / np.array(picture.shape[:2])
+    assert (spread > 0.3).all(), spread
+    report = (out / "report.md").read_text()
+    assert all(f"(scenes/room0/{name})" in report for name in ("depth_error.png", "trajectory.png", "topdown.png"))
 
 
 def test_hypersim_official_split_picks_the_cameras(tmp_path):
