@@ -9,16 +9,15 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.polygons import points_in_polygon, polygon_area
 from m2h_slam.sources import ReadOptions, open_sequence
-from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper
 from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from pipeline.scene_graph.gravity import FLOOR, estimate_map_frame
 
 
 @pytest.fixture(scope="module")
-def apartment(tmp_path_factory):
-    return write_synthetic(tmp_path_factory.mktemp("graph") / "apt", WorldSpec(seed=11, frames=90, rooms=3, people=0),
-                           size=(160, 120), progress=False)
+def apartment(apartments):
+    return apartments(WorldSpec(seed=11, frames=90, rooms=3, people=0), size=(160, 120))
 
 
 @pytest.fixture(scope="module")
@@ -265,14 +264,57 @@ def test_synthetic_ground_truth_graph_still_validates_and_loads(apartment):
     assert graph.counts()["room"] == len(truth["rooms"]) and graph.counts()["object"] == len(truth["objects"])
 
 
-def test_scene_graph_picture(graph, tmp_path):
-    from m2h_slam.viz.graph_picture import draw_scene_graph
-    from m2h_slam.formats.image_io import read_rgb
+def _pixels_of(picture: np.ndarray, rgb, tolerance: int) -> np.ndarray:
+    """Mask of the pixels within ``tolerance`` (per channel, 0-255) of colour ``rgb``."""
+    return (np.abs(picture.astype(int) - np.asarray(rgb, float).round().astype(int)).max(axis=-1) <= tolerance)
 
-    g, _ = graph
-    draw_scene_graph(g.to_json(), tmp_path / "scene_graph.png")
-    picture = read_rgb(tmp_path / "scene_graph.png")
+
+def test_scene_graph_picture(graph, tmp_path):
+    """The picture shows what the graph holds: one filled area per room (tab10 colours at alpha 0.25 on white) with
+    its share of the rooms' pixels equal to its share of their floor area, and no area for rooms the graph lacks;
+    one marker (in the class's palette colour) per object; each agent's trajectory as a line of its length."""
+    from m2h_slam.formats.image_io import read_rgb
+    from m2h_slam.viz.graph_picture import draw_scene_graph
+
+    g, rooms = graph
+    data = g.to_json()
+    assert len(data["rooms"]) == len(rooms.rooms) and len(data["objects"]) == g.counts()["object"] >= 2
+    assert len(data["agents"]) == g.counts()["agent"] >= 1
+    draw_scene_graph(data, tmp_path / "scene_graph.png")
+    _assert_picture_shows(read_rgb(tmp_path / "scene_graph.png"), data)
+
+
+def _assert_picture_shows(picture: np.ndarray, data: dict) -> None:
+    import matplotlib
+    from scipy import ndimage
+
+    from m2h_slam.core.labels import PALETTE
+
     assert picture.shape[0] > 400 and picture.shape[1] > 400 and picture.std() > 10
+    # Rooms: the k-th room's fill is 0.75 * white + 0.25 * tab10(k).
+    tab10 = matplotlib.colormaps["tab10"]
+    fill = [_pixels_of(picture, 255 * (0.75 + 0.25 * np.array(tab10(k)[:3])), 3).sum() for k in range(10)]
+    areas = np.array([abs(polygon_area(room["footprint"])) for room in data["rooms"]])
+    n = len(areas)
+    assert n >= 2
+    drawn = np.array(fill[:n], float)
+    assert drawn.min() > 5000, fill
+    assert np.allclose(drawn / drawn.sum(), areas / areas.sum(), atol=0.05), (drawn, areas)
+    assert max(fill[n:]) < 0.01 * drawn.min(), fill  # no room drawn that the graph lacks
+    metres_per_pixel = np.sqrt(areas.sum() / drawn.sum())
+    # Objects: one marker each, in its class's colour (blobs merged over the labels drawn across them).
+    classes = [o["class_id"] for o in data["objects"]]
+    for class_id in set(classes):
+        marker = ndimage.binary_dilation(_pixels_of(picture, PALETTE[class_id], 12), iterations=2)
+        assert ndimage.label(marker)[1] == classes.count(class_id), class_id
+    # Agents: the trajectory drawn in the line colour cycle (C0, C1, ...), about as long as it is.
+    for k, agent in enumerate(data["agents"]):
+        positions = np.array(agent["positions"]).reshape(-1, 3)
+        length_px = np.linalg.norm(np.diff(positions[:, :2], axis=0), axis=1).sum() / metres_per_pixel
+        line = _pixels_of(picture, 255 * np.array(matplotlib.colors.to_rgb(f"C{k}")), 40).sum()
+        assert length_px > 50 and 0.8 * length_px < line < 4 * length_px, (line, length_px)
+    unused = 255 * np.array(matplotlib.colors.to_rgb(f"C{len(data['agents'])}"))
+    assert _pixels_of(picture, unused, 40).sum() < 20  # no line for an agent the graph lacks
 
 
 def test_parts_of_one_object_merge_and_neighbours_do_not():
@@ -298,7 +340,8 @@ def test_parts_of_one_object_merge_and_neighbours_do_not():
         (5, len(other_chair)), (5, len(seat) + len(back)), (7, len(table))]
 
 
-def test_objects_with_ground_truth_perception(tmp_path):
+@pytest.mark.slow
+def test_objects_with_ground_truth_perception(apartments):
     """A held-out apartment walked for 150 frames: object F1 >= 0.9 (the product's metric) over the objects
     seen in 3+ frames."""
     import json
@@ -307,8 +350,7 @@ def test_objects_with_ground_truth_perception(tmp_path):
     from m2h_slam.eval.graph_metrics import object_scores
     from pipeline.scene_graph.objects import ObjectLayer
 
-    path = write_synthetic(tmp_path / "apt", WorldSpec(seed=11, frames=300, rooms=4, people=0), size=(160, 120),
-                           progress=False)
+    path = apartments(WorldSpec(seed=11, frames=300, rooms=4, people=0), size=(160, 120))
     frames = list(open_sequence(path, ReadOptions(stride=2)))
     config = Config().graph
     layer = ObjectLayer(config, frames[0].intrinsics)
@@ -331,15 +373,14 @@ def test_objects_with_ground_truth_perception(tmp_path):
 
 
 @pytest.mark.parametrize("seed, static", [(6, False), (7, True)])
-def test_each_walking_person_is_one_agent(tmp_path, seed, static):
+def test_each_walking_person_is_one_agent(apartments, seed, static):
     """Agents from people with ground-truth perception: every agent follows one true person (mean foot-point
     error < 0.4 m) and no person has more than two tracks (at most one ID switch)."""
     import json
 
     from pipeline.scene_graph.agents import AgentLayer
 
-    path = write_synthetic(tmp_path / "people", WorldSpec(seed=seed, frames=150, rooms=4, people=2,
-                                                          static_camera=static), size=(160, 120), progress=False)
+    path = apartments(WorldSpec(seed=seed, frames=150, rooms=4, people=2, static_camera=static), size=(160, 120))
     frames = list(open_sequence(path))
     layer = AgentLayer(Config().graph, frames[0].intrinsics)
     for frame in frames:
@@ -423,12 +464,11 @@ def test_agents_are_seen_again_and_a_passing_split_leaves_no_third_agent():
 
 
 @pytest.fixture(scope="module")
-def people_run(tmp_path_factory):
+def people_run(apartments, tmp_path_factory):
     from conftest import run_cli
 
     root = tmp_path_factory.mktemp("graphrun")
-    path = write_synthetic(root / "seq", WorldSpec(seed=6, frames=120, rooms=3, people=2), size=(160, 120),
-                           progress=False)
+    path = apartments(WorldSpec(seed=6, frames=120, rooms=3, people=2), size=(160, 120))
     result = run_cli("run", str(path), "--out", str(root / "run"), "--gt-perception", "-q")
     assert result.returncode == 0, result.stderr
     return path, root / "run"
@@ -515,15 +555,15 @@ def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
     assert graph is None and status["state"].startswith("waiting for the floor")
 
 
-def test_a_moved_chair_ends_as_one_node_at_its_new_place(tmp_path):
+def test_a_moved_chair_ends_as_one_node_at_its_new_place(apartments, tmp_path):
     """Static camera, a chair moved half-way (seen before and after): one chair node, at the new place,
     with the move recorded; nothing left at the old place."""
     import json
 
     from conftest import run_cli
 
-    path = write_synthetic(tmp_path / "moved", WorldSpec(seed=4, frames=60, rooms=3, people=0, static_camera=True,
-                                                         move_object=True), size=(160, 120), progress=False)
+    path = apartments(WorldSpec(seed=4, frames=60, rooms=3, people=0, static_camera=True, move_object=True),
+                      size=(160, 120))
     truth = next(o for o in json.loads((path / "scene_graph.json").read_text())["objects"] if "moved" in o)
     out = tmp_path / "run"
     assert run_cli("run", str(path), "--out", str(out), "--gt-perception", "-q").returncode == 0
@@ -539,7 +579,8 @@ def test_a_moved_chair_ends_as_one_node_at_its_new_place(tmp_path):
     assert any("moved" in e for e in json.loads((out / "run.json").read_text())["scene_graph"]["events"])
 
 
-def test_rooms_meet_the_bound_on_a_walked_apartment(tmp_path):
+@pytest.mark.slow
+def test_rooms_meet_the_bound_on_a_walked_apartment(apartments):
     """A 300-frame walk through four rooms, exact poses and perception: every room the camera was in is found
     with footprint IoU >= 0.5, and every estimated room matches one (precision and recall 1.0 here)."""
     import json
@@ -547,8 +588,7 @@ def test_rooms_meet_the_bound_on_a_walked_apartment(tmp_path):
     from m2h_slam.eval.graph_metrics import room_scores
     from pipeline.scene_graph.rooms import segment_rooms
 
-    path = write_synthetic(tmp_path / "apt", WorldSpec(seed=12, frames=300, rooms=4, people=0), size=(160, 120),
-                           progress=False)
+    path = apartments(WorldSpec(seed=12, frames=300, rooms=4, people=0), size=(160, 120))
     frames = list(open_sequence(path, ReadOptions(stride=2)))
     mapper = Mapper(Config(), frames[0].intrinsics)
     for frame in frames:
