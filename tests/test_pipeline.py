@@ -17,7 +17,7 @@ from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Prediction
 from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.formats.ply_io import read_labelled_ply
-from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper
 from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
@@ -25,11 +25,9 @@ PERSON = class_id("person")
 
 
 @pytest.fixture(scope="module")
-def apartment(tmp_path_factory):
-    """60 frames, 160x120, two people walking, exact ground truth."""
-    out = tmp_path_factory.mktemp("pipeline") / "apt"
-    write_synthetic(out, WorldSpec(seed=7, frames=60, rooms=3, people=2), size=(160, 120), progress=False)
-    return out
+def apartment(apartments):
+    """60 frames, 160x120, two people walking, exact ground truth (rendered once per session; read only)."""
+    return apartments(WorldSpec(seed=7, frames=60, rooms=3, people=2), size=(160, 120))
 
 
 def _map(path, poses="vo", frames=None):
@@ -42,6 +40,12 @@ def _map(path, poses="vo", frames=None):
     return mapper, mapper.finish(), truth
 
 
+@pytest.fixture(scope="module")
+def gt_mapped(apartment):
+    """The apartment mapped with its exact poses: (mapper, result, frames). Read only."""
+    return _map(apartment, poses="gt")
+
+
 def _distances(points, vertices, triangles):
     o3d = open3d()
     scene = o3d.t.geometry.RaycastingScene()
@@ -49,8 +53,8 @@ def _distances(points, vertices, triangles):
     return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
 
 
-def test_fusing_ground_truth_reproduces_the_scene(apartment):
-    mapper, result, frames = _map(apartment, poses="gt")
+def test_fusing_ground_truth_reproduces_the_scene(apartment, gt_mapped):
+    mapper, result, frames = gt_mapped
     gt = read_labelled_ply(apartment / "mesh.ply")
     # Precision: fused vertices near the true surface. Recall: observed true surface near the fused mesh.
     precision = np.mean(_distances(result.mesh.vertices, gt.vertices, gt.triangles) < 0.05)
@@ -72,8 +76,8 @@ def test_fusing_ground_truth_reproduces_the_scene(apartment):
     assert np.mean(result.mesh.labels[labelled] == true_labels[labelled]) > 0.85
 
 
-def test_people_are_absent_from_the_map(apartment):
-    mapper, result, frames = _map(apartment, poses="gt")
+def test_people_are_absent_from_the_map(gt_mapped):
+    mapper, result, frames = gt_mapped
     assert any((f.semantics == PERSON).any() for f in frames)  # people were in view
     _, voxel_labels, _ = mapper.volume.labelled_voxels()
     assert PERSON not in set(voxel_labels.tolist()) and PERSON not in set(result.mesh.labels.tolist())
@@ -87,11 +91,11 @@ def _map_with(path, config):
     return mapper, steps
 
 
-def test_an_object_moved_into_seen_free_space_stays_out_of_the_map(tmp_path):
+def test_an_object_moved_into_seen_free_space_stays_out_of_the_map(apartments):
     """A static camera sees a place empty, then a chair is put there (mid-sequence): the chair is
     detected as moving, masked in every later frame, and never fused."""
-    out = write_synthetic(tmp_path / "moved", WorldSpec(seed=10, frames=30, rooms=2, people=0, static_camera=True,
-                                                        move_object=True), size=(160, 120), progress=False)
+    out = apartments(WorldSpec(seed=10, frames=30, rooms=2, people=0, static_camera=True, move_object=True),
+                     size=(160, 120))
     moved = next(o for o in json.loads((out / "scene_graph.json").read_text())["objects"] if "moved" in o)
     after = np.array(moved["moved"]["box"]["center"])
     chair = moved["class_id"]
@@ -131,11 +135,10 @@ def test_odometry_stays_close_to_ground_truth(apartment):
     assert np.sqrt(np.mean(error**2)) <= 0.02 * path
 
 
-def test_odometry_on_downsampled_frames_stays_close(tmp_path):
+def test_odometry_on_downsampled_frames_stays_close(apartments):
     """By default (``odometry.max_width_px: 200``) a 320x240 walk is aligned at 160x120, a quarter of the
     pixels; the poses stay within the bound of the full-size test."""
-    sequence = open_sequence(write_synthetic(tmp_path / "apt", WorldSpec(seed=7, frames=40, rooms=3, people=2),
-                                             size=(320, 240), progress=False))
+    sequence = open_sequence(apartments(WorldSpec(seed=7, frames=40, rooms=3, people=2), size=(320, 240)))
     mapper = Mapper(Config(), sequence.intrinsics)
     assert mapper.odometry.factor == 2
     frames = list(sequence)

@@ -19,7 +19,7 @@ import yaml
 
 from m2h_slam import cli
 from m2h_slam.formats.image_io import write_depth, write_rgb
-from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.synthetic import WorldSpec
 from m2h_slam.perception.perception import demo_weights
 
 
@@ -32,12 +32,11 @@ def tree_digest(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(apartments, tmp_path_factory):
     """Inputs every case may use (never written by a case): a synthetic sequence, an image folder, files."""
     root = tmp_path_factory.mktemp("inputs")
-    seq = write_synthetic(root / "seq", WorldSpec(seed=3, frames=8, rooms=2, people=0), size=(96, 72), progress=False)
-    write_synthetic(root / "other", WorldSpec(seed=4, frames=8, rooms=2, people=0), size=(96, 72),
-                            progress=False)
+    seq = apartments.copy(WorldSpec(seed=3, frames=8, rooms=2, people=0), root / "seq", size=(96, 72))
+    apartments.copy(WorldSpec(seed=4, frames=8, rooms=2, people=0), root / "other", size=(96, 72))
     images = root / "images"
     images.mkdir()
     rng = np.random.default_rng(0)

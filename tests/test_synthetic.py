@@ -22,11 +22,9 @@ SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "scene-graph.schema.json
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth") / "seq"
+def written(apartments):
     spec = WorldSpec(seed=5, frames=24, fps=10.0, rooms=4, people=3, move_object=True)
-    write_synthetic(out, spec, size=(160, 120), progress=False)
-    return out, spec
+    return apartments(spec, size=(160, 120)), spec
 
 
 def _scene(mesh):
