@@ -2,7 +2,6 @@
 from the documented layouts (datasets/README.md) with analytic ground truth: planes seen from known poses."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -362,9 +361,23 @@ def write_hypersim(root):
 
 
 def _run_check(kind, path):
-    result = subprocess.run([sys.executable, str(REPO / "datasets" / f"check_{kind}.py"), str(path)],
-                            capture_output=True, text=True, timeout=120)
-    return result.returncode, result.stdout + result.stderr
+    """``python datasets/check_KIND.py PATH`` run as a script (``__main__``) in this process: (status, output)."""
+    import contextlib
+    import io
+    import runpy
+
+    output, argv = io.StringIO(), sys.argv
+    sys.argv = [str(REPO / "datasets" / f"check_{kind}.py"), str(path)]
+    try:
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            try:
+                runpy.run_path(sys.argv[0], run_name="__main__")
+                status = 0
+            except SystemExit as exit_:
+                status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = argv
+    return status, output.getvalue()
 
 
 @pytest.mark.parametrize("kind, write, remove", [
