@@ -199,6 +199,21 @@ def _onnx_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _process_state():
+    """Put back what a test that calls an entry point in this process may change for the tests after it: the
+    working folder, the SIGTERM handler (``main`` installs one) and torch's thread count (``--threads``)."""
+    cwd, sigterm = os.getcwd(), signal.getsignal(signal.SIGTERM)
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    os.chdir(cwd)
+    signal.signal(signal.SIGTERM, sigterm)
+    torch = sys.modules.get("torch")
+    if torch is not None and threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _propagate_logs():
     """Let caplog see the project's logger even after a CLI run reconfigured it."""
     logger = logging.getLogger("m2h_slam")

@@ -12,7 +12,8 @@ from m2h_slam.perception.model.losses import (DynamicWeightAverage, depth_loss, 
 SMALL = {"depth": 4, "taps": (0, 1, 2, 3)}  # a 4-block backbone keeps tests fast; the decoder is full size
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if get_config(name).embed_dim > 384 else name
+                                  for name in list_models()])  # the ViT-B and ViT-L entries take seconds to build
 def test_every_entry_runs_on_odd_sizes(name):
     torch.manual_seed(0)
     model = create_model(name, **SMALL).eval()
@@ -118,6 +119,7 @@ def test_dynamic_weight_average():
     assert sum(weights.values()) == pytest.approx(2.0) and weights["b"] > weights["a"]
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_synthetic_batch(tmp_path):
     from m2h_slam.synthetic import WorldSpec, write_synthetic
     from m2h_slam.train import TrainingDataset

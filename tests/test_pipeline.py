@@ -135,6 +135,7 @@ def test_odometry_stays_close_to_ground_truth(apartment):
     assert np.sqrt(np.mean(error**2)) <= 0.02 * path
 
 
+@pytest.mark.slow
 def test_odometry_on_downsampled_frames_stays_close(apartments):
     """By default (``odometry.max_width_px: 200``) a 320x240 walk is aligned at 160x120, a quarter of the
     pixels; the poses stay within the bound of the full-size test."""
@@ -253,7 +254,7 @@ print(len(mapper.finish().mesh.vertices) > 0, "torch" in sys.modules)
     assert result.stdout.split() == ["True", "False"], result.stderr
 
 
-@pytest.mark.parametrize("poses", ["gt", "vo"])
+@pytest.mark.parametrize("poses", ["gt", pytest.param("vo", marks=pytest.mark.slow)])
 def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, poses):
     """With given poses a resumed run is bit-identical to an uninterrupted one. With odometry it keeps the
     snapshot's poses exactly and tracks on from them (Open3D 0.20's CPU odometry differs in the last bits

@@ -82,6 +82,7 @@ def _config(tmp_path, **values):
     return str(path)
 
 
+@pytest.mark.slow
 def test_resumed_training_equals_an_uninterrupted_run_and_lowers_the_loss(sequences, tmp_path):
     config = _config(tmp_path)
     full = tmp_path / "full"
@@ -115,6 +116,7 @@ def test_resumed_training_equals_an_uninterrupted_run_and_lowers_the_loss(sequen
     assert all(torch.allclose(weights_full[k], weights_parts[k], atol=1e-5) for k in weights_full)
 
 
+@pytest.mark.slow
 def test_a_stopped_training_keeps_its_last_step(sequences, tmp_path):
     """SIGTERM to the whole process group (as a job scheduler sends it; the DataLoader worker gets it too) saves
     the last finished step and exits as 'terminated'; --resume goes on from that step."""
@@ -149,6 +151,7 @@ def test_resume_forgets_the_rows_logged_after_the_checkpoint(tmp_path):
     assert _rows(tmp_path / "val.csv") == [] and (tmp_path / "val.csv").read_text().startswith("step,epoch,abs_rel")
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_keeps_equal_replicas(sequences, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -201,6 +204,7 @@ def test_a_training_folder_is_never_its_data(sequences, capsys):
     assert "output lies inside the input" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_frames_in_memory_train_like_frames_on_disk(sequences, tmp_path):
     """TrainingDataset.from_samples gives the items of the same frames read from disk; ``repeats`` passes draw
     fresh augmentations; run_training takes such datasets instead of config sources."""
