@@ -12,6 +12,7 @@ from m2h_slam.perception import Predictor
 from m2h_slam.perception.perception import demo_weights
 
 
+@pytest.mark.slow
 def test_shipped_weights_score_what_the_model_card_says(tmp_path, capsys):
     card = json.loads(demo_weights().with_suffix(".card.json").read_text())["test_protocol"]
     sequence = write_synthetic(tmp_path / "held_out", WorldSpec(seed=card["seed"], frames=card["frames"]),

@@ -372,7 +372,7 @@ def test_objects_with_ground_truth_perception(apartments):
     assert all(r.class_id != 31 for r in records)
 
 
-@pytest.mark.parametrize("seed, static", [(6, False), (7, True)])
+@pytest.mark.parametrize("seed, static", [(6, False), pytest.param(7, True, marks=pytest.mark.slow)])
 def test_each_walking_person_is_one_agent(apartments, seed, static):
     """Agents from people with ground-truth perception: every agent follows one true person (mean foot-point
     error < 0.4 m) and no person has more than two tracks (at most one ID switch)."""
