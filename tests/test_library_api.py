@@ -9,17 +9,15 @@ import pytest
 from m2h_slam.core.config import Config
 from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import ReadOptions, open_sequence
-from m2h_slam.synthetic import WorldSpec, write_synthetic
+from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper, SceneMapper
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
-def apartment(tmp_path_factory):
-    out = tmp_path_factory.mktemp("library") / "apt"
-    write_synthetic(out, WorldSpec(seed=3, frames=40, rooms=2, people=1), size=(160, 120), progress=False)
-    return out
+def apartment(apartments):
+    return apartments(WorldSpec(seed=3, frames=40, rooms=2, people=1), size=(160, 120))
 
 
 def test_the_readme_example_runs_and_gives_the_whole_product(apartment, capsys):
