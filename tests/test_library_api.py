@@ -20,6 +20,7 @@ def apartment(apartments):
     return apartments(WorldSpec(seed=3, frames=40, rooms=2, people=1), size=(160, 120))
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_and_gives_the_whole_product(apartment, capsys):
     """The README's library block, run as written on a generated apartment (the network: the demo weights)."""
     code = re.search(r"## Library\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)

@@ -506,6 +506,7 @@ def test_run_writes_a_valid_graph_whose_objects_are_the_mesh_instances(people_ru
     assert bad.returncode == 2 and "no room '99'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_run_in_the_first_cameras_frame_is_turned_upright(people_run, tmp_path):
     """Without ground-truth poses (as for a video) the map frame is estimated: the trajectory comes out
     z-up with the floor at 0, so the camera's height matches the true one."""
