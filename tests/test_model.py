@@ -12,10 +12,7 @@ from m2h_slam.perception.model.losses import (DynamicWeightAverage, depth_loss, 
 SMALL = {"depth": 4, "taps": (0, 1, 2, 3)}  # a 4-block backbone keeps tests fast; the decoder is full size
 
 
-BIG = pytest.mark.slow  # the ViT-B and ViT-L entries take seconds to build
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=BIG) if get_config(n).embed_dim > 384 else n for n in list_models()])
+@pytest.mark.parametrize("name", list_models())
 def test_every_entry_runs_on_odd_sizes(name):
     torch.manual_seed(0)
     model = create_model(name, **SMALL).eval()

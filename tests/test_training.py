@@ -204,7 +204,6 @@ def test_a_training_folder_is_never_its_data(sequences, capsys):
     assert "output lies inside the input" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_frames_in_memory_train_like_frames_on_disk(sequences, tmp_path):
     """TrainingDataset.from_samples gives the items of the same frames read from disk; ``repeats`` passes draw
     fresh augmentations; run_training takes such datasets instead of config sources."""
