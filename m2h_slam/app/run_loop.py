@@ -223,7 +223,7 @@ class _FrameLoop:
         self.mapper, self.builder = scene.mapper, scene.builder
         self.perception, self.poses = perception, poses
         self.options, self.timings, self.binding = options, timings, binding
-        self.writer = _prediction_writer(out, sequence, options, mapper.config.fusion.edge_threshold) \
+        self.writer = _prediction_writer(out, sequence, options, self.mapper.config.fusion.edge_threshold) \
             if options.save_predictions else None
         self.viewer = _rerun_viewer(options)
         self.previews: list[tuple[np.ndarray, Prediction]] = []
