@@ -21,18 +21,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-
 from common import report
+
+from m2h_slam.app.run_loop import RunOptions, run
 from m2h_slam.core.config import Config
+from m2h_slam.eval.dense_metrics import DepthScores, headline, score_frames
+from m2h_slam.eval.run_eval import evaluate_run
+from m2h_slam.perception import Predictor, demo_weights
 from m2h_slam.sources import open_sequence
 from m2h_slam.sources.samples import motorcycle_frame
 from m2h_slam.synthetic import WorldSpec, write_synthetic
-from m2h_slam.eval.dense_metrics import DepthScores, headline, score_frames
-from m2h_slam.eval.run_eval import evaluate_run
-from m2h_slam.perception import Predictor
-from m2h_slam.app.run_loop import RunOptions, run
-from m2h_slam.perception import demo_weights
 
 HELD_OUT = (900, 901, 902, 903)
 HELD_OUT_WALKS = tuple(range(950, 962))  # rooms 2 + seed % 5, as datasets/synthetic/make_training_set.sh

@@ -20,19 +20,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import peak_rss_mb, report
 
+from m2h_slam.app.run_loop import RunOptions, run
 from m2h_slam.core.config import Config
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
+from m2h_slam.eval.run_eval import evaluate_run
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import Renderer, WorldSpec, generate_world, write_synthetic
-from m2h_slam.eval.run_eval import evaluate_run
-from m2h_slam.app.run_loop import RunOptions, run
 from pipeline import Mapper
 from pipeline.mapping.fusion import SemanticTSDF
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from pipeline.mapping.masks import fusion_mask
 
 HELD_OUT_SEEDS = (900, 901)  # training data uses seeds 100-115

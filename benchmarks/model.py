@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from common import peak_rss_mb, report, timed
+from torch.utils.flop_counter import FlopCounterMode
 
 from m2h_slam.perception.model import create_model, list_models
 from m2h_slam.perception.model.attention import CrossTaskAttentionLayer

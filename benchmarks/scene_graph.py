@@ -12,14 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from common import report
+
 from m2h_slam.core.config import Config
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
 from pipeline import Mapper
 from pipeline.scene_graph.builder import SceneGraphBuilder
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
 
 def measure(path: Path, config: Config) -> dict:

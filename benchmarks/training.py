@@ -11,10 +11,10 @@ import csv
 import tempfile
 from pathlib import Path
 
-
 from common import peak_rss_mb, report
-from m2h_slam.synthetic import RenderOptions, WorldSpec, write_synthetic
+
 from m2h_slam.perception.model import create_model
+from m2h_slam.synthetic import RenderOptions, WorldSpec, write_synthetic
 from m2h_slam.train import TrainConfig, TrainingDataset, train
 
 

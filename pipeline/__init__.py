@@ -8,7 +8,7 @@
 map and scene graph out.
 """
 
-from pipeline.mapping.mapper import MapResult, Mapper, StepResult
+from pipeline.mapping.mapper import Mapper, MapResult, StepResult
 from pipeline.scene_mapper import SceneMapper, SceneResult
 
 __all__ = ["MapResult", "Mapper", "SceneMapper", "SceneResult", "StepResult"]

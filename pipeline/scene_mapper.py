@@ -21,7 +21,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
-from pipeline.mapping.mapper import MapResult, Mapper, StepResult
+from pipeline.mapping.mapper import Mapper, MapResult, StepResult
 from pipeline.scene_graph.builder import SceneGraphBuilder
 from pipeline.scene_graph.graph import SceneGraph
 

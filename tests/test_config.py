@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 import yaml
 
-from m2h_slam.core.config import (WRITE_DEFAULT, Config, config_from_dict, config_to_dict, default_yaml, field_docs,
-                                  load_config)
+from m2h_slam.core.config import (
+    WRITE_DEFAULT,
+    Config,
+    config_from_dict,
+    config_to_dict,
+    default_yaml,
+    field_docs,
+    load_config,
+)
 from m2h_slam.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli_command as _command
 from conftest import run_cli
+
 from m2h_slam.core.atomic import TMP_PREFIX, atomic_folder, complete_folder, is_complete
 from m2h_slam.synthetic import WorldSpec, write_synthetic
 
@@ -284,8 +284,8 @@ def test_force_clears_only_what_the_tool_wrote(sequence, tmp_path):
 
 
 def test_large_images_are_downscaled_to_the_working_size(tmp_path):
-    from m2h_slam.sources import ReadOptions, open_sequence
     from m2h_slam.formats.image_io import write_rgb
+    from m2h_slam.sources import ReadOptions, open_sequence
 
     folder = tmp_path / "big"
     folder.mkdir()

@@ -13,9 +13,9 @@ import pytest
 from test_hypersim import write_scene
 
 from m2h_slam.cli import main
-from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.eval.dense_metrics import score_frames
 from m2h_slam.formats.image_io import read_rgb
+from m2h_slam.sources import ReadOptions, open_sequence
 
 BAR_BLUE, ESTIMATE_ORANGE, SURFACE_GREY, MAGMA_ZERO = (76, 114, 176), (221, 132, 82), (153, 153, 153), (0, 0, 4)
 

@@ -12,8 +12,8 @@ import pytest
 from m2h_slam.core import geometry as g
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.intrinsics import Intrinsics
-from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.formats import image_io
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.sources.nyudmt import open_nyudmt
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from m2h_slam.cli import main
-from m2h_slam.sources import open_sequence
-from m2h_slam.synthetic import WorldSpec, write_synthetic
 from m2h_slam.eval.dense_metrics import headline, score_frames
 from m2h_slam.perception import Predictor
 from m2h_slam.perception.perception import demo_weights
+from m2h_slam.sources import open_sequence
+from m2h_slam.synthetic import WorldSpec, write_synthetic
 
 
 @pytest.mark.slow

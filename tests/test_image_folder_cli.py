@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import make_frames, run_cli
+
 from m2h_slam.core.errors import InputError
-from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.formats.image_io import write_rgb
 from m2h_slam.formats.intrinsics_io import save_intrinsics
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.sources.sequence_folder import SequenceWriter
 
 

@@ -8,18 +8,18 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import backproject, transform_from_quaternion, transform_points
 from m2h_slam.core.labels import class_id
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Prediction
-from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.formats.ply_io import read_labelled_ply
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
 PERSON = class_id("person")
 
@@ -259,8 +259,8 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     """With given poses a resumed run is bit-identical to an uninterrupted one. With odometry it keeps the
     snapshot's poses exactly and tracks on from them (Open3D 0.20's CPU odometry differs in the last bits
     between identical calls, so two odometry runs are never bit-identical)."""
-    from m2h_slam.app import run_loop as runner
     from m2h_slam.app.run_loop import RunOptions, run
+    from m2h_slam.perception.perception import Perception
 
     def sequence():
         return open_sequence(apartment, ReadOptions(max_frames=30))
@@ -269,21 +269,21 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     config = Config()
     full = run(sequence(), tmp_path / "full", config, options)
     # Interrupt at frame 17 (after the snapshot at 10), then resume.
-    original = runner.Perception.__call__
+    original = Perception.__call__
 
     def interrupting(self, frame):
         if frame.index == 17:
             raise KeyboardInterrupt
         return original(self, frame)
 
-    monkeypatch.setattr(runner.Perception, "__call__", interrupting)
+    monkeypatch.setattr(Perception, "__call__", interrupting)
     with pytest.raises(KeyboardInterrupt):
         run(sequence(), tmp_path / "resumed", config, options)
     snapshot = tmp_path / "resumed" / ".snapshot"
     assert json.loads((snapshot / "state.json").read_text())["counts"]["frames"] == 17
     before = np.array(json.loads((snapshot / "state.json").read_text())["poses"]).reshape(-1, 4, 4)
     assert not (tmp_path / "resumed" / "mesh.ply").exists()
-    monkeypatch.setattr(runner.Perception, "__call__", original)
+    monkeypatch.setattr(Perception, "__call__", original)
     resumed = run(sequence(), tmp_path / "resumed", config, dataclasses.replace(options, resume=True))
     a = np.loadtxt(tmp_path / "full" / "trajectory.txt")
     b = np.loadtxt(tmp_path / "resumed" / "trajectory.txt")

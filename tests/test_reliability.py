@@ -19,8 +19,8 @@ import yaml
 
 from m2h_slam import cli
 from m2h_slam.formats.image_io import write_depth, write_rgb
-from m2h_slam.synthetic import WorldSpec
 from m2h_slam.perception.perception import demo_weights
+from m2h_slam.synthetic import WorldSpec
 
 
 def tree_digest(path: Path) -> dict[str, str]:
@@ -90,21 +90,21 @@ def finished_run(world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def interrupted_run(world, tmp_path_factory):
     """A run of seq stopped by Ctrl-C after 4 frames (a snapshot holds them)."""
-    from m2h_slam.app import run_loop as runner
+    from m2h_slam.perception.perception import Perception
 
     out = tmp_path_factory.mktemp("runs") / "interrupted"
-    original = runner.Perception.__call__
+    original = Perception.__call__
 
     def interrupting(self, frame):
         if frame.index == 4:
             raise KeyboardInterrupt
         return original(self, frame)
 
-    runner.Perception.__call__ = interrupting
+    Perception.__call__ = interrupting
     try:
         assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 130
     finally:
-        runner.Perception.__call__ = original
+        Perception.__call__ = original
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 4
     return out
 
@@ -238,16 +238,16 @@ def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, ca
 
 
 def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_path, capsys, monkeypatch):
-    from m2h_slam.app import run_loop as runner
+    from m2h_slam.perception.perception import Perception
 
-    original = runner.Perception.__call__
+    original = Perception.__call__
 
     def failing(self, frame):
         if frame.index == 5:
             raise ZeroDivisionError("a bug")
         return original(self, frame)
 
-    monkeypatch.setattr(runner.Perception, "__call__", failing)
+    monkeypatch.setattr(Perception, "__call__", failing)
     out = tmp_path / "run"
     assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 1
     err = capsys.readouterr().err
@@ -255,7 +255,7 @@ def test_unexpected_error_saves_a_snapshot_and_logs_the_traceback(world, tmp_pat
     assert "snapshot saved, continue with --resume" in err and str(out / "error.log") in err
     assert "Traceback" in (out / "error.log").read_text() and "a bug" in (out / "error.log").read_text()
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 5
-    monkeypatch.setattr(runner.Perception, "__call__", original)
+    monkeypatch.setattr(Perception, "__call__", original)
     assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q", "--resume"]) == 0
     assert json.loads((out / "run.json").read_text())["counts"]["frames"] == 8
 
@@ -313,8 +313,8 @@ def test_info_check_reports_a_truncated_video(bikes_faststart, tmp_path, capsys)
 def test_predictions_ahead_keep_order_overlap_and_pass_errors_on():
     import threading
 
-    from m2h_slam.core.errors import InputError
     from m2h_slam.app.run_loop import predicted
+    from m2h_slam.core.errors import InputError
 
     started = []
     second_started = threading.Event()

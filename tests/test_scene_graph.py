@@ -8,10 +8,10 @@ import pytest
 from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.polygons import points_in_polygon, polygon_area
+from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper
-from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from pipeline.scene_graph.gravity import FLOOR, estimate_map_frame
 
 
@@ -168,10 +168,10 @@ def test_outline_of_an_l_shaped_room():
 @pytest.fixture(scope="module")
 def graph(world_map):
     """The graph of the mapped apartment with one made-up object per room and one walking agent."""
-    from pipeline.scene_graph.records import AgentRecord, ObjectRecord
-    from pipeline.scene_graph.places import find_places
-    from pipeline.scene_graph.rooms import segment_rooms
     from pipeline.scene_graph.graph import SceneGraph
+    from pipeline.scene_graph.places import find_places
+    from pipeline.scene_graph.records import AgentRecord, ObjectRecord
+    from pipeline.scene_graph.rooms import segment_rooms
 
     mapper, _ = world_map
     space = _space(mapper)
@@ -479,8 +479,8 @@ def test_run_writes_a_valid_graph_whose_objects_are_the_mesh_instances(people_ru
     from pathlib import Path
 
     import jsonschema
-
     from conftest import run_cli
+
     from m2h_slam.formats.ply_io import read_labelled_ply
 
     _, out = people_run

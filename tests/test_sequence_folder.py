@@ -2,14 +2,12 @@
 
 import numpy as np
 import pytest
-
-from m2h_slam.core.records import GROUND_TRUTH_FIELDS
+from conftest import make_frames
 
 from m2h_slam.core.errors import InputError
-from m2h_slam.sources import ReadOptions, SequenceWriter, open_sequence
+from m2h_slam.core.records import GROUND_TRUTH_FIELDS
 from m2h_slam.formats import image_io
-
-from conftest import make_frames
+from m2h_slam.sources import ReadOptions, SequenceWriter, open_sequence
 
 
 def _write(path, frames):

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.polygons import points_in_polygon, polygon_area
-from m2h_slam.sources import open_sequence
 from m2h_slam.formats.ply_io import read_labelled_ply
+from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, generate_world, write_synthetic
 from m2h_slam.synthetic.paths import clearance_map
 

@@ -207,9 +207,9 @@ def test_a_training_folder_is_never_its_data(sequences, capsys):
 def test_frames_in_memory_train_like_frames_on_disk(sequences, tmp_path):
     """TrainingDataset.from_samples gives the items of the same frames read from disk; ``repeats`` passes draw
     fresh augmentations; run_training takes such datasets instead of config sources."""
+    from m2h_slam.app.training import run_training
     from m2h_slam.train.dataset import TrainingDataset, compact
     from m2h_slam.train.trainer import TrainConfig
-    from m2h_slam.app.training import run_training
 
     size = (112, 84)
     on_disk = TrainingDataset([sequences / "s5"], size)

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import make_frames
 
 from m2h_slam.core import geometry as g
 from m2h_slam.core.errors import InputError
-from m2h_slam.sources import open_sequence
 from m2h_slam.formats.trajectory_io import read_tum_trajectory
+from m2h_slam.sources import open_sequence
 from m2h_slam.sources.tum import associate, write_tum_sequence
-
-from conftest import make_frames
 
 
 def _write_tum(root, frames, depth_offset_s=0.004):

@@ -5,14 +5,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli
+
 from m2h_slam.core.errors import InputError
 from m2h_slam.perception import OnnxBackend, Predictor, TorchBackend
-from m2h_slam.perception.onnx_export import export_onnx
 from m2h_slam.perception.model import create_model
-from m2h_slam.perception.model.weights import (backbone_key_map, load_dinov2_backbone, load_official_checkpoint,
-                                    load_weights, official_key_map, save_checkpoint)
+from m2h_slam.perception.model.weights import (
+    backbone_key_map,
+    load_dinov2_backbone,
+    load_official_checkpoint,
+    load_weights,
+    official_key_map,
+    save_checkpoint,
+)
+from m2h_slam.perception.onnx_export import export_onnx
 
 DATA = Path(__file__).parent / "data"
 

@@ -30,17 +30,17 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
+from m2h_slam.app.training import run_training  # noqa: E402
 from m2h_slam.core.atomic import atomic_write_text  # noqa: E402
 from m2h_slam.core.config import config_to_dict, load_config  # noqa: E402
 from m2h_slam.core.intrinsics import Intrinsics  # noqa: E402
 from m2h_slam.core.o3d import open3d  # noqa: E402
 from m2h_slam.synthetic import Renderer, RenderOptions, WorldSpec, generate_world  # noqa: E402
-from m2h_slam.synthetic.render import Open3DRaycaster  # noqa: E402
 from m2h_slam.synthetic.export import DEFAULT_HFOV_DEG  # noqa: E402
+from m2h_slam.synthetic.render import Open3DRaycaster  # noqa: E402
 from m2h_slam.train.dataset import TrainingDataset, compact  # noqa: E402
 from m2h_slam.train.raycast_torch import TorchRaycaster  # noqa: E402
 from m2h_slam.train.trainer import TrainConfig  # noqa: E402
-from m2h_slam.app.training import run_training  # noqa: E402
 
 VAL_SEEDS = (850, 852)
 EPOCH_OVERHEAD_S = 5.0  # DataLoader start-up, validation and the checkpoint of one epoch

@@ -29,9 +29,9 @@ from m2h_slam.core.atomic import atomic_write_bytes, atomic_write_text
 from m2h_slam.core.config import AT_LEAST_ONE, DEVICE_PATTERN, NON_NEGATIVE, POSITIVE, Checked, load_config, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
-from m2h_slam.sources.sequence import ReadOptions
 from m2h_slam.eval.dense_metrics import FrameScores, score_frames
 from m2h_slam.eval.report import depth_error_figure, iou_bars, paper_table, report_markdown
+from m2h_slam.sources.sequence import ReadOptions
 
 log = logging.getLogger("m2h_slam")
 
@@ -160,8 +160,8 @@ def _score_item(item: DatasetItem, settings: EvalSettings, folder: Path, threads
 
 def _map_and_score(item: DatasetItem, settings: EvalSettings, config, folder: Path) -> dict:
     """Map the item's sequence (at the mapping config's working size) and score the run against it."""
-    from m2h_slam.eval.run_eval import score_run
     from m2h_slam.app.run_loop import RunOptions, run
+    from m2h_slam.eval.run_eval import score_run
 
     sequence = open_item(item, _read_options(settings), config.input)
     run(sequence, folder / "run", config, RunOptions(poses=settings.poses, gt_perception=settings.gt_perception,

@@ -1,4 +1,4 @@
-"""``m2h-slam run``: frames -> perception -> Mapper -> outputs, with snapshots and resume.
+"""``m2h-slam run``: frames -> perception -> SceneMapper (mapping, scene graph) -> outputs, with snapshots and resume.
 
     OUT/mesh.ply          fused mesh, semantic colours, per-vertex NYU40 label
     OUT/mesh_rgb.ply      the same mesh with fused RGB colours
@@ -24,18 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam import __version__
+from m2h_slam.app import snapshot
+from m2h_slam.app.run_outputs import write_outputs
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import Config, config_to_dict
-from m2h_slam.app import snapshot
 from m2h_slam.core.errors import InputError, RunError
 from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.core.records import Frame, Prediction
-from m2h_slam.sources.sequence import Sequence
 from m2h_slam.formats.trajectory_io import read_tum_trajectory
-from m2h_slam.app.run_outputs import write_outputs
 from m2h_slam.perception.perception import Perception
+from m2h_slam.sources.sequence import Sequence
 
 log = logging.getLogger("m2h_slam")
+
 
 @dataclass(frozen=True)
 class RunOptions:

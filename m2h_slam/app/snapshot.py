@@ -16,10 +16,10 @@ import json
 import logging
 from pathlib import Path
 
+from m2h_slam.app.output_folder import check_not_input, prepare_output_folder
 from m2h_slam.core.atomic import atomic_folder, complete_folder, remove_folder_versions, remove_stale_temporaries
 from m2h_slam.core.config import Config, config_to_dict
 from m2h_slam.core.errors import InputError
-from m2h_slam.app.output_folder import check_not_input, prepare_output_folder
 from m2h_slam.sources.sequence import Sequence
 
 log = logging.getLogger("m2h_slam")

@@ -74,7 +74,14 @@ def _counts(report: SceneReport, kinds: dict[str, dict[int, Path]], reference: s
 
 
 def check_scannet(scene: Path) -> SceneReport:
-    from m2h_slam.sources.scannet import LABEL_TABLE, find_label_table, frames_root, numbered_files, read_pose, scene_mesh
+    from m2h_slam.sources.scannet import (
+        LABEL_TABLE,
+        find_label_table,
+        frames_root,
+        numbered_files,
+        read_pose,
+        scene_mesh,
+    )
 
     report, root = SceneReport(scene), frames_root(scene)
     prefix = "" if root == scene else "frames/"

@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from m2h_slam.core.errors import InputError
 from m2h_slam.core.config import InputConfig
+from m2h_slam.core.errors import InputError
 from m2h_slam.sources.detect import detect_format, open_sequence
 from m2h_slam.sources.image_folder import ImageFolderSequence
 from m2h_slam.sources.sequence import ReadOptions, Sequence

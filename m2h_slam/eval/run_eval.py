@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.errors import InputError
+from m2h_slam.core.geometry import backproject, transform_points
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT
-from m2h_slam.sources import ReadOptions, open_sequence
+from m2h_slam.eval.metrics import mesh_score, relative_pose_error, trajectory_error
 from m2h_slam.formats.ply_io import read_labelled_ply, read_surface
 from m2h_slam.formats.trajectory_io import read_tum_trajectory
-from m2h_slam.eval.metrics import mesh_score, relative_pose_error, trajectory_error
+from m2h_slam.sources import ReadOptions, open_sequence
 
 
 def observed_surface(sequence, every: int = 5, stride_px: int = 7, depth_max_m: float = 5.0) -> np.ndarray:

@@ -24,8 +24,8 @@ def cache_dir() -> Path:
 def cached_onnx(weights: str | os.PathLike, input_size: tuple[int, int], model=None) -> Path:
     """The ONNX export of ``weights`` at ``input_size`` (W, H), exported now if the cache lacks it (from ``model``,
     the loaded weights, when the caller has them)."""
-    from m2h_slam.perception.onnx_export import export_onnx
     from m2h_slam.perception.model.weights import load_weights
+    from m2h_slam.perception.onnx_export import export_onnx
 
     weights = Path(weights)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]

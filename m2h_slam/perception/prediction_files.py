@@ -13,7 +13,6 @@ from m2h_slam.core.records import Prediction
 from m2h_slam.formats import image_io
 from m2h_slam.viz.contact_sheet import colourize_depth, colourize_normals
 
-
 PANELS = ("depth_color", "overlay", "normals", "edges")
 #: Name patterns of everything ``write_prediction`` writes.
 PREDICTION_OUTPUTS = tuple(f"*_{kind}.png" for kind in ("depth", "semantics", *PANELS, "preview"))

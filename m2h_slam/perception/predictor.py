@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from m2h_slam.core.config import RUNTIMES
 from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.records import Prediction
-from m2h_slam.perception.onnx_export import OUTPUTS
 from m2h_slam.perception.model.config import IMAGE_MEAN, IMAGE_STD
 from m2h_slam.perception.model.m2h import M2H
+from m2h_slam.perception.onnx_export import OUTPUTS
 
 OFFICIAL_INPUT_SIZE = (224, 224)  # (width, height)
 log = logging.getLogger("m2h_slam")

@@ -32,8 +32,8 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import GROUND_TRUTH_FIELDS, IMAGE_FIELDS, Frame
 from m2h_slam.formats import image_io
 from m2h_slam.formats.intrinsics_io import intrinsics_from_mapping
-from m2h_slam.sources.sequence import ReadOptions, Sequence, check_increasing
 from m2h_slam.formats.trajectory_io import format_tum_trajectory, read_tum_trajectory
+from m2h_slam.sources.sequence import ReadOptions, Sequence, check_increasing
 
 MANIFEST = "sequence.yaml"
 FORMAT_NAME = "m2h-sequence"

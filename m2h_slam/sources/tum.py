@@ -24,9 +24,9 @@ from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 from m2h_slam.formats import image_io
 from m2h_slam.formats.intrinsics_io import load_intrinsics
+from m2h_slam.formats.trajectory_io import read_tum_trajectory, write_tum_trajectory
 from m2h_slam.sources.sequence import ReadOptions, Sequence, check_increasing
 from m2h_slam.sources.sequence_folder import check_size
-from m2h_slam.formats.trajectory_io import read_tum_trajectory, write_tum_trajectory
 
 log = logging.getLogger("m2h_slam")
 

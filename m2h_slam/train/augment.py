@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from m2h_slam.core.config import NON_NEGATIVE, SHARE, Range, Checked, ranged
+from m2h_slam.core.config import NON_NEGATIVE, SHARE, Checked, Range, ranged
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 

@@ -21,8 +21,8 @@ from m2h_slam.core.geometry import normals_from_depth
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import semantic_edges
 from m2h_slam.core.records import Frame
-from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.perception.model.config import IMAGE_MEAN, IMAGE_STD
+from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.train.augment import AugmentConfig, augment
 
 REQUIRED = ("depth_m", "semantics")

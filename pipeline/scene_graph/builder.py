@@ -26,11 +26,11 @@ from m2h_slam.core.records import Frame, Tracking
 from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
+from pipeline.scene_graph.graph import SceneGraph
 from pipeline.scene_graph.gravity import estimate_map_frame
 from pipeline.scene_graph.objects import ObjectLayer
 from pipeline.scene_graph.places import find_places
 from pipeline.scene_graph.rooms import segment_rooms
-from pipeline.scene_graph.graph import SceneGraph
 
 STATE_FILE = "scene_graph_state.json"
 CEILING = class_id("ceiling")

@@ -13,7 +13,6 @@ from m2h_slam.core.labels import NYU40
 from pipeline.scene_graph.graph import SceneGraph, number_of
 
 
-
 def to_spark_dsg(graph: SceneGraph):
     """A ``spark_dsg.DynamicSceneGraph`` with the nodes and edges of ``graph``."""
     import spark_dsg as dsg

@@ -20,8 +20,8 @@ import numpy as np
 from m2h_slam.core.labels import NYU40, class_id
 from m2h_slam.core.polygons import points_in_polygon, polygon_area
 from pipeline.scene_graph.free_space import FreeSpaceMap
-from pipeline.scene_graph.records import AgentRecord, ObjectRecord
 from pipeline.scene_graph.places import Places
+from pipeline.scene_graph.records import AgentRecord, ObjectRecord
 from pipeline.scene_graph.rooms import RoomMap
 
 LAYERS = ("building", "room", "place", "object", "agent")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from m2h_slam.app.arguments import add_input_arguments, add_network_arguments, non_negative_int, open_from_args, \
-    perception_from_args
+from m2h_slam.app.arguments import (
+    add_input_arguments,
+    add_network_arguments,
+    non_negative_int,
+    open_from_args,
+    perception_from_args,
+)
 from m2h_slam.core.errors import InputError
 
 log = logging.getLogger("m2h_slam")

@@ -9,7 +9,15 @@ from torch import nn
 
 from m2h_slam.perception.model.attention import CrossTaskAttentionLayer
 from m2h_slam.perception.model.config import TASKS, M2HConfig
-from m2h_slam.perception.model.layers import ConvModule, DenseHead, FusionBlock, SeparableConv, SimpleHead, conv, resize_to
+from m2h_slam.perception.model.layers import (
+    ConvModule,
+    DenseHead,
+    FusionBlock,
+    SeparableConv,
+    SimpleHead,
+    conv,
+    resize_to,
+)
 
 
 class Reassemble(nn.Module):

@@ -14,7 +14,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-
 SemanticWeighting = Literal["sqrt_inverse", "none"]
 
 
