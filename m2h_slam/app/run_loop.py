@@ -84,6 +84,9 @@ def _odometry_device(torch_device: str) -> str:
 
 
 def _versions() -> dict[str, str]:
+    """Versions of what the run used; torch's from its metadata (a run with --gt-perception never imports it)."""
+    from importlib import metadata
+
     import cv2
 
     from m2h_slam.core.o3d import open3d
@@ -91,10 +94,8 @@ def _versions() -> dict[str, str]:
     versions = {"m2h_slam": __version__, "python": platform.python_version(), "numpy": np.__version__,
                 "open3d": open3d().__version__, "opencv": cv2.__version__}
     try:
-        import torch
-
-        versions["torch"] = torch.__version__
-    except ImportError:
+        versions["torch"] = metadata.version("torch")
+    except metadata.PackageNotFoundError:
         pass
     return versions
 

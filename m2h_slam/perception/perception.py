@@ -38,9 +38,11 @@ class Perception:
     @property
     def overlaps(self) -> bool:
         """Whether the network may run beside the mapper (ONNX Runtime releases the GIL and leaves the cores)."""
+        if self.gt:
+            return False
         from m2h_slam.perception.predictor import OnnxBackend
 
-        return not self.gt and isinstance(self.predictor.backend, OnnxBackend)
+        return isinstance(self.predictor.backend, OnnxBackend)
 
     def __call__(self, frame: Frame) -> Prediction:
         if self.gt:
