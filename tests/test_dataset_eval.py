@@ -152,9 +152,19 @@ def _table(metrics: dict) -> dict:
             "failed": metrics["failed"]}
 
 
+@pytest.fixture(scope="module")
+def background():
+    """Processes left to finish while the module's other tests run; waited for at its end."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        process.wait(timeout=120)
+
+
 @pytest.mark.slow
-def test_a_ray_cluster_gives_the_same_table_as_local_workers(synthetic_dataset, tmp_path, monkeypatch):
+def test_a_ray_cluster_gives_the_same_table_as_local_workers(synthetic_dataset, tmp_path, monkeypatch, background):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throw-away local cluster: no token to hand around
+    assert main(["-q", "eval", str(synthetic_dataset), "--out", str(tmp_path / "local"), "--workers", "2"]) == 0
     ray = Path(sys.executable).parent / "ray"
     port = "6391"
     started = subprocess.run([str(ray), "start", "--head", "--port", port, "--num-cpus", "2",
@@ -164,9 +174,9 @@ def test_a_ray_cluster_gives_the_same_table_as_local_workers(synthetic_dataset, 
     try:
         assert main(["-q", "eval", str(synthetic_dataset), "--out", str(tmp_path / "cluster"),
                      "--ray-address", f"127.0.0.1:{port}"]) == 0
-    finally:
-        subprocess.run([str(ray), "stop", "--force"], capture_output=True, timeout=120)
-    assert main(["-q", "eval", str(synthetic_dataset), "--out", str(tmp_path / "local"), "--workers", "2"]) == 0
+    finally:  # the cluster's shutdown takes seconds: it goes on beside the next tests
+        background.append(subprocess.Popen([str(ray), "stop", "--force"], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
     cluster = json.loads((tmp_path / "cluster" / "metrics.json").read_text())
     local = json.loads((tmp_path / "local" / "metrics.json").read_text())
     assert _table(cluster) == _table(local) and len(local["scenes"]) == 3
