@@ -212,6 +212,7 @@ def _live_webm(path: Path, frames: int = 15) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_video_without_frame_count_is_read_to_the_end(tmp_path):
     from m2h_slam.sources import open_sequence
 

@@ -232,6 +232,7 @@ def test_bad_frames_give_events_not_crashes(apartment):
     assert np.isfinite(result.poses).all()
 
 
+@pytest.mark.slow
 def test_a_run_with_true_perception_never_imports_torch(apartment, tmp_path):
     """The back end, the scene graph and the run loop work where torch is missing (and do not pay for it)."""
     code = f"""
