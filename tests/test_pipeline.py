@@ -311,6 +311,7 @@ def test_resume_continues_an_interrupted_run(apartment, tmp_path, monkeypatch, p
     assert error_resumed < 2 * error_full + 0.01, (error_resumed, error_full)  # tracked on from them as well
 
 
+@pytest.mark.slow
 def test_cli_run_on_real_video(tmp_path, bikes_path):
     out = tmp_path / "bikes"
     result = run_cli("run", str(bikes_path), "--out", str(out), "--max-frames", "24", "--stride", "2",

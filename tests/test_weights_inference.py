@@ -175,6 +175,7 @@ def test_default_cpu_runtime_is_onnx_exported_once_and_cached(tiny, tmp_path, mo
         Predictor.from_weights(weights, runtime="tensorrt")
 
 
+@pytest.mark.slow
 def test_cli_predict_and_export(tmp_path, tiny):
     from m2h_slam.formats.image_io import write_rgb
 

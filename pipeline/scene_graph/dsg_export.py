@@ -1,6 +1,11 @@
 """The scene graph through spark_dsg's own API, so Hydra's tools read it. Layers by spark_dsg's names
 (``DsgLayers``: objects 2, places 3, rooms 4, buildings 5); each agent is a partition of the agents layer
-(layer 2) holding its foot points over time."""
+(layer 2) holding its foot points over time.
+
+Every attribute a node carries is set here, none left to spark_dsg's constructors (an agent's orientation and
+key are not initialised there, and would be written as leftover memory): identical graphs give identical bytes.
+Orientations: objects turn about z by their box yaw, agents face their direction of walk (the last heading while
+standing, identity before the first step)."""
 
 from __future__ import annotations
 
@@ -9,8 +14,32 @@ import os
 
 import numpy as np
 
-from m2h_slam.core.labels import NYU40
+from m2h_slam.core.labels import NYU40, PALETTE
 from pipeline.scene_graph.graph import SceneGraph, number_of
+
+MIN_STEP_M = 1e-3  # foot points closer than this give no heading
+
+
+def yaw_quaternion(yaw_rad: float):
+    """spark_dsg ``Quaternion`` (w, x, y, z) of a turn by ``yaw_rad`` about z."""
+    import spark_dsg as dsg
+
+    return dsg.Quaternion(float(np.cos(yaw_rad / 2)), 0.0, 0.0, float(np.sin(yaw_rad / 2)))
+
+
+def headings(positions: np.ndarray) -> np.ndarray:
+    """(N,) yaw (rad, about z) of a walk at each of its (N, 3) foot points: the direction of the step that reached
+    the point (the first point: of the first step); the last heading while standing; 0 before any step."""
+    yaw = np.zeros(len(positions))
+    current = 0.0
+    for k in range(len(positions)):
+        j = max(k, 1)
+        if j < len(positions):
+            step = positions[j, :2] - positions[j - 1, :2]
+            if np.linalg.norm(step) >= MIN_STEP_M:
+                current = float(np.arctan2(step[1], step[0]))
+        yaw[k] = current
+    return yaw
 
 
 def to_spark_dsg(graph: SceneGraph):
@@ -45,7 +74,10 @@ def to_spark_dsg(graph: SceneGraph):
         attrs = dsg.ObjectNodeAttributes()
         attrs.name = NYU40[record.class_id].name
         attrs.semantic_label = int(record.class_id)
+        attrs.color = PALETTE[record.class_id]
+        attrs.world_R_object = yaw_quaternion(record.yaw_rad)
         attrs.bounding_box = dsg.BoundingBox(np.asarray(record.extent, float), np.asarray(record.box_center, float))
+        attrs.last_update_time_ns = _ns(record.last_seen_s)
         add(o, objects, dsg.NodeSymbol("O", number_of(o)), attrs)
     for edge in g.edges:
         if edge[0] in symbols and edge[1] in symbols:
@@ -53,13 +85,22 @@ def to_spark_dsg(graph: SceneGraph):
     counter = 0
     for a in graph.nodes("agent"):
         record = g.nodes[a]["record"]
-        for time_s, position in zip(record.times_s, record.positions):
+        positions = np.asarray(record.positions, float)
+        for time_s, position, yaw in zip(record.times_s, positions, headings(positions)):
             attrs = dsg.AgentNodeAttributes()
-            attrs.position = np.asarray(position, float)
+            attrs.position = position
+            attrs.world_R_body = yaw_quaternion(yaw)
             attrs.timestamp = datetime.timedelta(seconds=float(time_s))
+            attrs.last_update_time_ns = _ns(time_s)
+            attrs.external_key = counter  # no outside key (Hydra: its pose-graph key): the node's own number
+            attrs.is_active = bool(record.active)
             out.add_node(agents, dsg.NodeSymbol("a", counter), attrs, number_of(a))
             counter += 1
     return out
+
+
+def _ns(time_s: float) -> int:
+    return int(round(float(time_s) * 1e9))
 
 
 def write_spark_dsg(graph: SceneGraph, path: str | os.PathLike) -> None:
