@@ -12,7 +12,6 @@ from pipeline.scene_graph.dsg_export import headings, write_spark_dsg
 from pipeline.scene_graph.graph import SceneGraph
 from pipeline.scene_graph.records import AgentRecord, ObjectRecord
 
-
 #: keys that spark_dsg itself writes as null when their container is empty
 EMPTY_CONTAINERS = {"data", "dbow_ids", "dbow_values"}
 
