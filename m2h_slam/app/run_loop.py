@@ -100,6 +100,16 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _scale_record(scales: np.ndarray) -> dict:
+    """run.json's record of the per-frame depth scales (null: the frame was not aligned to the map)."""
+    aligned = scales[np.isfinite(scales)]
+    spread = {} if not len(aligned) else {
+        "median": round(float(np.median(aligned)), 4), "p10": round(float(np.percentile(aligned, 10)), 4),
+        "p90": round(float(np.percentile(aligned, 90)), 4)}
+    return {"aligned_frames": int(len(aligned)), **spread,
+            "per_frame": [None if not np.isfinite(s) else round(float(s), 4) for s in scales]}
+
+
 def _stage_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {stage: {"mean_ms": round(float(np.mean(v)), 2), "median_ms": round(float(np.median(v)), 2),
                     "total_s": round(float(np.sum(v)) / 1000, 2)} for stage, v in timings.items() if v}
@@ -172,6 +182,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "timings": _stage_summary(timings),
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
         "counts": result.counts.to_dict(),
+        "depth_scale": _scale_record(mapped.depth_scales),
         "tracking_events": result.events,
         "resumed": resumed,
     })

@@ -211,6 +211,11 @@ class FusionConfig(Checked):
     moving_track_radius_m: float = ranged(0.3, NON_NEGATIVE)
     # voxels whose summed view cosines are below this are not meshed
     mesh_weight_threshold: float = ranged(0.5, NON_NEGATIVE)
+    # scale each frame's depth to the map seen from its pose before it is fused (pipeline.mapping.depth_scale);
+    # auto: only a network's depth. Off by default: with the demo weights the map's scale drifts (docs/pipeline.md)
+    align_depth_scale: Literal["auto", "on", "off"] = "off"
+    align_min_share: float = ranged(0.05, SHARE)  # share of the image the frame and the map must both see
+    align_max_change: float = ranged(1.5, Range(1.0, 10.0))  # larger corrections are not trusted (the map is off)
 
     def _relations(self) -> list[tuple[str, str]]:
         if self.depth_min_m >= self.depth_max_m:

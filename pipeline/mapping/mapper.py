@@ -34,6 +34,7 @@ from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
+from pipeline.mapping.depth_scale import fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
@@ -83,7 +84,8 @@ class MapCounts:
 
 @dataclass
 class MapResult:
-    """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s."""
+    """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s;
+    depth_scales (N,): the factor each frame's depth was scaled by to agree with the map (NaN: not aligned)."""
 
     mesh: LabelledMesh
     mesh_rgb: np.ndarray  # (V, 3) uint8 fused colour per mesh vertex
@@ -91,6 +93,7 @@ class MapResult:
     poses: np.ndarray
     events: list[str]
     counts: MapCounts
+    depth_scales: np.ndarray
 
 
 @dataclass
@@ -104,6 +107,7 @@ class _State:
     untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
+    depth_scales: list[float | None] = field(default_factory=list)  # per frame; None: not aligned
     # running MapCounts (but blocks and budget_hit), a dict for the snapshot's JSON
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0, "moving_objects": 0})
@@ -131,22 +135,28 @@ class Mapper:
             open3d().utility.set_max_threads(1)
         self.volume = SemanticTSDF(config.fusion)
         self._device = device
-        self.odometry = None if predicted_depth is None else self._odometry(predicted_depth)
+        self.odometry: RgbdOdometry | None = None  # set with the depth's source (here, or by the first prediction)
+        self._align = False  # whether each frame's depth is scaled to the map (fusion.align_depth_scale)
+        if predicted_depth is not None:
+            self._set_depth_source(predicted_depth)
         self.state = _State()
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
         self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
 
-    def _odometry(self, predicted_depth: bool) -> RgbdOdometry:
-        return RgbdOdometry(self.config.odometry.for_depth(predicted_depth), self.K,
-                            open3d().core.Device(self._device))
+    def _set_depth_source(self, predicted_depth: bool) -> None:
+        """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
+        setting = self.config.fusion.align_depth_scale
+        self._align = setting == "on" or (setting == "auto" and predicted_depth)
+        self.odometry = RgbdOdometry(self.config.odometry.for_depth(predicted_depth), self.K,
+                                     open3d().core.Device(self._device))
 
     # -- one frame ------------------------------------------------------------------------------
     def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
         """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
         timings: dict[str, float] = {}
         if self.odometry is None:
-            self.odometry = self._odometry(prediction.depth_source == "network")
+            self._set_depth_source(prediction.depth_source == "network")
         start = time.perf_counter()
         prediction = prediction.sanitised()
         depth, weight, masked = fusion_mask(prediction, self.K, self.config.fusion)
@@ -160,6 +170,14 @@ class Mapper:
         if depth.any():
             self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        scale = self._depth_scale(depth, pose) if tracking.placed and self._align else None
+        if scale is not None:
+            depth = depth * np.float32(scale)
+            prediction = dataclasses.replace(prediction, depth_m=prediction.depth_m * np.float32(scale))
+        self.state.depth_scales.append(scale)
+        timings["depth_scale"] = 1000 * (time.perf_counter() - start)
 
         start = time.perf_counter()
         if tracking.measured and self._last_depth is not None:
@@ -256,6 +274,20 @@ class Mapper:
         state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
         return pose, Tracking.OK, ""
 
+    def _depth_scale(self, depth: np.ndarray, world_T_camera: np.ndarray) -> float | None:
+        """The factor that brings ``depth`` (H, W) m, the frame's fusable pixels, to the map seen from its pose;
+        None while the map and the frame share too little (``fusion.align_min_share``)."""
+        if not self.volume.block_count or not depth.any() or self._last_depth is None:
+            return None
+        # The blocks to march through: around the last fused frame's depth (already at the map's scale; this
+        # frame's own depth, off by its scale error, would pick blocks in front of or behind the surface).
+        view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
+        if view is None:
+            return None
+        c = self.config.fusion
+        fit = fit_depth_scale(depth, view[0], max(16, int(c.align_min_share * depth.size)), c.align_max_change)
+        return None if fit is None else round(fit.scale, 6)
+
     def _model_view(self, world_T_camera: np.ndarray):
         """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
         view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
@@ -283,7 +315,9 @@ class Mapper:
     def finish(self) -> MapResult:
         mesh, rgb = self.volume.extract_mesh()
         counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
-        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts)
+        scales = np.array([np.nan if s is None else s for s in self.state.depth_scales], np.float64)
+        return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts,
+                         scales)
 
     @property
     def poses(self) -> np.ndarray:
