@@ -72,9 +72,12 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(sequence, refe
     mid_export = lambda: (out / "mesh.ply").exists() or any(out.glob(TMP_PREFIX + "mesh*"))  # noqa: E731
     plan = ["random", mid_snapshot, "random", mid_snapshot, mid_export, "random"]
     hits = []
+    snapshots = (".snapshot", ".snapshot.old", ".snapshot.tmp")
+    finished = lambda: (out / "run.json").exists() and not any((out / s).exists() for s in snapshots)  # noqa: E731
     for step, when in enumerate(plan):
-        resume = ["--resume"] if (out / ".snapshot").exists() or (out / ".snapshot.old").exists() or \
-            (out / ".snapshot.tmp").exists() else []
+        if finished():  # killed while it exited, after the run was complete: nothing more to interrupt
+            break
+        resume = ["--resume"] if any((out / s).exists() for s in snapshots) else []
         process = subprocess.Popen(_command(*args, *resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if when == "random":
             delay = rng.uniform(0.5, 4.0)
@@ -87,8 +90,9 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(sequence, refe
             assert process.returncode == 0, process.stderr.read().decode()
             break
     else:
-        result = run_cli(*args, "--resume")
-        assert result.returncode == 0, result.stderr
+        if not finished():
+            result = run_cli(*args, "--resume")
+            assert result.returncode == 0, result.stderr
     assert sum(killed for _, killed in hits) >= 3, hits
     assert _same_outputs(reference, out)
     record = json.loads((out / "run.json").read_text())
