@@ -7,7 +7,7 @@ the queryable scene graph out, all in the gravity-aligned map frame (z up, floor
     result = scene.finish()
     result.map_T_camera, result.mesh                          # (N, 4, 4) poses; LabelledMesh with object ids
     graph = result.graph                                      # SceneGraph, or None while the floor is unknown
-    graph.objects_in("room_1"), graph.room_at([x, y, z]), graph.route("room_1", "room_2")
+    graph.objects_in("room:1"), graph.room_at([x, y, z]), graph.route("room:1", "room:2")
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
-from pipeline.mapping.mapper import Mapper, MapResult, StepResult
+from pipeline.mapping.mapper import MapCounts, Mapper, MapResult, StepResult
 from pipeline.scene_graph.builder import SceneGraphBuilder
 from pipeline.scene_graph.graph import SceneGraph
 
@@ -40,7 +40,7 @@ class SceneResult:
     graph_status: dict
     map_T_world: np.ndarray
     events: list[str]
-    counts: dict[str, int]
+    counts: MapCounts
 
 
 class SceneMapper:

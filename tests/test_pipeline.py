@@ -335,8 +335,9 @@ def test_prediction_sanitising_keeps_shapes():
     p = Prediction(np.array([[np.nan, 1.0, -2.0, 3.0]], np.float32), np.zeros((1, 4), np.uint8),
                    np.array([[1, np.nan, 1, 1]], np.float32),
                    np.array([[[np.nan, 0, 1], [0, 0, 1], [0, 0, 1], [0, np.inf, 1]]], np.float32),
-                   np.array([[0, 0, np.inf, 0]], np.float32))
+                   np.array([[0, 0, np.inf, 0]], np.float32), depth_source="measured")
     q = p.sanitised()
+    assert q.depth_source == "measured"  # every field not cleaned is kept
     assert q.depth_m.tolist() == [[0.0, 1.0, 0.0, 0.0]] and q.depth_m.dtype == np.float32
     assert np.isfinite(q.normals).all() and q.normals[0, [0, 3]].tolist() == [[0, 0, 0], [0, 0, 0]]
     assert q.confidence.tolist() == [[1, 0, 1, 1]] and q.edges.tolist() == [[0, 0, 0, 0]]

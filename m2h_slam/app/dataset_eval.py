@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_bytes, atomic_write_text
-from m2h_slam.core.config import AT_LEAST_ONE, DEVICE_PATTERN, NON_NEGATIVE, POSITIVE, Checked, load_config, ranged
+from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, device_problem, load_config, ranged
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
 from m2h_slam.eval.dense_metrics import FrameScores, score_frames
@@ -59,8 +59,8 @@ class EvalSettings(Checked):
     def _relations(self) -> list[tuple[str, str]]:
         if self.poses not in ("vo", "gt"):
             return [("poses", f"must be vo or gt, got {self.poses!r}")]
-        if not DEVICE_PATTERN.fullmatch(self.device):
-            return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
+        if device_problem(self.device):
+            return [("device", device_problem(self.device))]
         return []
 
 
@@ -102,11 +102,7 @@ def score_item(item: DatasetItem, settings: EvalSettings, out: str, threads: int
     except Exception as error:  # a scene must not take the others down; the message says what happened
         from m2h_slam.app.crash_report import describe, write_traceback
 
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            where = write_traceback(error, folder / "error.log")
-        except OSError:
-            where = "no log written"
+        where = write_traceback(error, folder / "error.log")  # makes the folder; "no log written" if it cannot
         return {"name": item.name, "status": "failed", "error": f"unexpected {describe(error)}; {where}"}
     result.update({"name": item.name, "status": "ok", "seconds": round(time.perf_counter() - started, 2)})
     return result

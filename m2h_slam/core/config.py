@@ -75,6 +75,11 @@ class Range:
 
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def device_problem(device: str) -> str | None:
+    """What is wrong with a torch device name (None: nothing)."""
+    return None if DEVICE_PATTERN.fullmatch(device) else f"must be cpu, cuda, cuda:N or mps, got {device!r}"
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
@@ -138,8 +143,8 @@ class PerceptionConfig(Checked):
     runtime: str = "auto"
 
     def _relations(self) -> list[tuple[str, str]]:
-        if not DEVICE_PATTERN.fullmatch(self.device):
-            return [("device", f"must be cpu, cuda, cuda:N or mps, got {self.device!r}")]
+        if device_problem(self.device):
+            return [("device", device_problem(self.device))]
         if self.runtime not in RUNTIMES:
             return [("runtime", f"must be {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}, got {self.runtime!r}")]
         return []

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 
 import numpy as np
@@ -142,11 +142,11 @@ class Prediction:
         good = np.isfinite(depth) & (depth >= 0) & finite_normals
         if good.all() and np.isfinite(self.confidence).all() and np.isfinite(self.edges).all():
             return self
-        return Prediction(np.where(good, depth, 0).astype(np.float32), self.semantics,
-                          np.nan_to_num(self.confidence, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
-                          np.where(good[..., None], normals, 0).astype(np.float32),
-                          np.nan_to_num(self.edges, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
-                          self.probabilities)
+        return replace(
+            self, depth_m=np.where(good, depth, 0).astype(np.float32),
+            confidence=np.nan_to_num(self.confidence, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
+            normals=np.where(good[..., None], normals, 0).astype(np.float32),
+            edges=np.nan_to_num(self.edges, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32))
 
 
 @dataclass(eq=False)

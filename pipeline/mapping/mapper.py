@@ -171,13 +171,15 @@ class Mapper:
             self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
 
-        start = time.perf_counter()
-        scale = self._depth_scale(depth, pose) if tracking.placed and self._align else None
-        if scale is not None:
-            depth = depth * np.float32(scale)
-            prediction = dataclasses.replace(prediction, depth_m=prediction.depth_m * np.float32(scale))
+        scale = None
+        if self._align:
+            start = time.perf_counter()
+            scale = self._depth_scale(depth, pose) if tracking.placed else None
+            if scale is not None:
+                depth = depth * np.float32(scale)
+                prediction = dataclasses.replace(prediction, depth_m=prediction.depth_m * np.float32(scale))
+            timings["depth_scale"] = 1000 * (time.perf_counter() - start)
         self.state.depth_scales.append(scale)
-        timings["depth_scale"] = 1000 * (time.perf_counter() - start)
 
         start = time.perf_counter()
         if tracking.measured and self._last_depth is not None:

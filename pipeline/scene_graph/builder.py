@@ -81,9 +81,8 @@ class SceneGraphBuilder:
 
     def build(self, view: MapView, final: bool = True) -> tuple[SceneGraph | None, dict]:
         """The scene graph of the map seen through ``view`` (``Mapper.view()``), and a status record for run.json.
-        ``final``: merge the duplicate
-        objects left since the last periodic pass first (a look at the graph during the run, ``final=False``,
-        changes nothing)."""
+        ``final``: merge the duplicate objects left since the last periodic pass first (a look at the graph during
+        the run, ``final=False``, changes nothing)."""
         names = ("tsdf", "label", "evidence") + (() if self.world_is_map else ("normal_sum",))
         points, (tsdf, labels, evidence, *normals) = view.voxels(*names)  # read once per build
         map_T_world = self.map_frame(points, labels, evidence, normals[0] if normals else None)
