@@ -13,6 +13,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+# Under pytest-xdist every worker owns one of the cores: math libraries keep to one thread each, as threads of
+# two workers spinning on two cores cost more than they give. Set before numpy, torch or numba start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 import numpy as np
 import pytest
 
@@ -194,7 +200,12 @@ def apartments(tmp_path_factory):
 @pytest.fixture(scope="session", autouse=True)
 def _onnx_cache(tmp_path_factory):
     """ONNX exports of the test session in a folder of its own (subprocesses inherit it), not in ~/.cache."""
-    os.environ["M2H_SLAM_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one folder for the session's workers (files are written atomically)
+        folder = tmp_path_factory.getbasetemp().parent / "onnx-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("onnx-cache")
+    os.environ["M2H_SLAM_CACHE"] = str(folder)
     yield
 
 

@@ -626,3 +626,17 @@ def test_graph_knobs_of_the_config_reach_the_graph(world_map):
     assert len(cells) > 3 and np.allclose(cells, np.round(cells), atol=1e-3)  # places lie on the 0.3 m grid
     assert build(map_frame_min_floor_voxels=10**9) == (None, {"state": "waiting for the floor (too few floor voxels "
                                                                       "to fix the map frame)"})
+
+
+def test_the_map_under_the_graph_is_drawn_where_its_points_are():
+    """The top view puts each point's colour in the cell holding it; cells without a point stay transparent."""
+    from m2h_slam.viz.graph_picture import _top_view
+
+    xy = np.array([[0.0, 0.0], [4.0, 2.0], [1.0, 2.0]])
+    rgb = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    image, (x0, x1, y0, y1) = _top_view(xy, rgb, pixels=40)
+    assert (x0, y0) == (0.0, 0.0) and x1 == pytest.approx(4.1) and y1 == pytest.approx(2.1)
+    cell = (x1 - x0) / image.shape[1]
+    for (x, y), colour in zip(xy, rgb):
+        assert image[int(y / cell + 1e-9), int(x / cell + 1e-9)].tolist() == [*colour.tolist(), 255]
+    assert (image[..., 3] > 0).sum() == 3

@@ -186,7 +186,11 @@ def _execute(items: list[DatasetItem], settings: EvalSettings, out: Path, worker
         except ConnectionError as error:
             raise InputError(None, f"--ray-address {ray_address}: {error}") from None
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        if not settings.gt_perception:  # built once here, the workers find its ONNX export cached
+            _perception(settings, _config(settings), threads)
+        # "local": a new instance of our own, even where a cluster already runs on this machine
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(score_item)
         queue, running = list(items), []

@@ -23,7 +23,8 @@ def draw_scene_graph(data: dict, path: str | os.PathLike, mesh_xy: np.ndarray | 
 
     fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
     if mesh_xy is not None and len(mesh_xy):
-        ax.scatter(mesh_xy[:, 0], mesh_xy[:, 1], s=0.2, c=np.asarray(mesh_rgb) / 255.0, linewidths=0, zorder=1)
+        image, extent = _top_view(np.asarray(mesh_xy, float), np.asarray(mesh_rgb, np.uint8))
+        ax.imshow(image, extent=extent, origin="lower", interpolation="nearest", zorder=1)
     colours = plt.get_cmap("tab10")
     for k, room in enumerate(data.get("rooms", [])):
         footprint = np.array(room["footprint"])
@@ -53,3 +54,15 @@ def draw_scene_graph(data: dict, path: str | os.PathLike, mesh_xy: np.ndarray | 
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp))
     plt.close(fig)
+
+
+def _top_view(xy: np.ndarray, rgb: np.ndarray, pixels: int = 800) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Points (N, 2) m with colours (N, 3) uint8 as an RGBA image (transparent where no point falls), at most
+    ``pixels`` cells along the longer side, and its extent (x0, x1, y0, y1) m for ``imshow(origin="lower")``."""
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    cell = max(float((hi - lo).max()) / pixels, 1e-3)
+    cols, rows = (np.floor((xy - lo) / cell).astype(int)).T
+    image = np.zeros((rows.max() + 1, cols.max() + 1, 4), np.uint8)
+    image[rows, cols, :3] = rgb
+    image[rows, cols, 3] = 255
+    return image, (lo[0], lo[0] + cell * image.shape[1], lo[1], lo[1] + cell * image.shape[0])

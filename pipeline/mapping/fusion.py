@@ -47,9 +47,10 @@ class FusionStats:
 
 
 class SemanticTSDF:
-    """TSDF + colour + semantic evidence + normals in one VoxelBlockGrid (CPU)."""
+    """TSDF + colour + semantic evidence + normals in one VoxelBlockGrid (CPU); it starts with room for
+    ``initial_blocks`` blocks of R^3 voxels and grows as the map does."""
 
-    def __init__(self, config: FusionConfig, initial_blocks: int = 10000):
+    def __init__(self, config: FusionConfig, initial_blocks: int = 2048):
         self.config = config
         self.device = open3d().core.Device("CPU:0")
         self.R = config.block_resolution
