@@ -121,7 +121,8 @@ def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> dict[in
 def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_estimate: np.ndarray,
                  seen_points: np.ndarray) -> dict:
     """Object, room and agent scores of a run's scene graph against the sequence's ground truth;
-    ``seen_points`` (N, 3): observed true surface (rooms are scored on their seen part)."""
+    ``seen_points`` (N, 3): observed true surface. Objects and rooms also count when they match the part the camera
+    saw; the ``_strict`` scores compare with whole true objects and rooms only."""
     import json
 
     from m2h_slam.eval.graph_metrics import agent_scores, object_scores, room_scores
@@ -130,10 +131,15 @@ def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_est
     seen = seen_instances(frames)
     camera_xy = np.array([f.world_T_camera[:2, 3] for f in frames])
     objects = object_scores(estimated["objects"], truth["objects"], seen, reference_T_estimate)
+    strict_objects = object_scores(estimated["objects"], truth["objects"], dict.fromkeys(seen, np.full(3, np.nan)),
+                                   reference_T_estimate)
     rooms = room_scores(estimated["rooms"], truth["rooms"], camera_xy, reference_T_estimate, seen_points)
+    strict_rooms = room_scores(estimated["rooms"], truth["rooms"], camera_xy, reference_T_estimate)
     agents = agent_scores(estimated["agents"], truth["agents"], seen, reference_T_estimate)
     return {"objects_precision": objects["precision"], "objects_recall": objects["recall"], "objects_f1": objects["f1"],
             "objects_estimated": objects["estimated"], "objects_seen": objects["seen"],
             "rooms_precision": rooms["precision"], "rooms_recall": rooms["recall"], "rooms_estimated": rooms["estimated"],
-            "rooms_visited": rooms["visited"], "agents": agents["agents"], "people_seen": agents["people_seen"],
+            "rooms_visited": rooms["visited"], "objects_f1_strict": strict_objects["f1"],
+            "rooms_precision_strict": strict_rooms["precision"], "rooms_recall_strict": strict_rooms["recall"],
+            "agents": agents["agents"], "people_seen": agents["people_seen"],
             "agent_id_switches": agents["id_switches"], "agent_most_switches_per_person": agents["most_switches_per_person"]}
