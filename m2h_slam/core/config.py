@@ -237,10 +237,19 @@ class GraphConfig(Checked):
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
     object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
+    # ... and the share of the frames with its centre in view (unoccluded) that segmented it
+    object_min_view_share: float = ranged(0.5, SHARE)
+    # share of the map's fused object-label evidence in an object's cells its class needs (else no node)
+    object_min_class_share: float = ranged(0.5, SHARE)
     # objects are updated on every N-th tracked frame (people on every frame); 2 halves the cost
     object_every_frames: int = ranged(1, AT_LEAST_ONE)
     object_empty_share: float = ranged(0.7, SHARE)  # a frame seeing through this much of an object misses it
-    object_see_through_m: float = ranged(0.25, POSITIVE)  # depth this far behind an object's voxel sees through it
+    # depth this far behind an object's voxel (plus object_see_through_share of its depth) sees through it
+    object_see_through_m: float = ranged(0.25, POSITIVE)
+    object_see_through_share: float = ranged(0.1, NON_NEGATIVE)
+    # the frames that see through an object must span viewpoints this far apart before it is gone or moved
+    # (or be three times object_misses_to_go: a camera standing still)
+    object_gone_baseline_m: float = ranged(0.3, NON_NEGATIVE)
     object_misses_to_go: int = ranged(5, AT_LEAST_ONE)  # frames in a row that see through an object: it is gone
     # an object of the class that appeared this close (s) to the last sighting of a gone one is that one, moved
     object_moved_within_s: float = ranged(1.0, NON_NEGATIVE)
@@ -250,6 +259,9 @@ class GraphConfig(Checked):
     object_stack_gap_cells: int = ranged(10, NON_NEGATIVE)
     object_max_points_per_segment: int = ranged(400, AT_LEAST_ONE)  # a segment's pixels are subsampled to this many
     agent_gate_m: float = ranged(1.0, POSITIVE)  # predicted-to-seen distance for the same agent
+    # a person is detected when the network's mean class probability over the body is this high ...
+    agent_min_confidence: float = ranged(0.7, SHARE)
+    agent_min_height_m: float = ranged(0.5, NON_NEGATIVE)  # ... and the body seen is this tall
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer (kept in history)
     # a person seen again this close to where an agent left is it (0: never)

@@ -142,4 +142,5 @@ def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_est
             "rooms_visited": rooms["visited"], "objects_f1_strict": strict_objects["f1"],
             "rooms_precision_strict": strict_rooms["precision"], "rooms_recall_strict": strict_rooms["recall"],
             "agents": agents["agents"], "people_seen": agents["people_seen"],
+            "people_followed": agents["people_followed"],
             "agent_id_switches": agents["id_switches"], "agent_most_switches_per_person": agents["most_switches_per_person"]}

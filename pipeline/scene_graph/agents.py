@@ -1,7 +1,9 @@
 """The agent layer: people (the class table's dynamic classes) tracked in 3D over time.
 
-Per frame, each dynamic-class segment (at least ``object_min_pixels``) is back-projected and its
-median point is a detection. Tracks run a constant-velocity Kalman filter (filterpy); detections
+Per frame, each dynamic-class segment (at least ``object_min_pixels``) is back-projected; the parts
+of one body are joined, and a body whose pixels the network was sure of (mean class probability at
+least ``agent_min_confidence``) and that stands at least ``agent_min_height_m`` tall is a detection at
+its median point (furniture mislabelled as a person is mostly neither). Tracks run a constant-velocity Kalman filter (filterpy); detections
 are assigned by scipy's assignment solver within ``agent_gate_m`` (wider for a track unseen for a
 while), first to the agents, then what is left to the tentative tracks. A tentative track becomes
 an agent after ``agent_min_hits`` detections in consecutive frames, and is dropped at its first
@@ -66,28 +68,34 @@ class _Track:
 
 
 def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray,
-               min_pixels: int, part_radius_m: float = 0.4) -> list[tuple[int, np.ndarray]]:
-    """(class id, world position (3,)) of every dynamic-class body with depth: segments, with the parts
-    of one body (cut apart by an occluder; same class, centres within ``part_radius_m``) joined."""
+               min_pixels: int, part_radius_m: float = 0.4, confidence: np.ndarray | None = None,
+               min_confidence: float = 0.0, min_height_m: float = 0.0) -> list[tuple[int, np.ndarray]]:
+    """(class id, world position (3,)) of every dynamic-class body with depth: segments, with the parts of one body
+    (cut apart by an occluder; same class, centres within ``part_radius_m``) joined; a body counts when the mean of
+    ``confidence`` (H, W) over its pixels is at least ``min_confidence`` and it is ``min_height_m`` tall (m)."""
     labels = np.asarray(semantics)
     dynamic = class_mask(labels, IS_DYNAMIC) & (depth_m > 0)
-    found = []
     parts = []
     for class_id, pixels in class_segments(labels, dynamic, min_pixels):
         rows, cols = np.divmod(pixels, labels.shape[1])
         points = backproject_pixels(cols, rows, depth_m[rows, cols], K)
-        parts.append([class_id, np.median(points, axis=0), len(rows)])
+        sure = float(confidence[rows, cols].sum()) if confidence is not None else float(len(rows))
+        low, high = np.percentile(points[:, 1], [2, 98])  # camera y points down
+        parts.append([class_id, np.median(points, axis=0), len(rows), sure, low, high])
+    found = []
     while parts:  # join parts of one body: same class, medians closer than a body (side by side, in depth)
-        class_id, centre, weight = parts.pop(0)
+        class_id, centre, weight, sure, low, high = parts.pop(0)
         rest = []
         for part in parts:
             if part[0] == class_id and np.linalg.norm(part[1][[0, 2]] - centre[[0, 2]]) < part_radius_m:
                 centre = (centre * weight + part[1] * part[2]) / (weight + part[2])
-                weight += part[2]
+                weight, sure = weight + part[2], sure + part[3]
+                low, high = min(low, part[4]), max(high, part[5])
             else:
                 rest.append(part)
         parts = rest
-        found.append((class_id, transform_points(world_T_camera, centre[None])[0]))
+        if sure / weight >= min_confidence and high - low >= min_height_m:
+            found.append((class_id, transform_points(world_T_camera, centre[None])[0]))
     return found
 
 
@@ -112,10 +120,13 @@ class AgentLayer:
     def active(self, time_s: float) -> list[_Track]:
         return [t for t in self.tracks if time_s - t.last_time_s <= self.config.agent_max_unseen_s]
 
-    def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, world_T_camera: np.ndarray) -> int:
-        """Track one frame's people; returns how many were detected."""
+    def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, world_T_camera: np.ndarray,
+                confidence: np.ndarray | None = None) -> int:
+        """Track one frame's people (``confidence`` (H, W): the class probability of each pixel's label; None:
+        sure everywhere); returns how many were detected."""
         c = self.config
-        found = detections(semantics, depth_m, self.K, world_T_camera, c.object_min_pixels, c.agent_part_radius_m)
+        found = detections(semantics, depth_m, self.K, world_T_camera, c.object_min_pixels, c.agent_part_radius_m,
+                           confidence, c.agent_min_confidence, c.agent_min_height_m)
         live = self.active(time_s)
         for track in live:
             _predict(track.kf, max(time_s - track.last_time_s, 1e-3), c.agent_acceleration_sigma)

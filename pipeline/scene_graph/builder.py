@@ -46,6 +46,7 @@ class SceneGraphBuilder:
         self.world_is_map: bool | None = None  # the poses' world is already z-up with the floor at 0
         self.last_time_s = 0.0
         self.last_map_T_world = np.eye(4)  # of the last build
+        self.last_support: dict | None = None  # what the map holds in each object's cells, at the last build
         self.tracked_frames = 0
 
     def update(self, frame: Frame, step) -> None:
@@ -59,7 +60,8 @@ class SceneGraphBuilder:
         if not step.tracking.placed:
             return  # the pose is a guess: nothing is placed with it
         prediction = step.prediction
-        self.agents.observe(frame.timestamp_s, prediction.semantics, prediction.depth_m, step.world_T_camera)
+        self.agents.observe(frame.timestamp_s, prediction.semantics, prediction.depth_m, step.world_T_camera,
+                            prediction.confidence)
         g = self.config.graph
         if self.tracked_frames % g.object_every_frames == 0:
             self.objects.observe(frame.timestamp_s, prediction.semantics, prediction.depth_m, prediction.edges,
@@ -92,8 +94,10 @@ class SceneGraphBuilder:
         g = self.config.graph
         if final:
             self.objects.merge()
-        points = transform_points(map_T_world, points) if not self.world_is_map else points
         labels = np.where(evidence > 0, labels, 0)
+        surface = (evidence > 0) & (np.abs(tsdf) * view.truncation_m < view.voxel_size_m)
+        self.last_support = self.objects.map_support(points[surface], labels[surface], evidence[surface])
+        points = transform_points(map_T_world, points) if not self.world_is_map else points
         space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m, g.free_space_cell_m,
                                g.free_space_min_z_m, g.free_space_max_z_m)
         cameras = view.camera_positions()
@@ -101,7 +105,7 @@ class SceneGraphBuilder:
                               g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,
                               g.room_min_seen_floor_m2)
         places = find_places(space, g.place_spacing_m, g.place_min_clearance_m)
-        graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world),
+        graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world, self.last_support),
                                  self.agents.records(map_T_world, self.last_time_s),
                                  ceiling_z_m=_ceiling_height(points[:, 2], labels))
         status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
@@ -115,7 +119,7 @@ class SceneGraphBuilder:
         from scipy.spatial import cKDTree
 
         ids = np.zeros(len(vertices_map), np.uint16)
-        centres, owners, classes = self.objects.voxel_owners(self.last_map_T_world)
+        centres, owners, classes = self.objects.voxel_owners(self.last_map_T_world, self.last_support)
         if not len(centres) or not len(vertices_map):
             return ids
         reach = self.config.graph.object_voxel_m

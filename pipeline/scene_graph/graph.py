@@ -161,7 +161,7 @@ class SceneGraph:
                                     "yaw_rad": round(float(r.yaw_rad), 6)},
                             "points": r.points, "observations": r.observations, "first_seen_s": r.first_seen_s,
                             "last_seen_s": r.last_seen_s, "confidence": round(float(r.confidence), 4),
-                            "moves": [dict(m) for m in r.moved],
+                            "class_confidence": round(float(r.class_confidence), 4), "moves": [dict(m) for m in r.moved],
                             **({"aabb": {"min": _list(r.aabb[0]), "max": _list(r.aabb[1])}} if r.aabb else {})})
         agents = []
         for a in self.nodes("agent"):
@@ -204,7 +204,8 @@ class SceneGraph:
                                   obj.get("points", 0), obj.get("observations", 0), obj.get("first_seen_s", 0.0),
                                   obj.get("last_seen_s", 0.0), obj.get("confidence", 1.0),
                                   tuple(obj.get("moves", ())),
-                                  (tuple(obj["aabb"]["min"]), tuple(obj["aabb"]["max"])) if "aabb" in obj else None)
+                                  (tuple(obj["aabb"]["min"]), tuple(obj["aabb"]["max"])) if "aabb" in obj else None,
+                                  obj.get("class_confidence", 1.0))
             oid = node("object", obj["id"])
             g.add_node(oid, layer="object", position=record.centroid, record=record)
             if obj.get("room_id") is not None:

@@ -6,11 +6,17 @@ classes never) is cut along predicted edges and depth discontinuities with the f
 range: far objects are placed too) and split into connected components; components of at least ``object_min_pixels`` are back-projected to the world. A
 component joins the object of its class that holds at least ``object_min_overlap`` of its voxels
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
-a candidate. Candidates become nodes after ``object_min_observations`` frames; ``merge`` joins
-objects of one class that overlap. A confirmed object is gone when five frames in a row see
-through it (the measured depth lies well behind ``object_empty_share`` of its voxels in view);
-an object of its class that appeared about when it was last seen takes its id instead (one
-node, with where and when it moved).
+a candidate. Evidence over time, not single masks, makes a node: a candidate is confirmed once it was
+segmented in ``object_min_observations`` frames and in at least ``object_min_view_share`` of the frames
+that had its centre in view, unoccluded (a mask that flickers on for a few frames is not an object); and
+the map decides its class: among the fused labels of the map's surface voxels in its cells the object
+classes vote by evidence, the winner is its class, and its share is the ``class_confidence`` in the
+graph (below ``object_min_class_share`` it is no node). ``merge`` joins objects of one class that overlap.
+A confirmed object is gone when ``object_misses_to_go`` frames in a row see through it (the measured depth
+lies well behind ``object_empty_share`` of its voxels in view: ``object_see_through_m`` plus
+``object_see_through_share`` of the depth) from viewpoints at least ``object_gone_baseline_m`` apart
+(three times as many frames from one viewpoint, a camera standing still); an object of its class that appeared about when it was last seen takes its id instead (one node, with
+where and when it moved).
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ log = logging.getLogger("m2h_slam")
 TOUCH_CELLS = 2  # same-class parts with at most one empty voxel between them touch (a seat and its back)
 
 
+@dataclass(frozen=True)
+class MapSupport:
+    """The map's surface voxels in an object's cells: votes (classes,) fused evidence per class; points (N, 3) m
+    world frame and their labels (N,)."""
+
+    votes: np.ndarray
+    points: np.ndarray
+    labels: np.ndarray
+
+
 @dataclass
 class _Object:
     id: int
@@ -45,6 +61,8 @@ class _Object:
     votes: float = 0.0  # summed confidence of the segments
     moved: list = field(default_factory=list)
     misses: int = 0  # frames in a row that saw through it
+    views: int = 0  # frames that had its centre in view, unoccluded
+    miss_from: list | None = None  # camera position (3,) m at the first miss of the current run of misses
     cached: tuple = field(default=(None, None), repr=False, compare=False)  # (voxels, their centres)
 
 
@@ -75,6 +93,7 @@ class ObjectLayer:
     def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray,
                 confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Add one frame's segments; returns how many there were."""
+        self._count_views(depth_m, world_T_camera)
         self._check_presence(depth_m, world_T_camera, time_s)
         found = segments(semantics, depth_m, edges, self.config.object_min_pixels, self.fusion)
         rng = np.random.default_rng(0)
@@ -113,6 +132,31 @@ class ObjectLayer:
         best.observations += 1
         best.last_seen_s = time_s
         best.votes += confidence
+
+    def confirmed(self, obj: _Object) -> bool:
+        """Segmented often enough, and in enough of the frames that had it in view, to be an object."""
+        c = self.config
+        return obj.observations >= c.object_min_observations and obj.observations >= c.object_min_view_share * obj.views
+
+    def _count_views(self, depth_m: np.ndarray, world_T_camera: np.ndarray) -> None:
+        """Count a view for each object whose centre projects into the frame with no measured surface well in
+        front of it (``object_see_through_m``)."""
+        if not self.objects:
+            return
+        centres = np.array([self._centres_of(o).mean(axis=0) for o in self.objects])
+        points = transform_points(np.linalg.inv(world_T_camera), centres)
+        z = points[:, 2]
+        ahead = z > 0.1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(ahead, np.rint(self.K.fx * points[:, 0] / z + self.K.cx), -1).astype(int)
+            v = np.where(ahead, np.rint(self.K.fy * points[:, 1] / z + self.K.cy), -1).astype(int)
+        height, width = depth_m.shape
+        inside = ahead & (u >= 0) & (v >= 0) & (u < width) & (v < height)
+        measured = np.zeros(len(z))
+        measured[inside] = depth_m[v[inside], u[inside]]
+        visible = inside & (measured > 0) & (measured > z - self.config.object_see_through_m)
+        for obj in np.array(self.objects, dtype=object)[visible]:
+            obj.views += 1
 
     # -- periodic passes -----------------------------------------------------------------------
     def _same_object(self, a: _Object, b: _Object) -> bool:
@@ -165,6 +209,7 @@ class ObjectLayer:
                     keep.first_seen_s = min(keep.first_seen_s, drop.first_seen_s)
                     keep.last_seen_s = max(keep.last_seen_s, drop.last_seen_s)
                     keep.votes += drop.votes
+                    keep.views = max(keep.views, drop.views)  # mostly the same frames
                     self.objects.remove(drop)
                     merged += 1
                     break
@@ -177,7 +222,8 @@ class ObjectLayer:
         voxels in view); after ``object_misses_to_go`` such frames in a row the object is gone, or moved."""
         camera_T_world = np.linalg.inv(world_T_camera)
         K, (height, width) = self.K, depth_m.shape
-        for obj in [o for o in self.objects if o.observations >= self.config.object_min_observations]:
+        c = self.config
+        for obj in [o for o in self.objects if self.confirmed(o)]:
             points = transform_points(camera_T_world, self._centres_of(obj))
             z = points[:, 2]
             front = z > 0.1
@@ -187,11 +233,17 @@ class ObjectLayer:
             measured = depth_m[v[inside], u[inside]]
             expected = z[front][inside]
             valid = measured > 0
-            if valid.sum() < self.config.object_min_voxels_in_view:
+            if valid.sum() < c.object_min_voxels_in_view:
                 continue
-            through = measured[valid] > expected[valid] + self.config.object_see_through_m
-            obj.misses = obj.misses + 1 if through.mean() >= self.config.object_empty_share else 0
-            if obj.misses >= self.config.object_misses_to_go:
+            behind = expected[valid] * (1 + c.object_see_through_share) + c.object_see_through_m
+            if (measured[valid] > behind).mean() < c.object_empty_share:
+                obj.misses, obj.miss_from = 0, None
+                continue
+            obj.misses += 1
+            if obj.miss_from is None:
+                obj.miss_from = world_T_camera[:3, 3].tolist()
+            baseline = np.linalg.norm(world_T_camera[:3, 3] - np.array(obj.miss_from))
+            if obj.misses >= c.object_misses_to_go * (1 if baseline >= c.object_gone_baseline_m else 3):
                 self._gone(obj, time_s)
 
     def _gone(self, obj: _Object, time_s: float) -> None:
@@ -211,33 +263,66 @@ class ObjectLayer:
                                         "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
         successor.id, successor.first_seen_s = obj.id, obj.first_seen_s
         successor.observations += obj.observations
+        successor.votes += obj.votes
         self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) moved from "
                            f"{np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
 
     # -- results ---------------------------------------------------------------------------------
-    def records(self, map_T_world: np.ndarray) -> list[ObjectRecord]:
-        """Confirmed objects in the map frame, by id."""
+    def map_support(self, points: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[int, MapSupport]:
+        """What the map holds in each confirmed object's cells: ``points`` (N, 3) m world frame, ``labels`` (N,)
+        fused labels and ``weights`` (N,) their evidence, of the map's surface voxels; object classes only."""
+        keep = (IS_OBJECT & ~IS_DYNAMIC)[np.clip(labels, 0, len(IS_OBJECT) - 1)]
+        points, labels, weights = points[keep], labels[keep], weights[keep]
+        keys = pack_keys(np.floor(points / self.config.object_voxel_m))
+        support = {}
+        for obj in self.objects:
+            if self.confirmed(obj):
+                inside = np.isin(keys, obj.voxels)
+                support[obj.id] = MapSupport(np.bincount(labels[inside], weights[inside], minlength=len(NYU40)),
+                                             points[inside], labels[inside])
+        return support
+
+    def records(self, map_T_world: np.ndarray, support: dict[int, MapSupport] | None = None) -> list[ObjectRecord]:
+        """Confirmed objects in the map frame, by id. ``support`` (``map_support``): where the map holds an object,
+        its fused labels decide the object's class and ``class_confidence`` (objects it does not back enough are
+        left out), and its surface voxels of that class give the place and box; where it does not (beyond the fusion's range) the segments' class stands, with their mean
+        class probability as the confidence. Without ``support`` the segments' class and cells stand."""
         out = []
         for obj in sorted(self.objects, key=lambda o: o.id):
-            if obj.observations < self.config.object_min_observations:
+            if not self.confirmed(obj):
                 continue
-            points = transform_points(map_T_world, self._centres(obj.voxels))
+            class_id, class_confidence = obj.class_id, 1.0
+            world_points = self._centres(obj.voxels)
+            held = support.get(obj.id) if support is not None else None
+            if held is not None and held.votes.sum() > 0:
+                class_id = int(np.argmax(held.votes))
+                class_confidence = float(held.votes[class_id] / held.votes.sum())
+                if class_confidence < self.config.object_min_class_share:
+                    continue
+                mine = held.points[held.labels == class_id]
+                if len(mine) >= 3:  # fused over many views: a better place than the union of the masks
+                    world_points = mine
+            elif support is not None:  # not in the map (beyond the fusion's range): the segments' own word
+                class_confidence = obj.votes / obj.observations
+            points = transform_points(map_T_world, world_points)
             centre, extent, yaw = _yaw_box(points, self.config.object_voxel_m)
             moved = tuple({**m, "from": transform_points(map_T_world, np.array([m["from"]]))[0].round(4).tolist(),
                            "to": transform_points(map_T_world, np.array([m["to"]]))[0].round(4).tolist()}
                           for m in obj.moved)
             half = self.config.object_voxel_m / 2
             aabb = (tuple((points.min(axis=0) - half).round(4)), tuple((points.max(axis=0) + half).round(4)))
-            out.append(ObjectRecord(obj.id, obj.class_id, points.mean(axis=0), centre, extent, yaw, len(obj.voxels),
+            out.append(ObjectRecord(obj.id, class_id, points.mean(axis=0), centre, extent, yaw, len(obj.voxels),
                                     obj.observations, obj.first_seen_s, obj.last_seen_s,
-                                    obj.votes / obj.observations, moved, aabb))
+                                    obj.votes / obj.observations, moved, aabb, round(class_confidence, 4)))
         return out
 
-    def voxel_owners(self, map_T_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(centres (N, 3) m in the map frame, object id (N,), class id (N,)) of every confirmed object voxel."""
+    def voxel_owners(self, map_T_world: np.ndarray, support: dict[int, MapSupport] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centres (N, 3) m in the map frame, object id (N,), class id (N,)) of every voxel of the objects that
+        ``records`` gives (same ``support``), with their class there."""
+        kept = {r.id: r.class_id for r in self.records(np.eye(4), support)}
         parts = [(transform_points(map_T_world, self._centres(o.voxels)), np.full(len(o.voxels), o.id),
-                  np.full(len(o.voxels), o.class_id)) for o in self.objects
-                 if o.observations >= self.config.object_min_observations]
+                  np.full(len(o.voxels), kept[o.id])) for o in self.objects if o.id in kept]
         if not parts:
             return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, np.int64)
         return tuple(np.concatenate(p) for p in zip(*parts))
@@ -247,12 +332,13 @@ class ObjectLayer:
         return {"next_id": self.next_id, "objects": [
             {"id": o.id, "class_id": o.class_id, "voxels": o.voxels.tolist(), "observations": o.observations,
              "first_seen_s": o.first_seen_s, "last_seen_s": o.last_seen_s, "votes": o.votes, "moved": o.moved,
-             "misses": o.misses} for o in self.objects]}
+             "misses": o.misses, "views": o.views, "miss_from": o.miss_from} for o in self.objects]}
 
     def load_state(self, state: dict) -> None:
         self.next_id = state["next_id"]
         self.objects = [_Object(o["id"], o["class_id"], np.array(o["voxels"], np.int64), o["observations"],
-                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"])
+                                o["first_seen_s"], o["last_seen_s"], o["votes"], o["moved"], o["misses"],
+                                o["views"], o["miss_from"])
                         for o in state["objects"]]
 
 

@@ -24,6 +24,7 @@ class ObjectRecord:
     confidence: float
     moved: tuple[dict, ...] = ()  # {"time_s", "from": (3,), "to": (3,)} each time it was seen moved
     aabb: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # axis-aligned box (min xyz, max xyz) m
+    class_confidence: float = 1.0  # share of the map's fused label evidence in its cells that is its class
 
 
 @dataclass(frozen=True)
