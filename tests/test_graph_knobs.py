@@ -46,3 +46,23 @@ def test_the_walk_speed_widens_the_gate_of_an_unseen_track():
             layer.observe(1.9 + 0.1 * k, semantics, depth, moved)
         agents[speed] = len(layer.records(np.eye(4), 2.1))
     assert agents == {1.5: 1, 0.0: 2}
+
+
+def test_a_person_mask_the_network_is_unsure_of_or_too_short_for_a_body_is_no_detection():
+    """Furniture mislabelled as a person: a low mean class probability, or a blob 0.2 m tall, detects nobody; the
+    same blob, sure and standing 0.8 m, is a person."""
+    semantics = np.zeros((30, 40), np.uint8)
+    semantics[5:25, 18:23] = PERSON  # 20 px at 2 m: 0.8 m tall
+    depth = np.full((30, 40), 2.0, np.float32)
+    sure, unsure = np.full((30, 40), 0.9, np.float32), np.full((30, 40), 0.5, np.float32)
+    config = GraphConfig()
+    args = (K, np.eye(4), 25, 0.4)
+    assert len(detections(semantics, depth, *args, sure, config.agent_min_confidence, config.agent_min_height_m)) == 1
+    assert detections(semantics, depth, *args, unsure, config.agent_min_confidence, config.agent_min_height_m) == []
+    low = np.zeros_like(semantics)
+    low[20:25, 10:30] = PERSON  # 5 px at 2 m: 0.2 m tall (a cushion)
+    assert detections(low, depth, *args, sure, config.agent_min_confidence, config.agent_min_height_m) == []
+    layer = AgentLayer(config, K)
+    for k in range(6):  # an unsure mask every frame never becomes an agent
+        layer.observe(k / 15, semantics, depth, np.eye(4), unsure)
+    assert layer.records(np.eye(4), 6 / 15) == []

@@ -8,7 +8,7 @@ component joins the object of its class that holds at least ``object_min_overlap
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
 a candidate. Evidence over time, not single masks, makes a node: a candidate is confirmed once it was
 segmented in ``object_min_observations`` frames and in at least ``object_min_view_share`` of the frames
-that had its centre in view, unoccluded (a mask that flickers on for a few frames is not an object); and
+that had its centre in view with a surface measured there (a mask that flickers on for a few frames is not an object); and
 the map decides its class: among the fused labels of the map's surface voxels in its cells the object
 classes vote by evidence, the winner is its class, and its share is the ``class_confidence`` in the
 graph (below ``object_min_class_share`` it is no node). ``merge`` joins objects of one class that overlap.
@@ -139,8 +139,9 @@ class ObjectLayer:
         return obj.observations >= c.object_min_observations and obj.observations >= c.object_min_view_share * obj.views
 
     def _count_views(self, depth_m: np.ndarray, world_T_camera: np.ndarray) -> None:
-        """Count a view for each object whose centre projects into the frame with no measured surface well in
-        front of it (``object_see_through_m``)."""
+        """Count a view for each object whose centre projects into the frame where the measured depth puts a
+        surface about there: not well in front (occluded) nor well behind (seen through: evidence of absence,
+        which ``_check_presence`` weighs)."""
         if not self.objects:
             return
         centres = np.array([self._centres_of(o).mean(axis=0) for o in self.objects])
@@ -154,7 +155,9 @@ class ObjectLayer:
         inside = ahead & (u >= 0) & (v >= 0) & (u < width) & (v < height)
         measured = np.zeros(len(z))
         measured[inside] = depth_m[v[inside], u[inside]]
-        visible = inside & (measured > 0) & (measured > z - self.config.object_see_through_m)
+        c = self.config
+        visible = inside & (measured > z - c.object_see_through_m)
+        visible &= measured <= z * (1 + c.object_see_through_share) + c.object_see_through_m
         for obj in np.array(self.objects, dtype=object)[visible]:
             obj.views += 1
 
