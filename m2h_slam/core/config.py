@@ -253,6 +253,8 @@ class GraphConfig(Checked):
     object_misses_to_go: int = ranged(5, AT_LEAST_ONE)  # frames in a row that see through an object: it is gone
     # an object of the class that appeared this close (s) to the last sighting of a gone one is that one, moved
     object_moved_within_s: float = ranged(1.0, NON_NEGATIVE)
+    # ... and a move shorter than this is the same object placed again (odometry drift, depth noise): no event
+    object_moved_min_m: float = ranged(1.2, NON_NEGATIVE)
     # an object is checked for presence only when this many of its voxels are in view
     object_min_voxels_in_view: int = ranged(8, AT_LEAST_ONE)
     # same-class parts over one footprint with at most this many empty voxels between them are one (shelf levels)

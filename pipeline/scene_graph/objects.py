@@ -16,7 +16,8 @@ A confirmed object is gone when ``object_misses_to_go`` frames in a row see thro
 lies well behind ``object_empty_share`` of its voxels in view: ``object_see_through_m`` plus
 ``object_see_through_share`` of the depth) from viewpoints at least ``object_gone_baseline_m`` apart
 (three times as many frames from one viewpoint, a camera standing still); an object of its class that appeared about when it was last seen takes its id instead (one node, with
-where and when it moved).
+where and when it moved; a move shorter than ``object_moved_min_m`` is the same object placed again after
+drift or depth noise, not a move).
 """
 
 from __future__ import annotations
@@ -262,13 +263,15 @@ class ObjectLayer:
             return
         successor = min(later, key=lambda o: np.linalg.norm(self._centres(o.voxels).mean(axis=0) - before))
         after = self._centres(successor.voxels).mean(axis=0)
-        successor.moved = obj.moved + [{"time_s": round(successor.first_seen_s, 6),
-                                        "from": np.round(before, 4).tolist(), "to": np.round(after, 4).tolist()}]
+        moved = np.linalg.norm(after - before) >= self.config.object_moved_min_m
+        successor.moved = obj.moved + ([{"time_s": round(successor.first_seen_s, 6), "from": np.round(before, 4).tolist(),
+                                         "to": np.round(after, 4).tolist()}] if moved else [])
         successor.id, successor.first_seen_s = obj.id, obj.first_seen_s
         successor.observations += obj.observations
         successor.votes += obj.votes
-        self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) moved from "
-                           f"{np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
+        if moved:  # closer, it is the same object placed again (drift, depth noise): no claim of a move
+            self.events.append(f"{time_s:.2f} s: object {obj.id} ({NYU40[obj.class_id].name}) moved from "
+                               f"{np.round(before, 2).tolist()} to {np.round(after, 2).tolist()}")
 
     # -- results ---------------------------------------------------------------------------------
     def map_support(self, points: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[int, MapSupport]:
