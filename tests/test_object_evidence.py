@@ -87,3 +87,23 @@ def test_an_object_is_gone_only_after_seeing_through_it_from_several_viewpoints(
         if gone_at is None and not layer.objects:
             gone_at = k + 1
     assert gone_at == frames_to_go and "is gone" in layer.events[0]
+
+
+@pytest.mark.parametrize(("shift_m", "moved"), [(0.5, False), (1.3, True)])
+def test_a_short_move_is_the_same_object_placed_again_not_a_move(shift_m, moved):
+    """A chair seen at x = 0, then its place seen empty and a chair seen ``shift_m`` to the side (static camera):
+    one node either way, keeping the first id; only the 1.3 m shift is reported as a move."""
+    wide = Intrinsics(100.0, 100.0, 80.0, 30.0, 160, 60)
+    layer = ObjectLayer(GraphConfig(), wide, FusionConfig())
+    shift_px = int(round(100.0 * shift_m / 2.0))
+    for k in range(30):
+        semantics = np.full((60, 160), WALL, np.uint8)
+        depth = np.full((60, 160), 4.0, np.float32)
+        left = 70 if k < 5 else 70 + shift_px
+        semantics[20:40, left:left + 20] = CHAIR
+        depth[20:40, left:left + 20] = 2.0
+        layer.observe(k / 15, semantics, depth, np.zeros((60, 160), np.float32), np.ones((60, 160), np.float32),
+                      np.eye(4))
+    (record,) = layer.records(np.eye(4))
+    assert record.id == 1 and abs(record.centroid[0] - shift_m) < 0.15
+    assert len(record.moved) == int(moved) and len(layer.events) == int(moved)
