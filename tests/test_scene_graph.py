@@ -418,8 +418,8 @@ def _people_frame(xs_m: list[float], depth_m: float = 3.0):
 
 
 def test_agents_are_seen_again_and_a_passing_split_leaves_no_third_agent():
-    """A person who leaves the view and comes back 1 m further on is the same agent; one who comes back 4 m
-    away is a new one; two people walking side by side, seen first as one body and then apart, are two
+    """A person who leaves the view for 4 s and comes back 2.2 m further on (beyond agent_reid_m, within a walk of
+    the time unseen) is the same agent; one who comes back 5.8 m away is a new one; two people walking side by side, seen first as one body and then apart, are two
     agents (the track that followed both is one of them, the tentative one dropped at its first miss)."""
     from pipeline.scene_graph.agents import AgentLayer
 
@@ -434,14 +434,14 @@ def test_agents_are_seen_again_and_a_passing_split_leaves_no_third_agent():
         layer.observe(t, *_people_frame([])[1:], np.eye(4))
         t += 0.1
     assert not layer.active(t)
-    for k in range(5):  # back, 1 m on from where it left
-        layer.observe(t, *_people_frame([0.9 + 0.05 * k])[1:], np.eye(4))
+    for k in range(5):  # back, 2.2 m on from where it left
+        layer.observe(t, *_people_frame([2.1 + 0.02 * k])[1:], np.eye(4))
         t += 0.1
     assert [a.id for a in layer.records(np.eye(4), t)] == [1]
     for _ in range(40):
         layer.observe(t, *_people_frame([])[1:], np.eye(4))
         t += 0.1
-    far = _people_frame([-3.0], depth_m=5.0)  # 4 m from where agent 1 was last seen
+    far = _people_frame([-3.0], depth_m=5.0)  # 5.8 m from where agent 1 was last seen: more than 4 s of walking
     for _ in range(5):
         layer.observe(t, *far[1:], np.eye(4))
         t += 0.1

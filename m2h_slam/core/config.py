@@ -266,7 +266,8 @@ class GraphConfig(Checked):
     agent_min_height_m: float = ranged(0.5, NON_NEGATIVE)  # ... and the body seen is this tall
     agent_min_hits: int = ranged(3, AT_LEAST_ONE)  # detections before a track is an agent
     agent_max_unseen_s: float = ranged(2.0, POSITIVE)  # then the agent leaves the active layer (kept in history)
-    # a person seen again this close to where an agent left is it (0: never)
+    # a person seen again this close to where an agent left is it (0: never), plus agent_walk_speed_mps times
+    # the time unseen beyond agent_max_unseen_s
     agent_reid_m: float = ranged(2.0, NON_NEGATIVE)
     agent_walk_speed_mps: float = ranged(1.5, NON_NEGATIVE)  # the gate of a track unseen a while grows this fast
     agent_acceleration_sigma: float = ranged(2.0, POSITIVE)  # m/s^2, how fast a walker may change speed (Kalman)

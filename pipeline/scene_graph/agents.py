@@ -9,8 +9,10 @@ while), first to the agents, then what is left to the tentative tracks. A tentat
 an agent after ``agent_min_hits`` detections in consecutive frames, and is dropped at its first
 miss (two people walking close together seen as one, then as two, leave no third agent). An
 agent leaves the active layer when unseen for ``agent_max_unseen_s`` and stays in the history; a
-person seen again within ``agent_reid_m`` of where an agent of the history was last seen is that
-agent again (its filter restarts there). Other detections start tentative tracks. People never
+person seen again within ``agent_reid_m`` of where an agent of the history was last seen, plus what
+``agent_walk_speed_mps`` covers in the time beyond ``agent_max_unseen_s``, is that agent again (its
+filter restarts there). Tracks are matched to where their filter expects them or where they were last
+seen, whichever is nearer (a noisy velocity carries the prediction far off while a track is unseen). Other detections start tentative tracks. People never
 enter the object layer or the TSDF (the mapper masks them).
 """
 
@@ -101,11 +103,12 @@ def detections(semantics: np.ndarray, depth_m: np.ndarray, K: Intrinsics, world_
 
 def _assign(tracks: list, predicted: list, found: list, left: list[int], gates: list[float]) -> list:
     """(track, index into ``found``) pairs: tracks and the detections ``left`` of their class matched one to one,
-    nearest first, each pair within its track's gate."""
+    nearest first, each pair within its track's gate. ``predicted``: per track a place (3,) or places (K, 3);
+    the nearest counts."""
     if not tracks or not left:
         return []
-    cost = np.array([[np.linalg.norm(p - found[k][1]) if t.class_id == found[k][0] else 1e6 for k in left]
-                     for t, p in zip(tracks, predicted)])
+    cost = np.array([[np.linalg.norm(np.atleast_2d(p) - found[k][1], axis=1).min() if t.class_id == found[k][0]
+                      else 1e6 for k in left] for t, p in zip(tracks, predicted)])
     return [(tracks[r], left[c]) for r, c in zip(*linear_sum_assignment(cost)) if cost[r, c] <= gates[r]]
 
 
@@ -136,7 +139,10 @@ class AgentLayer:
         for tracks in (agents, tentative):
             gates = [c.agent_gate_m + c.agent_walk_speed_mps * max(0.0, time_s - t.last_time_s - 0.2)
                      for t in tracks]  # a track unseen for a while (behind furniture) may have gone further
-            for track, k in _assign(tracks, [t.kf.x[:3] for t in tracks], found, left, gates):
+            # where the filter expects it, or where it was last seen: the velocity of a noisy track carries the
+            # prediction far off while it is unseen, and people stop and turn
+            places = [np.stack([t.kf.x[:3], t.positions[-1]]) for t in tracks]
+            for track, k in _assign(tracks, places, found, left, gates):
                 self._update(track, found[k][1], time_s)
                 left.remove(k)
         for track in live:  # predictions of unmatched tracks are not kept: the filter state is rolled back
@@ -146,8 +152,9 @@ class AgentLayer:
         self.tracks = [t for t in self.tracks if t.id not in missed]
         live_ids = {t.id for t in live}
         history = [t for t in self.tracks if t.hits >= self.config.agent_min_hits and t.id not in live_ids]
-        for track, k in _assign(history, [t.positions[-1] for t in history], found, left,
-                                [self.config.agent_reid_m] * len(history)):
+        reach = [c.agent_reid_m + c.agent_walk_speed_mps * max(0.0, time_s - t.last_time_s - c.agent_max_unseen_s)
+                 for t in history] if c.agent_reid_m > 0 else [0.0] * len(history)  # it may have walked on since
+        for track, k in _assign(history, [t.positions[-1] for t in history], found, left, reach):
             track.kf = _filter(found[k][1], c.agent_measurement_sigma_m)  # seen again: old velocity says nothing
             self._update(track, found[k][1], time_s, first=True)
             left.remove(k)
