@@ -237,7 +237,7 @@ class GraphConfig(Checked):
     object_min_overlap: float = ranged(0.2, SHARE)  # share of a segment's voxels inside an object to join it
     object_gate_m: float = ranged(0.4, POSITIVE)  # else: same class, centroids this close
     object_min_observations: int = ranged(3, AT_LEAST_ONE)  # frames a candidate needs to become a node
-    # ... and the share of the frames with its centre in view (unoccluded) that segmented it
+    # ... and the share of the frames with its centre in view (a surface measured there) that segmented it
     object_min_view_share: float = ranged(0.5, SHARE)
     # share of the map's fused object-label evidence in an object's cells its class needs (else no node)
     object_min_class_share: float = ranged(0.5, SHARE)

@@ -1,19 +1,20 @@
 """The agent layer: people (the class table's dynamic classes) tracked in 3D over time.
 
-Per frame, each dynamic-class segment (at least ``object_min_pixels``) is back-projected; the parts
-of one body are joined, and a body whose pixels the network was sure of (mean class probability at
-least ``agent_min_confidence``) and that stands at least ``agent_min_height_m`` tall is a detection at
-its median point (furniture mislabelled as a person is mostly neither). Tracks run a constant-velocity Kalman filter (filterpy); detections
-are assigned by scipy's assignment solver within ``agent_gate_m`` (wider for a track unseen for a
-while), first to the agents, then what is left to the tentative tracks. A tentative track becomes
-an agent after ``agent_min_hits`` detections in consecutive frames, and is dropped at its first
-miss (two people walking close together seen as one, then as two, leave no third agent). An
-agent leaves the active layer when unseen for ``agent_max_unseen_s`` and stays in the history; a
-person seen again within ``agent_reid_m`` of where an agent of the history was last seen, plus what
-``agent_walk_speed_mps`` covers in the time beyond ``agent_max_unseen_s``, is that agent again (its
-filter restarts there). Tracks are matched to where their filter expects them or where they were last
-seen, whichever is nearer (a noisy velocity carries the prediction far off while a track is unseen). Other detections start tentative tracks. People never
-enter the object layer or the TSDF (the mapper masks them).
+Per frame, each dynamic-class segment (at least ``object_min_pixels``) is back-projected; the parts of
+one body are joined, and a body whose pixels the network was sure of (mean class probability at least
+``agent_min_confidence``) and that stands at least ``agent_min_height_m`` tall is a detection at its
+median point (furniture mislabelled as a person is mostly neither). Tracks run a constant-velocity
+Kalman filter (filterpy); detections are assigned by scipy's assignment solver within ``agent_gate_m``
+(wider for a track unseen for a while), first to the agents, then what is left to the tentative tracks.
+A tentative track becomes an agent after ``agent_min_hits`` detections in consecutive frames, and is
+dropped at its first miss (two people walking close together seen as one, then as two, leave no third
+agent). An agent leaves the active layer when unseen for ``agent_max_unseen_s`` and stays in the
+history; a person seen again within ``agent_reid_m`` of where an agent of the history was last seen,
+plus what ``agent_walk_speed_mps`` covers in the time beyond ``agent_max_unseen_s``, is that agent again
+(its filter restarts there). Tracks are matched to where their filter expects them or where they were
+last seen, whichever is nearer (a noisy velocity carries the prediction far off while a track is
+unseen). Other detections start tentative tracks. People never enter the object layer or the TSDF (the
+mapper masks them).
 """
 
 from __future__ import annotations

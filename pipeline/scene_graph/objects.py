@@ -8,16 +8,17 @@ component joins the object of its class that holds at least ``object_min_overlap
 (``object_voxel_m`` grid), else the one whose centroid is within ``object_gate_m``, else it starts
 a candidate. Evidence over time, not single masks, makes a node: a candidate is confirmed once it was
 segmented in ``object_min_observations`` frames and in at least ``object_min_view_share`` of the frames
-that had its centre in view with a surface measured there (a mask that flickers on for a few frames is not an object); and
-the map decides its class: among the fused labels of the map's surface voxels in its cells the object
-classes vote by evidence, the winner is its class, and its share is the ``class_confidence`` in the
-graph (below ``object_min_class_share`` it is no node). ``merge`` joins objects of one class that overlap.
-A confirmed object is gone when ``object_misses_to_go`` frames in a row see through it (the measured depth
-lies well behind ``object_empty_share`` of its voxels in view: ``object_see_through_m`` plus
-``object_see_through_share`` of the depth) from viewpoints at least ``object_gone_baseline_m`` apart
-(three times as many frames from one viewpoint, a camera standing still); an object of its class that appeared about when it was last seen takes its id instead (one node, with
-where and when it moved; a move shorter than ``object_moved_min_m`` is the same object placed again after
-drift or depth noise, not a move).
+that had its centre in view with a surface measured there (a mask that flickers on for a few frames is
+not an object); and the map decides its class: among the fused labels of the map's surface voxels in its
+cells the object classes vote by evidence, the winner is its class, and its share is the
+``class_confidence`` in the graph (below ``object_min_class_share`` it is no node). ``merge`` joins
+objects of one class that overlap. A confirmed object is gone when ``object_misses_to_go`` frames in a
+row see through it (the measured depth lies well behind ``object_empty_share`` of its voxels in view:
+``object_see_through_m`` plus ``object_see_through_share`` of the depth) from viewpoints at least
+``object_gone_baseline_m`` apart (three times as many frames from one viewpoint, a camera standing
+still); an object of its class that appeared about when it was last seen takes its id instead (one node,
+with where and when it moved; a move shorter than ``object_moved_min_m`` is the same object placed again
+after drift or depth noise, not a move).
 """
 
 from __future__ import annotations
