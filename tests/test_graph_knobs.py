@@ -66,3 +66,24 @@ def test_a_person_mask_the_network_is_unsure_of_or_too_short_for_a_body_is_no_de
     for k in range(6):  # an unsure mask every frame never becomes an agent
         layer.observe(k / 15, semantics, depth, np.eye(4), unsure)
     assert layer.records(np.eye(4), 6 / 15) == []
+
+
+def test_a_few_stray_wall_voxels_are_no_wall():
+    """A cell needs wall-labelled surface adding up to free_space_min_wall_m of height to be wall: a full-height
+    wall column is one, two stray voxels of noisy depth (0.1 m) are not, unless the bound is lowered."""
+    from pipeline.scene_graph.free_space import free_space_map
+
+    voxel = 0.05
+    wall = np.array([[0.0, 0.0, z] for z in np.arange(0.2, 1.8, voxel)])
+    stray = np.array([[1.0, 0.0, 1.0], [1.0, 0.0, 1.05]])
+    points = np.concatenate([wall, stray])
+    labels = np.full(len(points), class_id("wall"))
+    tsdf = np.zeros(len(points))
+
+    def walls(min_wall_m: float) -> set:
+        grid = free_space_map(points, tsdf, labels, voxel, 0.15, cell_m=0.1, min_wall_m=min_wall_m)
+        return {tuple(np.round(grid.xy(*np.nonzero(grid.walls))[k], 2)) for k in range(int(grid.walls.sum()))}
+
+    assert GraphConfig().free_space_min_wall_m == 0.4
+    assert walls(0.4) == {(0.0, 0.0)}
+    assert walls(0.05) == {(0.0, 0.0), (1.0, 0.0)}

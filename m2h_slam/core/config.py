@@ -280,6 +280,9 @@ class GraphConfig(Checked):
     # ceiling); surfaces labelled floor below free_space_min_z_m are seen floor
     free_space_min_z_m: float = ranged(0.2, POSITIVE)
     free_space_max_z_m: float = ranged(1.8, POSITIVE)
+    # a cell is wall where its wall-labelled surface voxels in that band add up to this height (m): stray voxels
+    # of noisy predicted depth inside a room are not
+    free_space_min_wall_m: float = ranged(0.4, NON_NEGATIVE)
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
     room_seed_reach_m: float = ranged(1.0, NON_NEGATIVE)  # seeds lie within this distance of room space
     room_min_seen_floor_m2: float = ranged(0.5, NON_NEGATIVE)  # seeds with less seen floor are dropped

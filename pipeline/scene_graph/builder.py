@@ -99,7 +99,7 @@ class SceneGraphBuilder:
         self.last_support = self.objects.map_support(points[surface], labels[surface], evidence[surface])
         points = transform_points(map_T_world, points) if not self.world_is_map else points
         space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m, g.free_space_cell_m,
-                               g.free_space_min_z_m, g.free_space_max_z_m)
+                               g.free_space_min_z_m, g.free_space_max_z_m, g.free_space_min_wall_m)
         cameras = view.camera_positions()
         rooms = segment_rooms(space, g.room_seed_clearance_m, g.room_min_area_m2, g.room_unseen_reach_m,
                               g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,

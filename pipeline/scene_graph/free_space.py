@@ -5,8 +5,9 @@ A cell (``cell_m`` square, ``graph.free_space_cell_m``) is *occupied* where the 
 not the floor, not the ceiling), and *free* where it is not occupied and the map saw either the
 floor below it or free space (TSDF +1) in that band, or it is a one-cell gap between such cells
 (rays far from the camera fall apart). Everything else is unknown. Occupied
-cells whose surfaces are structure (walls, doors, windows: the class table's flag) are also
-marked as ``walls``: rooms are the floor area the walls enclose, furniture included.
+cells with structure surfaces (walls, doors, windows: the class table's flag) of at least ``min_wall_m`` in
+all (``graph.free_space_min_wall_m``; a few stray voxels of noisy depth are no wall) are also marked as
+``walls``: rooms are the floor area the walls enclose, furniture included.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class FreeSpaceMap:
 
 def free_space_map(points: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, voxel_m: float, truncation_m: float,
                    cell_m: float = _DEFAULTS.free_space_cell_m, z_min_m: float = _DEFAULTS.free_space_min_z_m,
-                   z_max_m: float = _DEFAULTS.free_space_max_z_m) -> FreeSpaceMap:
+                   z_max_m: float = _DEFAULTS.free_space_max_z_m,
+                   min_wall_m: float = _DEFAULTS.free_space_min_wall_m) -> FreeSpaceMap:
     """Free space from observed voxels: positions (N, 3) in the map frame (z up, floor at 0), normalised
-    TSDF (N,) in [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown)."""
+    TSDF (N,) in [-1, 1] (units of ``truncation_m``), NYU40 labels (N,) (0 where unknown); ``min_wall_m``: the
+    wall voxels a cell needs to be wall, as a height (m)."""
     if not len(points):
         return FreeSpaceMap(*(np.zeros((1, 1), bool) for _ in range(4)), np.zeros(2), cell_m)
     lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
@@ -64,7 +67,8 @@ def free_space_map(points: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, vox
     seen_free = (band & (tsdf > 0.99)) | floor
     walls = occupied & IS_STRUCTURE[labels]
     grid.occupied[rc[occupied, 0], rc[occupied, 1]] = True
-    grid.walls[rc[walls, 0], rc[walls, 1]] = True
+    count = np.bincount(rc[walls, 0] * shape[1] + rc[walls, 1], minlength=shape[0] * shape[1]).reshape(shape)
+    grid.walls[...] = count >= max(1, round(min_wall_m / voxel_m))  # a few stray voxels are no wall
     grid.floor[rc[floor, 0], rc[floor, 1]] = True
     free = np.zeros(shape, bool)
     free[rc[seen_free, 0], rc[seen_free, 1]] = True
