@@ -95,7 +95,7 @@ def test_a_short_move_is_the_same_object_placed_again_not_a_move(shift_m, moved)
     one node either way, keeping the first id; only the 1.3 m shift is reported as a move."""
     wide = Intrinsics(100.0, 100.0, 80.0, 30.0, 160, 60)
     layer = ObjectLayer(GraphConfig(), wide, FusionConfig())
-    shift_px = int(round(100.0 * shift_m / 2.0))
+    shift_px = round(100.0 * shift_m / 2.0)
     for k in range(30):
         semantics = np.full((60, 160), WALL, np.uint8)
         depth = np.full((60, 160), 4.0, np.float32)

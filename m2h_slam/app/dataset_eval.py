@@ -186,8 +186,10 @@ def _execute(items: list[DatasetItem], settings: EvalSettings, out: Path, worker
         except ConnectionError as error:
             raise InputError(None, f"--ray-address {ray_address}: {error}") from None
     else:
-        if not settings.gt_perception:  # built once here, the workers find its ONNX export cached
-            _perception(settings, _config(settings), threads)
+        if not settings.gt_perception:  # built (and dropped) once here: the workers find its ONNX export cached
+            from m2h_slam.perception.perception import Perception
+
+            Perception(_config(settings), gt=False)
         # "local": a new instance of our own, even where a cluster already runs on this machine
         ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)

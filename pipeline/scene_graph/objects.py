@@ -30,7 +30,7 @@ import numpy as np
 
 from m2h_slam.core.config import FusionConfig, GraphConfig
 from m2h_slam.core.discontinuities import depth_discontinuities, valid_depth
-from m2h_slam.core.geometry import backproject_pixels, transform_points
+from m2h_slam.core.geometry import backproject_pixels, invert_transform, project, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
 from m2h_slam.core.voxels import column_keys, key_steps, pack_keys, unpack_keys
@@ -95,8 +95,9 @@ class ObjectLayer:
     def observe(self, time_s: float, semantics: np.ndarray, depth_m: np.ndarray, edges: np.ndarray,
                 confidence: np.ndarray, world_T_camera: np.ndarray) -> int:
         """Add one frame's segments; returns how many there were."""
-        self._count_views(depth_m, world_T_camera)
-        self._check_presence(depth_m, world_T_camera, time_s)
+        camera_T_world = np.linalg.inv(world_T_camera)
+        self._count_views(depth_m, camera_T_world)
+        self._check_presence(depth_m, camera_T_world, time_s)
         found = segments(semantics, depth_m, edges, self.config.object_min_pixels, self.fusion)
         rng = np.random.default_rng(0)
         for class_id, pixels in found:
@@ -138,25 +139,30 @@ class ObjectLayer:
     def confirmed(self, obj: _Object) -> bool:
         """Segmented often enough, and in enough of the frames that had it in view, to be an object."""
         c = self.config
-        return obj.observations >= c.object_min_observations and obj.observations >= c.object_min_view_share * obj.views
+        return (obj.observations >= c.object_min_observations
+                and obj.observations >= c.object_min_view_share * obj.views)
 
-    def _count_views(self, depth_m: np.ndarray, world_T_camera: np.ndarray) -> None:
+    def _depth_at(self, points_world: np.ndarray, camera_T_world: np.ndarray,
+                  depth_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z (N,) m of the world points (N, 3) in the camera, the measured depth (N,) m at their pixels (0 where
+        none), in view (N,): in front of the camera and inside the image)."""
+        pixels, z = project(transform_points(camera_T_world, points_world), self.K)
+        ahead = z > 0.1
+        u, v = np.where(ahead[:, None], np.rint(pixels), -1).astype(int).T
+        height, width = depth_m.shape
+        inside = ahead & (u >= 0) & (v >= 0) & (u < width) & (v < height)
+        measured = np.zeros(len(z))
+        measured[inside] = depth_m[v[inside], u[inside]]
+        return z, measured, inside
+
+    def _count_views(self, depth_m: np.ndarray, camera_T_world: np.ndarray) -> None:
         """Count a view for each object whose centre projects into the frame where the measured depth puts a
         surface about there: not well in front (occluded) nor well behind (seen through: evidence of absence,
         which ``_check_presence`` weighs)."""
         if not self.objects:
             return
         centres = np.array([self._centres_of(o).mean(axis=0) for o in self.objects])
-        points = transform_points(np.linalg.inv(world_T_camera), centres)
-        z = points[:, 2]
-        ahead = z > 0.1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = np.where(ahead, np.rint(self.K.fx * points[:, 0] / z + self.K.cx), -1).astype(int)
-            v = np.where(ahead, np.rint(self.K.fy * points[:, 1] / z + self.K.cy), -1).astype(int)
-        height, width = depth_m.shape
-        inside = ahead & (u >= 0) & (v >= 0) & (u < width) & (v < height)
-        measured = np.zeros(len(z))
-        measured[inside] = depth_m[v[inside], u[inside]]
+        z, measured, inside = self._depth_at(centres, camera_T_world, depth_m)
         c = self.config
         visible = inside & (measured > z - c.object_see_through_m)
         visible &= measured <= z * (1 + c.object_see_through_share) + c.object_see_through_m
@@ -222,32 +228,24 @@ class ObjectLayer:
                 k += 1
         return merged
 
-    def _check_presence(self, depth_m: np.ndarray, world_T_camera: np.ndarray, time_s: float) -> None:
+    def _check_presence(self, depth_m: np.ndarray, camera_T_world: np.ndarray, time_s: float) -> None:
         """Count frames that see through a confirmed object (the measured depth lies well behind most of its
         voxels in view); after ``object_misses_to_go`` such frames in a row the object is gone, or moved."""
-        camera_T_world = np.linalg.inv(world_T_camera)
-        K, (height, width) = self.K, depth_m.shape
+        camera = invert_transform(camera_T_world)[:3, 3]  # the camera's position, world frame
         c = self.config
         for obj in [o for o in self.objects if self.confirmed(o)]:
-            points = transform_points(camera_T_world, self._centres_of(obj))
-            z = points[:, 2]
-            front = z > 0.1
-            u = np.rint(K.fx * points[front, 0] / z[front] + K.cx).astype(int)
-            v = np.rint(K.fy * points[front, 1] / z[front] + K.cy).astype(int)
-            inside = (u >= 0) & (v >= 0) & (u < width) & (v < height)
-            measured = depth_m[v[inside], u[inside]]
-            expected = z[front][inside]
-            valid = measured > 0
+            z, measured, inside = self._depth_at(self._centres_of(obj), camera_T_world, depth_m)
+            valid = inside & (measured > 0)
             if valid.sum() < c.object_min_voxels_in_view:
                 continue
-            behind = expected[valid] * (1 + c.object_see_through_share) + c.object_see_through_m
+            behind = z[valid] * (1 + c.object_see_through_share) + c.object_see_through_m
             if (measured[valid] > behind).mean() < c.object_empty_share:
                 obj.misses, obj.miss_from = 0, None
                 continue
             obj.misses += 1
             if obj.miss_from is None:
-                obj.miss_from = world_T_camera[:3, 3].tolist()
-            baseline = np.linalg.norm(world_T_camera[:3, 3] - np.array(obj.miss_from))
+                obj.miss_from = camera.tolist()
+            baseline = np.linalg.norm(camera - np.array(obj.miss_from))
             if obj.misses >= c.object_misses_to_go * (1 if baseline >= c.object_gone_baseline_m else 3):
                 self._gone(obj, time_s)
 
@@ -265,8 +263,9 @@ class ObjectLayer:
         successor = min(later, key=lambda o: np.linalg.norm(self._centres(o.voxels).mean(axis=0) - before))
         after = self._centres(successor.voxels).mean(axis=0)
         moved = np.linalg.norm(after - before) >= self.config.object_moved_min_m
-        successor.moved = obj.moved + ([{"time_s": round(successor.first_seen_s, 6), "from": np.round(before, 4).tolist(),
-                                         "to": np.round(after, 4).tolist()}] if moved else [])
+        move = {"time_s": round(successor.first_seen_s, 6), "from": np.round(before, 4).tolist(),
+                "to": np.round(after, 4).tolist()}
+        successor.moved = obj.moved + ([move] if moved else [])
         successor.id, successor.first_seen_s = obj.id, obj.first_seen_s
         successor.observations += obj.observations
         successor.votes += obj.votes
@@ -289,28 +288,41 @@ class ObjectLayer:
                                              points[inside], labels[inside])
         return support
 
+    def _as_shown(self, obj: _Object, support: dict[int, MapSupport] | None
+                  ) -> tuple[int, float, np.ndarray] | None:
+        """(class id, class confidence, points (N, 3) m world frame that place it) of a confirmed object as the
+        graph shows it, or None when the map does not back it (see ``records``)."""
+        world_points = self._centres(obj.voxels)
+        if support is None:
+            return obj.class_id, 1.0, world_points
+        held = support.get(obj.id)
+        if held is None or held.votes.sum() <= 0:  # not in the map (beyond the fusion's range): the segments' word
+            return obj.class_id, obj.votes / obj.observations, world_points
+        class_id = int(np.argmax(held.votes))
+        class_confidence = float(held.votes[class_id] / held.votes.sum())
+        if class_confidence < self.config.object_min_class_share:
+            return None
+        mine = held.points[held.labels == class_id]
+        # fused over many views: a better place than the union of the masks
+        return class_id, class_confidence, mine if len(mine) >= 3 else world_points
+
+    def _shown(self, support: dict[int, MapSupport] | None) -> list[tuple[_Object, int, float, np.ndarray]]:
+        """(object, class id, class confidence, world points) of every object the graph shows, by id."""
+        out = []
+        for obj in sorted(self.objects, key=lambda o: o.id):
+            shown = self._as_shown(obj, support) if self.confirmed(obj) else None
+            if shown is not None:
+                out.append((obj, *shown))
+        return out
+
     def records(self, map_T_world: np.ndarray, support: dict[int, MapSupport] | None = None) -> list[ObjectRecord]:
         """Confirmed objects in the map frame, by id. ``support`` (``map_support``): where the map holds an object,
         its fused labels decide the object's class and ``class_confidence`` (objects it does not back enough are
-        left out), and its surface voxels of that class give the place and box; where it does not (beyond the fusion's range) the segments' class stands, with their mean
-        class probability as the confidence. Without ``support`` the segments' class and cells stand."""
+        left out), and its surface voxels of that class give the place and box; where it does not (beyond the
+        fusion's range) the segments' class stands, with their mean class probability as the confidence. Without
+        ``support`` the segments' class and cells stand."""
         out = []
-        for obj in sorted(self.objects, key=lambda o: o.id):
-            if not self.confirmed(obj):
-                continue
-            class_id, class_confidence = obj.class_id, 1.0
-            world_points = self._centres(obj.voxels)
-            held = support.get(obj.id) if support is not None else None
-            if held is not None and held.votes.sum() > 0:
-                class_id = int(np.argmax(held.votes))
-                class_confidence = float(held.votes[class_id] / held.votes.sum())
-                if class_confidence < self.config.object_min_class_share:
-                    continue
-                mine = held.points[held.labels == class_id]
-                if len(mine) >= 3:  # fused over many views: a better place than the union of the masks
-                    world_points = mine
-            elif support is not None:  # not in the map (beyond the fusion's range): the segments' own word
-                class_confidence = obj.votes / obj.observations
+        for obj, class_id, class_confidence, world_points in self._shown(support):
             points = transform_points(map_T_world, world_points)
             centre, extent, yaw = _yaw_box(points, self.config.object_voxel_m)
             moved = tuple({**m, "from": transform_points(map_T_world, np.array([m["from"]]))[0].round(4).tolist(),
@@ -327,9 +339,8 @@ class ObjectLayer:
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(centres (N, 3) m in the map frame, object id (N,), class id (N,)) of every voxel of the objects that
         ``records`` gives (same ``support``), with their class there."""
-        kept = {r.id: r.class_id for r in self.records(np.eye(4), support)}
         parts = [(transform_points(map_T_world, self._centres(o.voxels)), np.full(len(o.voxels), o.id),
-                  np.full(len(o.voxels), kept[o.id])) for o in self.objects if o.id in kept]
+                  np.full(len(o.voxels), class_id)) for o, class_id, _, _ in self._shown(support)]
         if not parts:
             return np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, np.int64)
         return tuple(np.concatenate(p) for p in zip(*parts))
