@@ -22,8 +22,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
-from pipeline import Mapper
-from pipeline.scene_graph.builder import SceneGraphBuilder
+from pipeline.scene_mapper import SceneMapper
 
 
 def _mean_ms(fn, repeat: int) -> float:
@@ -45,8 +44,8 @@ def main() -> None:
         seq_path = write_synthetic(work / "seq", WorldSpec(seed=0, frames=args.frames), size, progress=False)
         sequence = open_sequence(seq_path)
         config = Config()
-        mapper = Mapper(config, sequence.intrinsics)
-        builder = SceneGraphBuilder(config, sequence.intrinsics)
+        scene = SceneMapper(config, sequence.intrinsics)
+        mapper = scene.mapper
         start = time.perf_counter()
         for frame in sequence:
             mapper.step(frame, prediction_from_ground_truth(frame), frame.world_T_camera)
@@ -56,18 +55,17 @@ def main() -> None:
         ours, open3d_save = [], []
         for k in range(args.repeat):  # alternate the two writers
             t0 = time.perf_counter()
-            snapshot.save_snapshot(work / "out", mapper, builder, {}, binding)
+            snapshot.save_snapshot(work / "out", scene, {}, binding)
             ours.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             (work / "o3d").mkdir(exist_ok=True)
             mapper.volume.grid.save(str(work / "o3d" / "grid.npz"))
             open3d_save.append(time.perf_counter() - t0)
         snapshot_mb = sum(p.stat().st_size for p in (work / "out" / ".snapshot").rglob("*") if p.is_file()) / 2**20
-        other = Mapper(config, sequence.intrinsics)
-        load_ms = _mean_ms(lambda: snapshot.load_snapshot(work / "out", other, SceneGraphBuilder(config, sequence.intrinsics),
-                                                           binding), args.repeat)
+        other = SceneMapper(config, sequence.intrinsics)
+        load_ms = _mean_ms(lambda: snapshot.load_snapshot(work / "out", other, binding), args.repeat)
         finish_ms = _mean_ms(mapper.finish, args.repeat)
-        same = other.finish().mesh.vertices.tobytes() == mapper.finish().mesh.vertices.tobytes()
+        same = other.mapper.finish().mesh.vertices.tobytes() == mapper.finish().mesh.vertices.tobytes()
         result = {
             "frames": len(sequence), "size": list(size), "blocks": mapper.volume.block_count,
             "map_ms_per_frame": round(map_ms, 2),

@@ -6,14 +6,18 @@ the queryable scene graph out, all in the gravity-aligned map frame (z up, floor
         scene.step(frame, predictor.predict(frame.rgb))      # mapping every frame, graph layers fed
     result = scene.finish()
     result.map_T_camera, result.mesh                          # (N, 4, 4) poses; LabelledMesh with object ids
+    result.health.verdict                                     # ok / doubtful / unreliable, with reasons
     graph = result.graph                                      # SceneGraph, or None while the floor is unknown
     graph.objects_in("room:1"), graph.room_at([x, y, z]), graph.route("room:1", "room:2")
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,16 +25,20 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction
+from pipeline.mapping.health import HealthMonitor, HealthReport
 from pipeline.mapping.mapper import MapCounts, Mapper, MapResult, StepResult
 from pipeline.scene_graph.builder import SceneGraphBuilder
 from pipeline.scene_graph.graph import SceneGraph
+
+HEALTH_FILE = "health.json"
 
 
 @dataclass(frozen=True)
 class SceneResult:
     """A finished map in the map frame. map_T_camera: (N, 4, 4) pose of every frame, timestamps_s (N,);
     mesh: labelled mesh with per-vertex object ids (``instances``); mesh_rgb (V, 3) uint8 fused colour;
-    map_T_world (4, 4): the map frame in the poses' world (identity while ``graph`` is None)."""
+    map_T_world (4, 4): the map frame in the poses' world (identity while ``graph`` is None); health: whether the
+    perception and tracking behind it can be trusted."""
 
     map_T_camera: np.ndarray
     timestamps_s: np.ndarray
@@ -41,6 +49,7 @@ class SceneResult:
     map_T_world: np.ndarray
     events: list[str]
     counts: MapCounts
+    health: HealthReport
 
 
 class SceneMapper:
@@ -53,10 +62,12 @@ class SceneMapper:
                  predicted_depth: bool | None = None):
         self.mapper = Mapper(config, intrinsics, device=device, predicted_depth=predicted_depth)
         self.builder = SceneGraphBuilder(config, intrinsics)
+        self.health = HealthMonitor(config.health)
 
     def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
         """Map one frame (``world_T_camera`` given: that pose, else odometry) and feed the graph layers."""
         result = self.mapper.step(frame, prediction, world_T_camera)
+        self.health.observe(result)
         start = time.perf_counter()
         self.builder.update(frame, result)
         result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - start)
@@ -78,4 +89,20 @@ class SceneMapper:
         instances = self.builder.instances(vertices, mesh.labels) if graph is not None else mesh.instances
         return SceneResult(map_T_world @ mapped.poses, mapped.timestamps_s,
                            LabelledMesh(vertices, mesh.triangles, mesh.colours, mesh.labels, instances),
-                           mapped.mesh_rgb, graph, status, map_T_world, mapped.events, mapped.counts)
+                           mapped.mesh_rgb, graph, status, map_T_world, mapped.events, mapped.counts,
+                           self.health.report())
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the mapper, graph-layer and health state into ``folder`` (a new folder; callers make it atomic)."""
+        self.mapper.save_snapshot(folder)
+        self.builder.save(folder)
+        (Path(folder) / HEALTH_FILE).write_text(json.dumps(self.health.state()))
+
+    def load(self, folder: str | os.PathLike) -> None:
+        """Restore what ``save`` wrote."""
+        self.mapper.load_snapshot(folder)
+        self.builder.load(folder)
+        path = Path(folder) / HEALTH_FILE
+        if path.is_file():
+            self.health.load_state(json.loads(path.read_text()))

@@ -305,9 +305,10 @@ def test_info_check_reports_a_truncated_video(bikes_faststart, tmp_path, capsys)
     cut = tmp_path / "cut.mp4"
     data = bikes_faststart.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    assert cli.main(["info", str(cut), "--check", "--fov-deg", "60", "-q"]) == 0
-    out = capsys.readouterr().out
-    assert "frames read; ok" in out and "of 250 frames readable" in out
+    assert cli.main(["info", str(cut), "--check", "--fov-deg", "60", "-q"]) == 2  # half the frames are missing
+    out, err = capsys.readouterr()
+    assert "frames read; too damaged" in out and "(file truncated?)" in out  # the reader's warning, also under -q
+    assert "of 250 frames unreadable" in err and "--check fails above 10%" in err and len(err.splitlines()) == 1
 
 
 def test_predictions_ahead_keep_order_overlap_and_pass_errors_on():

@@ -272,7 +272,8 @@ def _pixels_of(picture: np.ndarray, rgb, tolerance: int) -> np.ndarray:
 def test_scene_graph_picture(graph, tmp_path):
     """The picture shows what the graph holds: one filled area per room (tab10 colours at alpha 0.25 on white) with
     its share of the rooms' pixels equal to its share of their floor area, and no area for rooms the graph lacks;
-    one marker (in the class's palette colour) per object; each agent's trajectory as a line of its length."""
+    one marker (in the class's palette colour) per object and one per class in the legend; each agent's trajectory
+    as a line of its length."""
     from m2h_slam.formats.image_io import read_rgb
     from m2h_slam.viz.graph_picture import draw_scene_graph
 
@@ -302,11 +303,12 @@ def _assert_picture_shows(picture: np.ndarray, data: dict) -> None:
     assert np.allclose(drawn / drawn.sum(), areas / areas.sum(), atol=0.05), (drawn, areas)
     assert max(fill[n:]) < 0.01 * drawn.min(), fill  # no room drawn that the graph lacks
     metres_per_pixel = np.sqrt(areas.sum() / drawn.sum())
-    # Objects: one marker each, in its class's colour (blobs merged over the labels drawn across them).
+    # Objects: one marker each, in its class's colour (blobs merged over the labels drawn across them), and one
+    # in the legend for the class.
     classes = [o["class_id"] for o in data["objects"]]
     for class_id in set(classes):
         marker = ndimage.binary_dilation(_pixels_of(picture, PALETTE[class_id], 12), iterations=2)
-        assert ndimage.label(marker)[1] == classes.count(class_id), class_id
+        assert ndimage.label(marker)[1] == classes.count(class_id) + 1, class_id
     # Agents: the trajectory drawn in the line colour cycle (C0, C1, ...), about as long as it is.
     for k, agent in enumerate(data["agents"]):
         positions = np.array(agent["positions"]).reshape(-1, 3)
@@ -553,7 +555,8 @@ def test_adversarial_masks_and_a_graph_before_the_floor(apartment):
     prediction = prediction_from_ground_truth(unlabelled)
     builder.update(unlabelled, mapper.step(unlabelled, prediction))
     graph, status = builder.build(mapper.view())
-    assert graph is None and status["state"].startswith("waiting for the floor")
+    assert status["state"] == "built without the floor" and not status["gravity_aligned"]
+    assert graph.counts()["room"] == graph.counts()["object"] == graph.counts()["agent"] == 0
 
 
 def test_a_moved_chair_ends_as_one_node_at_its_new_place(apartments, tmp_path):
@@ -624,8 +627,9 @@ def test_graph_knobs_of_the_config_reach_the_graph(world_map):
     cells = np.array([coarse.graph.nodes[p]["position"][:2] for p in coarse.nodes("place")]) / 0.3
     cells -= cells[0]
     assert len(cells) > 3 and np.allclose(cells, np.round(cells), atol=1e-3)  # places lie on the 0.3 m grid
-    assert build(map_frame_min_floor_voxels=10**9) == (None, {"state": "waiting for the floor (too few floor voxels "
-                                                                      "to fix the map frame)"})
+    no_floor, status = build(map_frame_min_floor_voxels=10**9)
+    assert status["state"] == "built without the floor" and "too few floor voxels" in status["map_frame"]
+    assert no_floor.counts()["room"] == no_floor.counts()["place"] == 0
 
 
 def test_the_map_under_the_graph_is_drawn_where_its_points_are():

@@ -1,4 +1,4 @@
-"""Flag builders the commands share: bounded numbers, sizes, the input flags, the network flags.
+"""Flag builders the commands share: bounded numbers, sizes, the input and frame flags, the network flags.
 
 One declaration per flag: ``--device`` and ``--runtime`` default to None everywhere, meaning the config's
 ``perception`` value (``cpu`` and ``auto`` unless a ``--config`` file says otherwise).
@@ -47,9 +47,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, per_sequence: bool =
     """Flags every command that reads sequences shares. ``per_sequence``: also the flags that describe one
     sequence (size, intrinsics, Hypersim camera), which a whole data set does not take."""
     group = parser.add_argument_group("input")
-    group.add_argument("--stride", type=positive_int, default=1, help="use every N-th frame (default 1)")
-    group.add_argument("--max-frames", type=positive_int, help="stop after this many frames"
-                       + ("" if per_sequence else " (per scene)"))
+    add_frame_arguments(group, per_scene=not per_sequence)
     if per_sequence:
         group.add_argument("--resize", type=size, metavar="WxH", help="resize frames (and intrinsics) to WxH")
         group.add_argument("--fov-deg", type=fov_deg, help="horizontal field of view for sources without intrinsics")
@@ -57,6 +55,15 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, per_sequence: bool =
         group.add_argument("--camera", metavar="CAM", help="camera trajectory of a Hypersim scene (default: the "
                                                             "first, e.g. cam_00; `m2h-slam info SCENE` lists them)")
     group.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml)")
+
+
+def add_frame_arguments(parser, *, per_scene: bool = False) -> None:
+    """--stride and --max-frames: which frames of a source are read. The limit counts frames read after the
+    stride, so unreadable frames (a damaged video) do not use it up."""
+    parser.add_argument("--stride", type=positive_int, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-frames", type=positive_int,
+                        help="stop after this many frames read" + (" per scene" if per_scene else "")
+                             + " (counted after --stride; unreadable frames do not count)")
 
 
 def add_network_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True, input_size: bool = False) -> None:

@@ -32,7 +32,7 @@ from m2h_slam.core.errors import InputError, RunError
 from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.core.records import Frame, Prediction
 from m2h_slam.formats.trajectory_io import read_tum_trajectory
-from m2h_slam.perception.perception import Perception
+from m2h_slam.perception.perception import Perception, note_demo_weights
 from m2h_slam.sources.sequence import Sequence
 
 log = logging.getLogger("m2h_slam")
@@ -127,6 +127,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     out = Path(out)
     snapshot.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
     perception = Perception(config, options.gt_perception)
+    note_demo_weights(perception.weights, sequence.synthetic)
     poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
     scene = SceneMapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
                         predicted_depth=not options.gt_perception)
@@ -135,7 +136,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     timings: dict[str, list[float]] = {"predict": []}
     resumed = False
     if options.resume:
-        previous = snapshot.load_snapshot(out, mapper, builder, binding)
+        previous = snapshot.load_snapshot(out, scene, binding)
         if previous is None:
             log.warning("%s: no complete snapshot (killed during the first one); starting from the first frame", out)
         else:
@@ -147,7 +148,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     if mapper.frames_done == 0:
         raise InputError(Path(str(sequence.path)), "no frames to map")
     if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
-        snapshot.save_snapshot(out, mapper, builder, timings, binding)
+        snapshot.save_snapshot(out, scene, timings, binding)
     t0 = time.perf_counter()
     mapped = mapper.finish()
     result = scene.result(mapped, *builder.build(mapper.view()))
@@ -159,6 +160,11 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     record["scene_graph"] = result.graph_status
     if result.graph is None:
         log.warning("no scene graph: %s", result.graph_status["state"])
+    elif not result.graph_status["gravity_aligned"]:
+        log.warning("no floor seen: the scene graph holds objects and agents in the first camera's frame, "
+                    "not gravity-aligned, without rooms or places")
+    if result.health.verdict != "ok":
+        log.warning("perception %s: the outputs cannot be trusted as they are", result.health.summary())
     if not len(result.mesh.vertices):
         log.warning("the map is empty: no frame had enough valid depth to fuse (%d of %d frames without depth); "
                     "outputs are written but hold no surface", result.counts.no_depth, result.counts.frames)
@@ -183,6 +189,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
         "counts": result.counts.to_dict(),
         "depth_scale": _scale_record(mapped.depth_scales),
+        "health": result.health.to_dict(),
         "tracking_events": result.events,
         "resumed": resumed,
     })
@@ -266,11 +273,11 @@ class _FrameLoop:
                     every = self.options.snapshot_every
                     if every and self.mapper.frames_done % every == 0 and self.mapper.frames_done != total:
                         with interrupts.critical():
-                            snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+                            snapshot.save_snapshot(self.out, self.scene, self.timings, self.binding)
             except KeyboardInterrupt:
                 bar.close()
                 if self.mapper.frames_done > done:
-                    snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+                    snapshot.save_snapshot(self.out, self.scene, self.timings, self.binding)
                 log.warning("interrupted after frame %d; continue with --resume", self.mapper.frames_done)
                 raise
             except (InputError, OSError):  # a bad frame, a full disk: keep what was mapped, report the path
@@ -303,7 +310,7 @@ class _FrameLoop:
         if not consistent or self.mapper.frames_done <= done:
             return False
         try:
-            snapshot.save_snapshot(self.out, self.mapper, self.builder, self.timings, self.binding)
+            snapshot.save_snapshot(self.out, self.scene, self.timings, self.binding)
             return True
         except OSError as error:
             log.warning("could not save a snapshot (%s)", error)

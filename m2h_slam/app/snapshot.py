@@ -95,12 +95,11 @@ def differences(saved: dict, current: dict) -> list[str]:
     return lines
 
 
-def save_snapshot(out: Path, mapper, builder, timings: dict, binding: dict) -> None:
-    """Seal the mapper and scene-graph state, timings and binding as ``OUT/.snapshot`` (atomically as a whole)."""
+def save_snapshot(out: Path, scene, timings: dict, binding: dict) -> None:
+    """Seal the ``SceneMapper``'s state, timings and binding as ``OUT/.snapshot`` (atomically as a whole)."""
 
     def write(folder: Path) -> None:
-        mapper.save_snapshot(folder)
-        builder.save(folder)
+        scene.save(folder)
         (folder / "timings.json").write_text(json.dumps(timings))
         (folder / "binding.json").write_text(json.dumps(binding, indent=0))
 
@@ -112,8 +111,9 @@ def has_run_traces(out: Path) -> bool:
     return any((out / name).exists() for name in (SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old"))
 
 
-def load_snapshot(out: Path, mapper, builder, binding: dict) -> dict | None:
-    """Restore ``mapper`` and ``builder`` from the complete snapshot in ``out``; its timings, or None if none is complete.
+def load_snapshot(out: Path, scene, binding: dict) -> dict | None:
+    """Restore the ``SceneMapper`` ``scene`` from the complete snapshot in ``out``; its timings, or None if none is
+    complete.
 
     ``InputError`` if the snapshot was made for another input or other options.
     """
@@ -126,8 +126,7 @@ def load_snapshot(out: Path, mapper, builder, binding: dict) -> dict | None:
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
         raise InputError(out, "cannot --resume: the snapshot was made with other input or options: "
                               + "; ".join(changed[:3]) + more + " (use --force to start over)")
-    mapper.load_snapshot(folder)
-    builder.load(folder)
+    scene.load(folder)
     return json.loads((folder / "timings.json").read_text())
 
 

@@ -31,7 +31,8 @@ def dense_validation(dataset: TrainingDataset, device: str):
 
 
 def initial_model(config: TrainConfig):
-    """``config.model`` with the weights of ``config.init`` (else seeded random weights)."""
+    """``config.model`` with the weights of ``config.init`` (else seeded random weights), its backbone from
+    ``config.backbone`` when given."""
     if config.model not in list_models():
         raise InputError(None, f"model: unknown model {config.model!r}; choose from {', '.join(list_models())}")
     import torch
@@ -45,6 +46,10 @@ def initial_model(config: TrainConfig):
         if start.config.to_dict() != model.config.to_dict():
             raise InputError(config.init, f"holds another model than '{config.model}'")
         model.load_state_dict(start.state_dict())
+    if config.backbone:
+        from m2h_slam.perception.model.weights import load_dinov2_backbone
+
+        load_dinov2_backbone(model, config.backbone)
     return model
 
 

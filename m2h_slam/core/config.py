@@ -176,6 +176,9 @@ class OdometryConfig(Checked):
     max_prediction_error_deg: float = ranged(10.0, Range(0, 180, low_open=True))
     keyframe_translation_m: float = ranged(0.25, NON_NEGATIVE)
     keyframe_rotation_deg: float = ranged(15.0, Range(0, 180))
+    # Hold the pose while this share of the textured, static pixels is unchanged since the last measured frame
+    # (a camera on a tripod: pipeline.mapping.static_camera); null: always run odometry
+    static_min_unchanged: float | None = ranged(0.85, SHARE)
     # One Open3D thread: smaller run-to-run differences, slower (not bit-identical: Open3D 0.20's CPU odometry
     # differs in the last bits between identical calls; given poses are bit-identical).
     deterministic: bool = False
@@ -221,6 +224,8 @@ class FusionConfig(Checked):
     align_depth_scale: Literal["auto", "on", "off"] = "off"
     align_min_share: float = ranged(0.05, SHARE)  # share of the image the frame and the map must both see
     align_max_change: float = ranged(1.5, Range(1.0, 10.0))  # larger corrections are not trusted (the map is off)
+    # without alignment, compare every this many frames' depth with the map anyway (perception health; 0: never)
+    depth_check_every: int = ranged(5, NON_NEGATIVE)
 
     def _relations(self) -> list[tuple[str, str]]:
         if self.depth_min_m >= self.depth_max_m:
@@ -306,6 +311,37 @@ class GraphConfig(Checked):
 
 
 @dataclass(frozen=True)
+class HealthConfig(Checked):
+    """Perception health: the thresholds of the verdict on a run (ok, doubtful, unreliable; pipeline/mapping/health.py).
+
+    Each number is the median over the run's frames; past the first threshold the run is doubtful, past the second
+    unreliable. Calibrated on the synthetic walks (demo weights and ground truth: ok), a real street video, the
+    Middlebury motorcycle and out-of-domain renders (docs/pipeline.md#perception-health)."""
+
+    doubtful_measured_share: float = ranged(0.9, SHARE)  # frames whose pose was measured (odometry or held)
+    unreliable_measured_share: float = ranged(0.5, SHARE)
+    # |depth * scale - map| / map where the frame and the map both see the scene, after the frame's scale is fitted
+    doubtful_depth_disagreement: float = ranged(0.08, NON_NEGATIVE)
+    unreliable_depth_disagreement: float = ranged(0.15, NON_NEGATIVE)
+    doubtful_semantic_confidence: float = ranged(0.85, SHARE)  # mean probability of each pixel's class
+    unreliable_semantic_confidence: float = ranged(0.7, SHARE)
+    doubtful_structure_share: float = ranged(0.25, SHARE)  # pixels labelled floor or wall: what the map stands on
+    unreliable_structure_share: float = ranged(0.1, SHARE)
+    doubtful_reasons_unreliable: int = ranged(2, AT_LEAST_ONE)  # this many doubtful numbers make a run unreliable
+
+    def _relations(self) -> list[tuple[str, str]]:
+        problems = []
+        for name, lower_is_worse in (("measured_share", True), ("depth_disagreement", False),
+                                     ("semantic_confidence", True), ("structure_share", True)):
+            doubtful, unreliable = getattr(self, "doubtful_" + name), getattr(self, "unreliable_" + name)
+            if (doubtful < unreliable) if lower_is_worse else (doubtful > unreliable):
+                side = "at least" if lower_is_worse else "at most"
+                problems.append((f"doubtful_{name}",
+                                 f"must be {side} unreliable_{name} ({unreliable:g}), got {doubtful:g}"))
+        return problems
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings of a run."""
 
@@ -314,6 +350,7 @@ class Config:
     odometry: OdometryConfig = field(default_factory=OdometryConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
 
 class _ConfigTypeError(Exception):

@@ -7,6 +7,7 @@ Read errors are ``InputError`` naming the file; writes are atomic.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -52,6 +53,22 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 RGB image (format by suffix)."""
     return _write(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def write_png_within(path: str | os.PathLike, draw: Callable[[int], np.ndarray], max_bytes: int,
+                     width_px: int, min_width_px: int = 320) -> Path:
+    """Write ``draw(width_px)``, an (H, W, 3) uint8 RGB picture at most ``width_px`` wide, as a PNG (strongest
+    compression) of at most ``max_bytes``: while larger, draw it again narrower (not below ``min_width_px``)."""
+    while True:
+        rgb = draw(width_px)
+        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:
+            raise OSError(f"{path}: cv2 could not encode the image")
+        if len(data) <= max_bytes or width_px <= min_width_px:
+            break
+        shrink = min(0.9, max(0.5, 0.95 * float(np.sqrt(max_bytes / len(data)))))
+        width_px = max(min_width_px, int(min(width_px, rgb.shape[1]) * shrink))
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data.tobytes()))
 
 
 def read_depth(path: str | os.PathLike, units_per_m: float) -> np.ndarray:

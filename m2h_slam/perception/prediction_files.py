@@ -1,5 +1,5 @@
 """Writing a ``Prediction`` as image files: depth (16-bit mm + colour), semantic labels
-and overlay, normals, edges, and a 2x2 preview."""
+and overlay, normals, edges, and a 2x2 preview with a legend (at most 1 MB)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import numpy as np
 from m2h_slam.core.labels import colourize
 from m2h_slam.core.records import Prediction
 from m2h_slam.formats import image_io
-from m2h_slam.viz.contact_sheet import colourize_depth, colourize_normals
+from m2h_slam.viz.contact_sheet import (
+    MAX_WIDTH_PX,
+    colourize_depth,
+    colourize_normals,
+    depth_top_m,
+    tile_grid,
+    with_legend,
+    write_preview,
+)
 
 PANELS = ("depth_color", "overlay", "normals", "edges")
 #: Name patterns of everything ``write_prediction`` writes.
@@ -37,6 +45,14 @@ def write_prediction(out: str | os.PathLike, stem: str, rgb: np.ndarray, predict
     image_io.write_labels(out / f"{stem}_semantics.png", prediction.semantics)
     for name, picture in panels.items():
         image_io.write_rgb(out / f"{stem}_{name}.png", picture)
-    top = np.hstack([panels["depth_color"], panels["overlay"]])
-    bottom = np.hstack([panels["normals"], panels["edges"]])
-    image_io.write_rgb(out / f"{stem}_preview.png", np.vstack([top, bottom]))
+    write_preview(out / f"{stem}_preview.png", lambda width_px: preview_sheet(panels, prediction, width_px))
+
+
+def preview_sheet(panels: dict[str, np.ndarray], prediction: Prediction, max_width_px: int = MAX_WIDTH_PX
+                  ) -> np.ndarray:
+    """(H, W, 3) uint8: depth and overlay above normals and edges, at most ``max_width_px`` wide, with the
+    legend below (depth colour bar in metres, the classes in ``prediction.semantics``)."""
+    grid = tile_grid([[panels["depth_color"], panels["overlay"]], [panels["normals"], panels["edges"]]],
+                     gap_px=4, max_width_px=max_width_px)
+    return with_legend(grid, depth_top_m([prediction.depth_m]), np.unique(prediction.semantics).tolist(),
+                       no_depth=not (prediction.depth_m > 0).all())

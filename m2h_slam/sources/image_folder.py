@@ -41,6 +41,7 @@ def list_images(folder: Path) -> list[Path]:
 
 class ImageFolderSequence(Sequence):
     format = "image-folder"
+    skips_unreadable = True
 
     def __init__(self, path: str | os.PathLike, options: ReadOptions, config: InputConfig):
         super().__init__(path, options, config)
@@ -74,14 +75,16 @@ class ImageFolderSequence(Sequence):
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
         skipped, first_problem = 0, ""
-        for i in indices:
-            try:
-                rgb = image_io.read_rgb(self.files[i])
-            except InputError as error:
-                skipped, first_problem = skipped + 1, first_problem or str(error)
-                continue
-            check_size(self.files[i], "image", rgb, K.width, K.height)
-            yield Frame(i, i / self.fps, rgb, K)
-        self.frames_corrupt = skipped
-        if skipped:
-            log.warning("%s: skipped %d unreadable image(s), the first: %s", self.path, skipped, first_problem)
+        try:
+            for i in indices:
+                try:
+                    rgb = image_io.read_rgb(self.files[i])
+                except InputError as error:
+                    skipped, first_problem = skipped + 1, first_problem or str(error)
+                    continue
+                check_size(self.files[i], "image", rgb, K.width, K.height)
+                yield Frame(i, i / self.fps, rgb, K)
+        finally:  # also when the caller stops early (its frame limit reached)
+            self.frames_corrupt = skipped
+            if skipped:
+                log.warning("%s: skipped %d unreadable image(s), the first: %s", self.path, skipped, first_problem)

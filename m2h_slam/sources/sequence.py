@@ -1,13 +1,16 @@
 """The common interface of all sequence readers.
 
 A ``Sequence`` yields ``Frame`` records in time order. Stride, a frame limit and a
-resize apply to every reader the same way (``ReadOptions``); intrinsics come from,
+resize apply to every reader the same way (``ReadOptions``): every ``stride``-th source
+index is tried, and ``max_frames`` counts the frames actually read (a damaged video
+yields that many if it holds them); intrinsics come from,
 in order: ``--intrinsics FILE``, ``--fov-deg``, the source itself, or the default
 field of view (with a loud warning).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -53,7 +56,7 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class SequenceInfo:
-    """What ``m2h-slam info`` prints. ``num_frames`` counts frames after stride and limit."""
+    """What ``m2h-slam info`` prints. ``num_frames`` counts frames after stride and limit (``len`` of the sequence)."""
 
     path: str
     format: str
@@ -72,6 +75,7 @@ class Sequence(ABC):
     """Frames of one source in time order. Subclasses set ``format`` and implement the raw access."""
 
     format: str = "?"
+    synthetic: bool = False  # rendered by ``m2h-slam synth`` (what the demo weights were trained on)
 
     def __init__(self, path: str | os.PathLike, options: ReadOptions, config: InputConfig):
         self.path = Path(path)
@@ -90,6 +94,9 @@ class Sequence(ABC):
     @abstractmethod
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         """Frames at the given source indices, at native resolution, in order (unreadable ones may be skipped)."""
+
+    #: True for readers that skip frames they cannot read (videos, image folders): ``len`` is then an upper bound
+    skips_unreadable: bool = False
 
     @property
     def length_known(self) -> bool:
@@ -166,23 +173,46 @@ class Sequence(ABC):
 
     @property
     def selected(self) -> range:
-        """Source indices this sequence yields."""
-        indices = range(0, self.raw_length, self.options.stride)
-        if self.options.max_frames is not None:
-            indices = indices[: self.options.max_frames]
-        return indices
+        """Source indices this sequence tries, every ``stride``-th (``max_frames`` caps the frames read, not these)."""
+        return range(0, self.raw_length, self.options.stride)
 
     def __len__(self) -> int:
-        return len(self.selected)
+        """Frames this sequence yields: the selected indices, at most ``max_frames``. Exact for sources whose frames
+        all read; an upper bound where unreadable frames are skipped (``skips_unreadable``)."""
+        count = len(self.selected)
+        return count if self.options.max_frames is None else min(count, self.options.max_frames)
 
     def __iter__(self) -> Iterator[Frame]:
-        for frame in self.raw_frames(self.selected):
-            yield self._resized(frame)
+        return self._delivered(self.selected, self.options.max_frames)
 
     def frames_from(self, position: int) -> Iterator[Frame]:
-        """The frames after the first ``position`` ones (for resuming), without reading the skipped ones."""
-        for frame in self.raw_frames(self.selected[position:]):
-            yield self._resized(frame)
+        """The frames after the first ``position`` ones (for resuming). Readers that never skip a frame start at the
+        index without reading the frames before it; the others read them again to know where ``position`` is."""
+        if self.skips_unreadable:
+            frames = iter(self)
+            try:
+                next(itertools.islice(frames, position, position), None)  # read past the first ``position`` frames
+                yield from frames
+            finally:
+                frames.close()
+            return
+        limit = self.options.max_frames
+        yield from self._delivered(self.selected[position:], None if limit is None else limit - position)
+
+    def _delivered(self, indices: range, limit: int | None) -> Iterator[Frame]:
+        """The frames read at ``indices``, resized, stopping after ``limit`` of them (the reader is closed then)."""
+        if limit is not None and limit <= 0:
+            return
+        frames = self.raw_frames(indices)
+        try:
+            for count, frame in enumerate(frames, start=1):
+                yield self._resized(frame)
+                if limit is not None and count >= limit:
+                    break
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
 
     def _resized(self, frame: Frame) -> Frame:
         if frame.intrinsics.size == self.size:

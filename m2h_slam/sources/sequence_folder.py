@@ -67,6 +67,8 @@ class FolderSequence(Sequence):
         if manifest.get("version") != FORMAT_VERSION:
             raise InputError(manifest_path, f"unsupported version {manifest.get('version')!r} (expected {FORMAT_VERSION})")
         self.name = str(manifest.get("name", self.path.name))
+        source = manifest.get("source")
+        self.synthetic = isinstance(source, dict) and str(source.get("generator", "")).startswith("m2h-slam synth")
         self.fps = float(manifest["fps"]) if manifest.get("fps") else None
         try:
             self.depth_units_per_m = float(manifest.get("depth_units_per_m", 1000.0))

@@ -1,9 +1,12 @@
 """Video files through OpenCV: stride, frame limit, resize, container timestamps.
 
 Corrupt frames are skipped and counted (one warning per video); a truncated file is
-read up to the damage. A container without a frame count (live recorders' webm) is read
-to its end; the count is learnt while reading (``length_known`` is False until then). Intrinsics are unknown unless given (``--fov-deg``,
-``--intrinsics``), in which case a default field of view is assumed, loudly.
+read up to the damage. ``--max-frames`` counts frames read, so a damaged video is read
+on past the damage until it has delivered that many (``len`` is then an upper bound).
+A container without a frame count (live recorders' webm) is read to its end; the count
+is learnt while reading (``length_known`` is False until then). Intrinsics are unknown
+unless given (``--fov-deg``, ``--intrinsics``), in which case a default field of view
+is assumed, loudly.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def _open(path) -> cv2.VideoCapture:
 
 class VideoSequence(Sequence):
     format = "video"
+    skips_unreadable = True
 
     def __init__(self, path: str | os.PathLike, options: ReadOptions, config: InputConfig):
         super().__init__(path, options, config)
@@ -76,7 +80,7 @@ class VideoSequence(Sequence):
             return
         K = self.native_intrinsics
         capture = _open(self.path)
-        failures, first_time, last_time, last_index, skipped = 0, None, None, -1, 0
+        failures, first_time, last_time, last_index, skipped, finished = 0, None, None, -1, 0, False
         try:
             while last_index < indices[-1]:
                 if not capture.grab():
@@ -100,12 +104,13 @@ class VideoSequence(Sequence):
                         skipped += 1
                         continue
                     yield Frame(index, timestamp_s, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), K)
-        finally:
+            finished = True
+        finally:  # also when the caller stops early (its frame limit reached): then no end of data is reported
             capture.release()
-        self.frames_corrupt = skipped
-        if not self._frame_count and last_index < indices[-1]:  # read to the end: now the count is known
-            self._frame_count = last_index + 1
-        self._report(last_index, indices[-1])
+            self.frames_corrupt = skipped
+            if finished and not self._frame_count and last_index < indices[-1]:  # read to the end: count known
+                self._frame_count = last_index + 1
+            self._report(last_index, indices[-1] if finished else last_index)
 
     def _report(self, last_index: int, last_wanted: int) -> None:
         """One warning for the whole read: corrupt frames skipped, data ending before the container's count."""

@@ -20,14 +20,13 @@ from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import NYU40, PALETTE
 from m2h_slam.core.records import LabelledMesh
-from m2h_slam.formats.image_io import write_rgb
 from m2h_slam.formats.ply_io import write_labelled_ply
 from m2h_slam.sources.sequence_folder import SEQUENCE_OUTPUTS, SequenceWriter
 from m2h_slam.synthetic.furniture import PlacedObject
 from m2h_slam.synthetic.meshes import merge
 from m2h_slam.synthetic.render import Renderer, RenderOptions
 from m2h_slam.synthetic.world import World, WorldSpec, generate_world
-from m2h_slam.viz.contact_sheet import contact_sheet
+from m2h_slam.viz.contact_sheet import contact_sheet, write_preview
 
 DEFAULT_HFOV_DEG = 70.0
 
@@ -98,5 +97,5 @@ def write_synthetic(out: str | os.PathLike, spec: WorldSpec, size: tuple[int, in
                 preview.append(frame)
     write_labelled_ply(out / "mesh.ply", static_mesh(world))
     atomic_write_text(out / "scene_graph.json", json.dumps(scene_graph_dict(world), indent=1) + "\n")
-    write_rgb(out / "preview.png", contact_sheet(preview))
+    write_preview(out / "preview.png", lambda width_px: contact_sheet(preview, max_width_px=width_px))
     return out

@@ -51,6 +51,9 @@ class TrainConfig(Checked):
 
     model: str = "m2h_tiny"
     init: str | None = None  # weights to start from (our .safetensors of the same model), e.g. the demo weights
+    # DINOv2 backbone weights to start from (torch-hub .pth or timm .safetensors of the model's ViT), e.g. for
+    # m2h_vits14 the official dinov2_vits14 file; the decoder starts from seeded random weights
+    backbone: str | None = None
     train: tuple[str, ...] = ()  # sources with depth + semantics ground truth
     val: tuple[str, ...] = ()
     size: tuple[int, int] | None = None  # (W, H); default: the model's input size

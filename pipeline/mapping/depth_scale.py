@@ -18,10 +18,13 @@ INLIER_BAND = 0.1  # ratios within 10 % of the first median refine it
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """Multiply the frame's depth by ``scale`` to agree with the map; fitted on ``pixels`` pixels."""
+    """Multiply the frame's depth by ``scale`` to agree with the map; fitted on ``pixels`` pixels. ``error``: the
+    median relative difference |scale * depth - map| / map over them, after the fit (how well the frame's shape
+    agrees with the map, not only its scale)."""
 
     scale: float
     pixels: int
+    error: float
 
 
 def fit_depth_scale(depth_m: np.ndarray, map_depth_m: np.ndarray, min_pixels: int,
@@ -40,4 +43,4 @@ def fit_depth_scale(depth_m: np.ndarray, map_depth_m: np.ndarray, min_pixels: in
         scale = float(np.median(ratio[inliers]))
     if not 1 / max_change <= scale <= max_change:
         return None
-    return ScaleFit(scale, count)
+    return ScaleFit(scale, count, float(np.median(np.abs(scale / ratio - 1))))

@@ -3,6 +3,7 @@
     view = mapper.view()
     points, (tsdf, labels) = view.voxels("tsdf", "label")   # (N, 3) m world frame; (N,) per attribute
     view.camera_positions()                                   # (F, 3) m, world frame, one per frame so far
+    view.first_camera()                                       # (4, 4) world_T_camera of the first frame
 """
 
 from __future__ import annotations
@@ -31,3 +32,8 @@ class MapView:
     def camera_positions(self) -> np.ndarray:
         """(F, 3) float64 camera centres (m, world frame) of the frames mapped so far."""
         return self._poses()[:, :3, 3]
+
+    def first_camera(self) -> np.ndarray | None:
+        """(4, 4) world_T_camera of the first frame mapped, or None before it."""
+        poses = self._poses()
+        return poses[0] if len(poses) else None

@@ -34,12 +34,13 @@ from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
-from pipeline.mapping.depth_scale import fit_depth_scale
+from pipeline.mapping.depth_scale import ScaleFit, fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
 from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion
+from pipeline.mapping.static_camera import StaticCamera
 
 log = logging.getLogger("m2h_slam")
 
@@ -61,6 +62,9 @@ class StepResult:
     timings_ms: dict[str, float]
     event: str = ""
     prediction: Prediction | None = None  # the prediction as mapped (``Prediction.sanitised``)
+    held: bool = False  # the camera stood still: the pose was held (``pipeline.mapping.static_camera``)
+    odometry_residual: float | None = None  # inlier RMSE of the accepted odometry (None: no odometry)
+    depth_error: float | None = None  # median relative disagreement with the map after the scale fit (None: none)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,18 @@ class MapResult:
     events: list[str]
     counts: MapCounts
     depth_scales: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Pose:
+    """A frame's pose (4, 4), how it was found, the event to report; residual: the accepted odometry's inlier
+    RMSE; held: the camera stood still and the pose was held."""
+
+    pose: np.ndarray
+    tracking: Tracking
+    event: str = ""
+    residual: float | None = None
+    held: bool = False
 
 
 @dataclass
@@ -143,6 +159,8 @@ class Mapper:
         self._last_depth: np.ndarray | None = None  # masked depth of the last fused frame (raycast region)
         self._last_rgbd: tuple[np.ndarray, np.ndarray] | None = None  # the previous tracked frame (rgb, depth)
         self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
+        hold = config.odometry.static_min_unchanged
+        self._static = StaticCamera(hold) if hold is not None else None
 
     def _set_depth_source(self, predicted_depth: bool) -> None:
         """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
@@ -166,15 +184,18 @@ class Mapper:
         unusable = _unusable(depth)
         if unusable:
             depth = np.zeros_like(depth)  # too little to track or fuse: the frame counts as one without depth
-        pose, tracking, event = self._pose(frame, prediction, depth, world_T_camera, unusable)
+        found = self._pose(frame, prediction, depth, world_T_camera, unusable)
+        pose, tracking, event = found.pose, found.tracking, found.event
         if depth.any():
             self._last_rgbd = (frame.rgb, depth)  # the next frame's fallback tracking target
         timings["odometry"] = 1000 * (time.perf_counter() - start)
 
-        scale = None
-        if self._align:
+        scale = fit = None
+        every = self.config.fusion.depth_check_every
+        if self._align or (every and tracking.placed and self.state.counts["frames"] % every == 0):
             start = time.perf_counter()
-            scale = self._depth_scale(depth, pose) if tracking.placed else None
+            fit = self._depth_scale(depth, pose) if tracking.placed else None
+            scale = None if fit is None or not self._align else round(fit.scale, 6)
             if scale is not None:
                 depth = depth * np.float32(scale)
                 prediction = dataclasses.replace(prediction, depth_m=prediction.depth_m * np.float32(scale))
@@ -217,27 +238,32 @@ class Mapper:
             self.state.events.append(event)
             log.warning("%s", event)
         return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event,
-                          prediction)
+                          prediction, found.held, found.residual, None if fit is None else round(fit.error, 4))
 
-    def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray,
-              given: np.ndarray | None, unusable: str = "") -> tuple[np.ndarray, Tracking, str]:
+    def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray, given: np.ndarray | None,
+              unusable: str = "") -> _Pose:
         state = self.state
         if given is not None:
             self._remember_motion(given)
-            return np.asarray(given, np.float64), Tracking.GIVEN, ""
+            return _Pose(np.asarray(given, np.float64), Tracking.GIVEN)
         if not state.poses:
             # The map frame starts at the first ground-truth pose when the source has one.
             start = frame.world_T_camera if frame.world_T_camera is not None else np.eye(4)
-            return start.copy(), Tracking.INIT, ""
+            self._anchor(frame)
+            return _Pose(start.copy(), Tracking.INIT)
         previous = state.pose(-1)
         velocity = np.array(state.velocity).reshape(4, 4)
         predicted = previous @ velocity
         if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
-            return predicted, Tracking.INIT, ""
+            self._anchor(frame)
+            return _Pose(predicted, Tracking.INIT)
         if not (depth > 0).any():
             state.counts["no_depth"] += 1
             why = unusable or "no usable depth"
-            return predicted, Tracking.NO_DEPTH, f"frame {frame.index}: {why}; pose predicted, frame not fused"
+            return _Pose(predicted, Tracking.NO_DEPTH, f"frame {frame.index}: {why}; pose predicted, frame not fused")
+        if state.untracked == 0 and self._static is not None and self._static.still(frame.rgb, prediction.semantics):
+            state.velocity = np.eye(4).ravel().tolist()
+            return _Pose(previous, Tracking.OK, held=True)
         source = self.odometry.image(frame.rgb, depth)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
@@ -269,15 +295,21 @@ class Mapper:
             result = retry if retry.ok else result
         if not result.ok:
             state.counts["lost"] += 1
-            return predicted, Tracking.LOST, f"frame {frame.index}: tracking failed ({result.reason}); not fused"
+            return _Pose(predicted, Tracking.LOST, f"frame {frame.index}: tracking failed ({result.reason}); not fused")
         pose = previous @ result.prev_T_current
         # After lost frames the previous pose is a prediction: the velocity comes from the last measured pose.
         measured = state.pose(-1 - state.untracked)
         state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
-        return pose, Tracking.OK, ""
+        self._anchor(frame)
+        return _Pose(pose, Tracking.OK, residual=round(result.inlier_rmse_m, 5))
 
-    def _depth_scale(self, depth: np.ndarray, world_T_camera: np.ndarray) -> float | None:
-        """The factor that brings ``depth`` (H, W) m, the frame's fusable pixels, to the map seen from its pose;
+    def _anchor(self, frame: Frame) -> None:
+        """This frame's pose was measured: a still camera is judged against it from now on."""
+        if self._static is not None:
+            self._static.anchor_at(frame.rgb)
+
+    def _depth_scale(self, depth: np.ndarray, world_T_camera: np.ndarray) -> ScaleFit | None:
+        """The fit that brings ``depth`` (H, W) m, the frame's fusable pixels, to the map seen from its pose;
         None while the map and the frame share too little (``fusion.align_min_share``)."""
         if not self.volume.block_count or not depth.any() or self._last_depth is None:
             return None
@@ -287,8 +319,7 @@ class Mapper:
         if view is None:
             return None
         c = self.config.fusion
-        fit = fit_depth_scale(depth, view[0], max(16, int(c.align_min_share * depth.size)), c.align_max_change)
-        return None if fit is None else round(fit.scale, 6)
+        return fit_depth_scale(depth, view[0], max(16, int(c.align_min_share * depth.size)), c.align_max_change)
 
     def _model_view(self, world_T_camera: np.ndarray):
         """Raycast of the map from a pose (depth and colour); the last fused frame if the map shows too little."""
@@ -344,6 +375,8 @@ class Mapper:
             arrays["last_rgb"], arrays["last_rgbd_depth"] = self._last_rgbd
         if self._keyframe is not None:
             arrays["keyframe_pose"], (arrays["keyframe_rgb"], arrays["keyframe_depth"]) = self._keyframe
+        if self._static is not None and self._static.anchor is not None:
+            arrays["static_anchor"] = self._static.anchor
         np.savez(folder / "frames.npz", **arrays)
         (folder / "state.json").write_text(json.dumps(asdict(self.state)))
 
@@ -355,6 +388,8 @@ class Mapper:
         self._last_rgbd = (data["last_rgb"], data["last_rgbd_depth"]) if "last_rgb" in data else None
         self._keyframe = ((data["keyframe_pose"], (data["keyframe_rgb"], data["keyframe_depth"]))
                           if "keyframe_pose" in data else None)
+        if self._static is not None:
+            self._static.anchor = data.get("static_anchor")
         self.state = _State(**json.loads((folder / "state.json").read_text()))
 
 

@@ -6,8 +6,9 @@
     graph, status = builder.build(mapper.view())     # map frame, free space, rooms, places -> SceneGraph
 
 The map frame is the world of the ground truth when the run maps with the ground-truth poses;
-otherwise (odometry, a pose file) it is estimated from the fused floor and walls (``pipeline.scene_graph.gravity``),
-and until enough floor is seen the graph waits (``status`` says so).
+otherwise (odometry, a pose file) it is estimated from the fused floor and walls (``pipeline.scene_graph.gravity``).
+Without enough floor the graph holds objects and agents only, in the first camera's frame turned upright
+(``camera_up_frame``: not gravity-aligned, no rooms or places; ``status`` says so).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
 from pipeline.scene_graph.graph import SceneGraph
-from pipeline.scene_graph.gravity import estimate_map_frame
+from pipeline.scene_graph.gravity import camera_up_frame, estimate_map_frame
 from pipeline.scene_graph.objects import ObjectLayer
 from pipeline.scene_graph.places import find_places
 from pipeline.scene_graph.rooms import segment_rooms
@@ -82,14 +83,18 @@ class SceneGraphBuilder:
         return None if frame is None else frame.map_T_world
 
     def build(self, view: MapView, final: bool = True) -> tuple[SceneGraph | None, dict]:
-        """The scene graph of the map seen through ``view`` (``Mapper.view()``), and a status record for run.json.
-        ``final``: merge the duplicate objects left since the last periodic pass first (a look at the graph during
-        the run, ``final=False``, changes nothing)."""
+        """The scene graph of the map seen through ``view`` (``Mapper.view()``), and a status record for run.json
+        (None before the first frame). ``final``: merge the duplicate objects left since the last periodic pass
+        first (a look at the graph during the run, ``final=False``, changes nothing)."""
         names = ("tsdf", "label", "evidence") + (() if self.world_is_map else ("normal_sum",))
         points, (tsdf, labels, evidence, *normals) = view.voxels(*names)  # read once per build
         map_T_world = self.map_frame(points, labels, evidence, normals[0] if normals else None)
-        if map_T_world is None:
-            return None, {"state": "waiting for the floor (too few floor voxels to fix the map frame)"}
+        upright = map_T_world is not None
+        if not upright:
+            first = view.first_camera()
+            if first is None:
+                return None, {"state": "no frames mapped"}
+            map_T_world = camera_up_frame(first)
         self.last_map_T_world = map_T_world
         g = self.config.graph
         if final:
@@ -98,6 +103,12 @@ class SceneGraphBuilder:
         surface = (evidence > 0) & (np.abs(tsdf) * view.truncation_m < view.voxel_size_m)
         self.last_support = self.objects.map_support(points[surface], labels[surface], evidence[surface])
         points = transform_points(map_T_world, points) if not self.world_is_map else points
+        objects = self.objects.records(map_T_world, self.last_support)
+        agents = self.agents.records(map_T_world, self.last_time_s)
+        if not upright:  # no floor: no free space, rooms or places; objects and agents still stand
+            graph = SceneGraph.build(None, None, None, objects, agents)
+            return graph, self._status(graph, map_T_world, "the first camera's, turned upright: not gravity-aligned "
+                                       "(too few floor voxels to fix the map frame); no rooms or places", False)
         space = free_space_map(points, tsdf, labels, view.voxel_size_m, view.truncation_m, g.free_space_cell_m,
                                g.free_space_min_z_m, g.free_space_max_z_m, g.free_space_min_wall_m)
         cameras = view.camera_positions()
@@ -105,13 +116,15 @@ class SceneGraphBuilder:
                               g.room_door_max_m, transform_points(map_T_world, cameras)[:, :2], g.room_seed_reach_m,
                               g.room_min_seen_floor_m2)
         places = find_places(space, g.place_spacing_m, g.place_min_clearance_m)
-        graph = SceneGraph.build(rooms, places, space, self.objects.records(map_T_world, self.last_support),
-                                 self.agents.records(map_T_world, self.last_time_s),
-                                 ceiling_z_m=_ceiling_height(points[:, 2], labels))
-        status = {"state": "built", "map_frame": "the poses' world" if self.world_is_map else "estimated from the floor",
-                  "map_T_world": np.round(map_T_world, 6).tolist(), "counts": graph.counts(),
-                  "events": list(self.objects.events)}
-        return graph, status
+        graph = SceneGraph.build(rooms, places, space, objects, agents, ceiling_z_m=_ceiling_height(points[:, 2], labels))
+        frame = "the poses' world" if self.world_is_map else "estimated from the floor"
+        return graph, self._status(graph, map_T_world, frame, True)
+
+    def _status(self, graph: SceneGraph, map_T_world: np.ndarray, frame: str, upright: bool) -> dict:
+        """run.json's record of a build: the map frame (and whether z is up, the floor at 0), counts, events."""
+        return {"state": "built" if upright else "built without the floor", "map_frame": frame,
+                "gravity_aligned": upright, "map_T_world": np.round(map_T_world, 6).tolist(),
+                "counts": graph.counts(), "events": list(self.objects.events)}
 
     def instances(self, vertices_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(N,) uint16 object id of each mesh vertex (map frame): the object of the vertex's class whose

@@ -103,9 +103,12 @@ def _ns(time_s: float) -> int:
     return int(round(float(time_s) * 1e9))
 
 
-def write_spark_dsg(graph: SceneGraph, path: str | os.PathLike) -> None:
-    """Save through ``spark_dsg``'s own writer (JSON by the ``.json`` suffix), atomically."""
+def write_spark_dsg(graph: SceneGraph, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save through ``spark_dsg``'s own writer (JSON by the ``.json`` suffix), atomically; ``metadata`` (plain JSON
+    values) goes into the graph's metadata."""
     from m2h_slam.core.atomic import atomic_write
 
     dsg_graph = to_spark_dsg(graph)
+    if metadata:
+        dsg_graph.metadata.add(metadata)
     atomic_write(path, lambda tmp: dsg_graph.save(str(tmp)))

@@ -92,3 +92,17 @@ def estimate_map_frame(points: np.ndarray, labels: np.ndarray, normals: np.ndarr
     map_T_world[:3, :3] = R
     map_T_world[2, 3] = -height
     return MapFrame(map_T_world, up, height, int(keep.sum()), rms, yaw_known)
+
+
+def camera_up_frame(world_T_camera: np.ndarray) -> np.ndarray:
+    """map_T_world (4, 4) when no floor fixes the map frame: the camera's own frame (``world_T_camera`` (4, 4), the
+    first frame's), turned so that its up (OpenCV: -y) is z and its view direction lies along x. Not gravity-aligned
+    where the camera was tilted; z = 0 is the camera's height, not the floor."""
+    R = world_T_camera[:3, :3]
+    turn = _rotation_between(-R[:, 1], np.array([0.0, 0.0, 1.0]))
+    forward = turn @ R[:, 2]
+    turn = _rot_z(-np.arctan2(forward[1], forward[0])) @ turn
+    map_T_world = np.eye(4)
+    map_T_world[:3, :3] = turn
+    map_T_world[:3, 3] = -turn @ world_T_camera[:3, 3]
+    return map_T_world

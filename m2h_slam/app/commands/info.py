@@ -15,7 +15,9 @@ def add(commands, common: argparse.ArgumentParser) -> None:
                                help="describe a sequence, video, image folder or TUM RGB-D folder")
     info.add_argument("path", help="sequence folder, TUM RGB-D folder, image folder or video file")
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.add_argument("--check", action="store_true", help="read every frame; report what run would reject or skip")
+    info.add_argument("--check", action="store_true",
+                      help="read every frame; report what run would reject or skip; fails (exit 2) when more "
+                           "frames are unreadable than the limit it prints")
     add_input_arguments(info)
     info.set_defaults(func=main)
 
@@ -34,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         if report is not None:
             record["check"] = dataclasses.asdict(report)
         print(json.dumps(record, indent=2))
-        return _check_verdict(report)
+        return _check_verdict(report, sequence.path)
     K = info.intrinsics
     fps = f"{info.fps:.3f}" if info.fps else "unknown"
     rows = [
@@ -50,16 +52,19 @@ def main(args: argparse.Namespace) -> int:
     if info.cameras:
         rows.append(("cameras", ", ".join(info.cameras) + f" (reading {info.camera}; pick one with --camera)"))
     if report is not None:
-        verdict = "run would stop (error below)" if report.errors else "ok"
+        verdict = "run would stop (error below)" if report.errors else "too damaged (error below)" if report.too_damaged else "ok"
         rows.append(("check", f"{report.frames_read} frames read; {verdict}"))
         rows.extend(("  warning", plain(w)) for w in report.warnings)
     for key, value in rows:
         print(f"{key + ':':<14}{value}")
-    return _check_verdict(report)
+    return _check_verdict(report, sequence.path)
 
 
-def _check_verdict(report) -> int:
-    """0 without a check or when it passed; the check's error as the command's error otherwise."""
+def _check_verdict(report, path) -> int:
+    """0 without a check or when it passed; the check's error (or too many unreadable frames) as the command's
+    error otherwise."""
     if report is not None and report.errors:
         raise InputError(None, report.errors[0])
+    if report is not None and report.too_damaged:
+        raise InputError(path, f"{report.damage()}; a run would map only the {report.frames_read} readable ones")
     return 0

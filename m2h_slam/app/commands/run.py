@@ -54,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
                          progress=not args.quiet, rerun=args.rerun_save or args.rerun)
     record = run(sequence, args.out, config, options)
     counts = record["counts"]
-    log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices -> %s",
+    health = record["health"]
+    log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices; perception %s -> %s",
              counts["frames"], record["frames_per_s"] or 0, counts["fused"], counts["lost"],
-             record["mesh"]["vertices"], args.out)
+             record["mesh"]["vertices"], health["verdict"], args.out)
     return 0

@@ -23,6 +23,8 @@ def add(commands, common: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--val", nargs="+", metavar="SOURCE", help="validation sources (default: the config's val:)")
     train.add_argument("--model", help="registry entry (default: the config's, m2h_tiny)")
+    train.add_argument("--backbone", metavar="FILE",
+                       help="DINOv2 backbone weights to start from (torch-hub .pth or timm .safetensors)")
     train.add_argument("--epochs", type=positive_int)
     train.add_argument("--batch-size", type=positive_int, help="per process")
     train.add_argument("--lr", type=positive, help="peak learning rate")
@@ -42,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, TrainConfig)
     overrides = {"train": tuple(args.sources) or None, "val": tuple(args.val) if args.val else None,
-                 "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                 "model": args.model, "backbone": args.backbone, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                  "size": args.size, "workers": args.workers, "stop_after_steps": args.stop_after_steps}
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     check_not_input(args.out, [*config.train, *config.val])  # a training folder never replaces its data
