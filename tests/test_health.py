@@ -110,6 +110,7 @@ def test_a_synthetic_walk_is_ok_and_noise_or_a_cartoon_is_not(apartments, tmp_pa
     result, record = _run(walk, tmp_path / "walk")
     assert record["health"]["verdict"] == "ok", record["health"]
     assert "perception ok" in result.stderr and "cannot be trusted" not in result.stderr
+    assert "synthetic apartments only" in result.stderr and "not synthetic" not in result.stderr  # said, not warned
     graph = json.loads((tmp_path / "walk" / "scene_graph.json").read_text())
     assert graph["health"] == {"verdict": "ok", "reasons": []} and graph["map_frame"]["gravity_aligned"]
     assert spark_dsg.DynamicSceneGraph.load(str(tmp_path / "walk" / "scene_graph_dsg.json")).metadata.get()[
@@ -121,6 +122,7 @@ def test_a_synthetic_walk_is_ok_and_noise_or_a_cartoon_is_not(apartments, tmp_pa
     assert health["verdict"] == "unreliable" and health["numbers"]["measured_share"] < 0.5, health
     assert sum("cannot be trusted" in line for line in result.stderr.splitlines()) == 1  # one warning line
     assert "perception unreliable" in result.stderr  # and the summary says so
+    assert "this source is not synthetic" in result.stderr  # the demo weights warn on what they were not trained on
     graph = json.loads((tmp_path / "noise_run" / "scene_graph.json").read_text())
     assert graph["health"]["verdict"] == "unreliable" and graph["health"]["reasons"] == health["reasons"]
 

@@ -87,6 +87,14 @@ def test_our_checkpoint_round_trip_and_dinov2_backbone(tmp_path):
     fresh = create_model("m2h_tiny")
     load_dinov2_backbone(fresh, tmp_path / "dinov2.pth")
     assert torch.equal(fresh.backbone.vit.pos_embed, model.backbone.vit.pos_embed)
+    # training starts from the backbone file (train --backbone): the ViT is the file's, the decoder is not
+    from m2h_slam.app.training import initial_model
+    from m2h_slam.train.trainer import TrainConfig
+
+    started = initial_model(TrainConfig(model="m2h_tiny", backbone=str(tmp_path / "dinov2.pth"), seed=5))
+    assert torch.equal(started.backbone.vit.pos_embed, model.backbone.vit.pos_embed)
+    head = [k for k in model.state_dict() if not k.startswith("backbone.")][0]
+    assert not torch.equal(started.state_dict()[head], model.state_dict()[head])
 
 
 def test_bad_weights_give_short_errors(tmp_path):

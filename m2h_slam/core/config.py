@@ -298,7 +298,7 @@ class GraphConfig(Checked):
     room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)
     place_spacing_m: float = ranged(0.5, POSITIVE)  # one place per tile of this size
     place_min_clearance_m: float = ranged(0.2, NON_NEGATIVE)  # a place is at least this far from obstacles and unknown
-    # floor voxels needed to fix the estimated map frame (the graph waits until then)
+    # floor voxels needed to fix the estimated map frame (fewer: the graph has no rooms or places, not upright)
     map_frame_min_floor_voxels: int = ranged(200, Range(2))
     # duplicate objects merged, and rooms and places rebuilt for a live viewer (--rerun), this often (and at the end)
     update_every_frames: int = ranged(100, AT_LEAST_ONE)

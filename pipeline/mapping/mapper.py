@@ -193,8 +193,8 @@ class Mapper:
         scale = fit = None
         every = self.config.fusion.depth_check_every
         if self._align or (every and tracking.placed and self.state.counts["frames"] % every == 0):
-            start = time.perf_counter()
-            fit = self._depth_scale(depth, pose) if tracking.placed else None
+            start = time.perf_counter()  # only a health check: on every second pixel (a quarter of the cost)
+            fit = self._depth_scale(depth, pose, 1 if self._align else 2) if tracking.placed else None
             scale = None if fit is None or not self._align else round(fit.scale, 6)
             if scale is not None:
                 depth = depth * np.float32(scale)
@@ -308,14 +308,17 @@ class Mapper:
         if self._static is not None:
             self._static.anchor_at(frame.rgb)
 
-    def _depth_scale(self, depth: np.ndarray, world_T_camera: np.ndarray) -> ScaleFit | None:
-        """The fit that brings ``depth`` (H, W) m, the frame's fusable pixels, to the map seen from its pose;
-        None while the map and the frame share too little (``fusion.align_min_share``)."""
+    def _depth_scale(self, depth: np.ndarray, world_T_camera: np.ndarray, step: int = 1) -> ScaleFit | None:
+        """The fit that brings ``depth`` (H, W) m, the frame's fusable pixels, to the map seen from its pose
+        (compared on every ``step``-th pixel of each row and column); None while the map and the frame share too
+        little (``fusion.align_min_share``)."""
         if not self.volume.block_count or not depth.any() or self._last_depth is None:
             return None
+        depth, last = depth[::step, ::step], self._last_depth[::step, ::step]
+        K = self.K if step == 1 else self.K.rescaled(depth.shape[1], depth.shape[0])
         # The blocks to march through: around the last fused frame's depth (already at the map's scale; this
         # frame's own depth, off by its scale error, would pick blocks in front of or behind the surface).
-        view = self.volume.raycast(world_T_camera, self.K, self._last_depth)
+        view = self.volume.raycast(world_T_camera, K, last)
         if view is None:
             return None
         c = self.config.fusion

@@ -7,6 +7,7 @@ the median height of the inliers. Walls then fix the yaw: their horizontal norma
 modulo 90 deg (Manhattan world), give the smallest turn that puts them on x and y.
 
     map_T_world = estimate_map_frame(points, labels, normals)   # None until enough floor is seen
+    map_T_world = camera_up_frame(first_world_T_camera)       # without a floor: upright, not gravity-aligned
 """
 
 from __future__ import annotations
