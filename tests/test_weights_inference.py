@@ -93,7 +93,7 @@ def test_our_checkpoint_round_trip_and_dinov2_backbone(tmp_path):
 
     started = initial_model(TrainConfig(model="m2h_tiny", backbone=str(tmp_path / "dinov2.pth"), seed=5))
     assert torch.equal(started.backbone.vit.pos_embed, model.backbone.vit.pos_embed)
-    head = [k for k in model.state_dict() if not k.startswith("backbone.")][0]
+    head = next(k for k in model.state_dict() if not k.startswith("backbone."))
     assert not torch.equal(started.state_dict()[head], model.state_dict()[head])
 
 
