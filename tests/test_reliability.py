@@ -7,28 +7,19 @@ escapes it fails the test as a traceback would on a terminal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from reliability_table import Case, tree_digest
+
 from m2h_slam import cli
 from m2h_slam.formats.image_io import write_depth, write_rgb
 from m2h_slam.perception.perception import demo_weights
 from m2h_slam.synthetic import WorldSpec
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    """{relative path: sha256} of every file under ``path`` (or of ``path`` itself)."""
-    if path.is_file():
-        return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +68,8 @@ def world(apartments, tmp_path_factory):
     tiny.mkdir()
     for k in range(4):
         write_rgb(tiny / f"{k}.png", rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+    for area in AREAS:
+        area.make_inputs(root)
     return root
 
 
@@ -107,18 +100,6 @@ def interrupted_run(world, tmp_path_factory):
         Perception.__call__ = original
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 4
     return out
-
-
-@dataclass
-class Case:
-    """A command line ({w}: the inputs folder, {out}: a fresh folder, {run}/{stopped}: finished/interrupted runs,
-    {demo}: the shipped weights)."""
-
-    args: str
-    status: int
-    message: str  # expected in the error line (status != 0) or in a warning (status 0)
-    inputs: tuple[str, ...] = ("seq",)  # under {w}: must be byte-identical afterwards
-    tags: set = field(default_factory=set)
 
 
 CASES = {
@@ -202,6 +183,11 @@ CASES = {
     "all-black frames": Case("run {w}/black --out {out}/r --fov-deg 60", 0, "", ("black",)),
 }
 
+AREAS = ()  # modules reliability_*.py: their CASES join the table, their make_inputs(root) the inputs
+for _area in AREAS:
+    assert not set(_area.CASES) & set(CASES), f"{_area.__name__}: a case name already in the table"
+    CASES.update(_area.CASES)
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, capsys):
@@ -214,10 +200,11 @@ def test_bad_input_case(name, world, finished_run, interrupted_run, tmp_path, ca
         shutil.copytree(finished_run, run)
         (run / "trajectory.txt").write_text("# nothing\n")
         case = Case(case.args.replace("{run}", str(run)), case.status, case.message, case.inputs)
+    extra = case.prepare(tmp_path, finished_run) if case.prepare is not None else {}
     watched = [world / name for name in case.inputs] + [finished_run, interrupted_run]
     before = [tree_digest(path) for path in watched]
     argv = case.args.format(w=world, out=tmp_path, run=finished_run, stopped=interrupted_run,
-                            demo=demo_weights()).split()
+                            demo=demo_weights(), **extra).split()
     try:
         status = cli.main(argv)
     except SystemExit as exit_:  # argparse's own errors
