@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
+import reliability_inputs
+import reliability_numbers
+import reliability_outputs
 from reliability_table import Case, tree_digest
 
 from m2h_slam import cli
@@ -183,7 +186,8 @@ CASES = {
     "all-black frames": Case("run {w}/black --out {out}/r --fov-deg 60", 0, "", ("black",)),
 }
 
-AREAS = ()  # modules reliability_*.py: their CASES join the table, their make_inputs(root) the inputs
+AREAS = (reliability_numbers, reliability_inputs, reliability_outputs)  # their CASES join the table, their
+# make_inputs(root) write the inputs they read
 for _area in AREAS:
     assert not set(_area.CASES) & set(CASES), f"{_area.__name__}: a case name already in the table"
     CASES.update(_area.CASES)
