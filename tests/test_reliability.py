@@ -12,11 +12,10 @@ import shutil
 
 import numpy as np
 import pytest
-import yaml
-
 import reliability_inputs
 import reliability_numbers
 import reliability_outputs
+import yaml
 from reliability_table import Case, tree_digest
 
 from m2h_slam import cli
