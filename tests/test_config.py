@@ -179,3 +179,100 @@ def test_settings_of_the_other_stages_are_checked_the_same_way():
             bad()
     assert all(issubclass(schema, Checked) for schema in (EvalSettings, M2HConfig, WorldSpec))
     assert WorldSpec(rooms=6, people=0).rooms == 6 and EvalSettings(poses="gt").poses == "gt"
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2_writes_them():
+    """5e0 and 1e300 (strings to PyYAML, which follows YAML 1.1: a float needs a dot) are floats, as -2.5E-3 and
+    .inf are; 1e and e5 stay strings, integers stay integers."""
+    from m2h_slam.core.yaml_numbers import load_yaml
+
+    assert yaml.safe_load("[5e0, 1e300]") == ["5e0", "1e300"]  # the problem
+    floats = load_yaml("[5e0, 1e300, -2.5E-3, .inf, +3e2, -.5, 1.0e5]")
+    assert floats == [5.0, 1e300, -2.5e-3, float("inf"), 300.0, -0.5, 1e5] and all(type(v) is float for v in floats)
+    assert load_yaml("[1e, e5, 1.2.3, 5, 0x10, 1_000]") == ["1e", "e5", "1.2.3", 5, 16, 1000]
+    assert type(load_yaml("5")) is int and load_yaml("{fx: 1e300}") == {"fx": 1e300}
+
+
+def test_user_yaml_is_read_only_through_load_yaml():
+    """One YAML reader for configs, intrinsics and manifests: no other ``yaml.safe_load``/``yaml.load`` in the
+    package (a new one would read 5e0 as a string again)."""
+    package = ROOT / "m2h_slam"
+    readers = [f"{path.relative_to(ROOT)}:{n}" for path in package.rglob("*.py") if path.name != "yaml_numbers.py"
+               for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"\byaml\.(safe_)?load(_all)?\(", line)]
+    assert readers == []
+
+
+def test_config_reads_5e0_as_a_number(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("fusion:\n  depth_max_m: 5e0\n  voxel_size_m: 5E-2\ninput:\n  image_fps: 3e1\n")
+    config = load_config(path)
+    assert (config.fusion.depth_max_m, config.fusion.voxel_size_m, config.input.image_fps) == (5.0, 0.05, 30.0)
+
+
+def test_practical_limits_are_checked_after_the_bounds():
+    from m2h_slam.core.config import FOV_DEG, IMAGE_SIDE_PX, SEED
+
+    assert IMAGE_SIDE_PX.problem(8192) is None and IMAGE_SIDE_PX.problem((8193, 10)) == "must be at most 8192, got 8193"
+    assert IMAGE_SIDE_PX.problem(0) == "must be at least 1, got 0"  # the bound speaks first
+    assert FOV_DEG.problem(180) == "must be in (0, 180), got 180" and FOV_DEG.problem(0.01) is None
+    assert FOV_DEG.problem(0.001) == "must be at least 0.01, got 0.001"
+    assert SEED.problem(2**32) == "must be at most 4294967295, got 4294967296" and SEED.problem(-1) == (
+        "must be at least 0, got -1")
+
+
+def _limited_fields():
+    return [(section, f, hint) for section, f, hint in _ranged_fields() if f.metadata["range"].limit is not None]
+
+
+@pytest.mark.parametrize("section, f, hint", _limited_fields(), ids=lambda v: getattr(v, "name", str(v)))
+def test_every_limited_value_is_checked_where_it_is_parsed(tmp_path, section, f, hint):
+    """Just past its practical limit, each value is an error naming the key, the file and the limit."""
+    limit = f.metadata["range"].limit
+    number = int(limit) + 1 if "int" in hint else limit * 1.01
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({section: {f.name: [number, number] if "tuple" in hint else number}}))
+    with pytest.raises(InputError) as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: config key '{section}.{f.name}' must be at most "), str(error.value)
+
+
+def test_limited_fields_cover_the_sizes_counts_and_depths():
+    names = {f.name for _, f, _ in _limited_fields()}
+    assert {"max_image_side_px", "input_size", "threads", "iterations", "max_width_px", "depth_max_m",
+            "dynamic_dilation_px", "image_fps", "room_seed_reach_m"} <= names
+
+
+def test_fusion_relations_truncation_and_voxel_budget():
+    from m2h_slam.core.config import ConfigValueError, FusionConfig
+
+    with pytest.raises(ConfigValueError, match=re.escape("truncation_m must be at least voxel_size_m (0.05), got 0.02")):
+        FusionConfig(truncation_m=0.02)
+    assert FusionConfig(truncation_m=0.05, voxel_size_m=0.05).truncation_m == 0.05
+    with pytest.raises(ConfigValueError, match=re.escape("max_blocks must be at most 32768 with block_resolution 32")):
+        FusionConfig(block_resolution=32, max_blocks=40000)
+    assert FusionConfig(block_resolution=32, max_blocks=32768).max_blocks == 32768
+
+
+def test_limits_of_the_other_stages():
+    """Synthetic worlds, their images, training and the network's input have limits too, checked where built."""
+    from m2h_slam.core.config import ConfigValueError
+    from m2h_slam.perception.model.config import M2HConfig
+    from m2h_slam.synthetic.render import RenderOptions
+    from m2h_slam.synthetic.world import WorldSpec
+    from m2h_slam.train.augment import AugmentConfig
+    from m2h_slam.train.trainer import TrainConfig
+
+    for bad, message in [(lambda: WorldSpec(frames=100_001), "frames must be at most 100000, got 100001"),
+                         (lambda: WorldSpec(fps=1e9), "fps must be at most 1000"),
+                         (lambda: WorldSpec(people=21), "people must be in [0, 20], got 21"),
+                         (lambda: RenderOptions(blur_sigma_px=1e9), "blur_sigma_px must be at most 50"),
+                         (lambda: RenderOptions(exposure_variation=2.0), "exposure_variation must be in [0, 1]"),
+                         (lambda: AugmentConfig(zoom_max=10.0), "zoom_max must be at most 4"),
+                         (lambda: TrainConfig(size=(4096, 4096)), "size must be at most 1024, got 4096"),
+                         (lambda: TrainConfig(stop_after_steps=0), "stop_after_steps must be at least 1, got 0"),
+                         (lambda: TrainConfig(repeats=10**12), "repeats must be at most 10000,"),
+                         (lambda: M2HConfig("m", input_size=(3, 3)), "input_size must be at least 14, got 3")]:
+        with pytest.raises(ConfigValueError, match=re.escape(message)):
+            bad()
+    assert WorldSpec(frames=100_000).frames == 100_000 and RenderOptions(blur_sigma_px=50).blur_sigma_px == 50

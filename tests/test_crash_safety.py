@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -305,3 +306,146 @@ def test_large_images_are_downscaled_to_the_working_size(tmp_path):
     assert "size:         1280x960" in info.stdout and "downscaled to 1280x960" in info.stderr
     explicit = open_sequence(folder, ReadOptions(resize=(400, 300)))
     assert explicit.intrinsics.size == (400, 300)
+
+
+def test_force_keeps_the_users_files_inside_frame_folders(tmp_path):
+    """--force removes the numbered frame images a command wrote into rgb/, depth/, ... (and predictions/), not a
+    file of the user's that lies beside them, nor its folder."""
+    synth = tmp_path / "synth"
+    args = ["synth", str(synth), "--size", "64x48", "--rooms", "2", "--people", "0", "-q"]
+    assert run_cli(*args, "--frames", "3").returncode == 0
+    (synth / "rgb" / "my_holiday.png").write_bytes(b"mine")
+    (synth / "depth" / "notes").mkdir()
+    result = run_cli(*args, "--frames", "2", "--force")
+    assert result.returncode == 0, result.stderr
+    assert (synth / "rgb" / "my_holiday.png").read_bytes() == b"mine" and (synth / "depth" / "notes").is_dir()
+    assert sorted(p.name for p in (synth / "rgb").iterdir()) == ["000000.png", "000001.png", "my_holiday.png"]
+    assert sorted(p.name for p in (synth / "semantics").iterdir()) == ["000000.png", "000001.png"]
+    out = tmp_path / "run"
+    run = ["run", str(synth), "--out", str(out), "--save-predictions", *RUN]
+    assert run_cli(*run).returncode == 0
+    (out / "predictions" / "rgb" / "mine.png").write_bytes(b"mine")
+    assert run_cli(*run, "--force").returncode == 0
+    assert (out / "predictions" / "rgb" / "mine.png").read_bytes() == b"mine"
+    assert sorted(p.name for p in (out / "predictions" / "depth").iterdir()) == ["000000.png", "000001.png"]
+
+
+def _lock_holder(out: Path) -> subprocess.Popen:
+    """A process that holds the output lock of ``out`` until killed (started when the lock file names it)."""
+    code = ("import sys, time\nfrom m2h_slam.app.output_lock import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_command_into_a_folder_in_use_is_refused(sequence, tmp_path):
+    """While one m2h-slam holds OUT, a run (even with --force) and a synth into it end at once with one line naming
+    the holder's pid, exit status 2, and leave the folder as it was; after the holder is killed (its lock goes with
+    it) a run goes ahead, and no lock file remains."""
+    from m2h_slam.app.output_lock import LOCK_NAME
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    holder = _lock_holder(out)
+    try:
+        for args in (["run", str(sequence), "--out", str(out), "--force", *RUN],
+                     ["synth", str(out), "--force", "--frames", "2", "-q"]):
+            done = subprocess.run(_command(*args), capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.splitlines() == [(f"m2h-slam: error: {out}: in use by another m2h-slam (pid "
+                                                 f"{holder.pid}); wait for it to end or choose another output folder")]
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "notes.txt"]
+    finally:
+        holder.kill()
+        holder.wait()
+    result = run_cli("run", str(sequence), "--out", str(out), "--force", "--max-frames", "3", *RUN)
+    assert result.returncode == 0, result.stderr
+    assert (out / "notes.txt").read_text() == "mine" and not (out / LOCK_NAME).exists()
+
+
+def test_the_lock_is_taken_once_per_process_and_not_left_behind(tmp_path):
+    from m2h_slam.app.output_lock import LOCK_NAME, output_lock
+
+    out = tmp_path / "a" / "b"
+    with output_lock(out):
+        assert (out / LOCK_NAME).read_text().strip() == str(os.getpid())
+        with output_lock(out):  # again in the same process (a run inside a data-set evaluation): no deadlock
+            pass
+        assert (out / LOCK_NAME).is_file()
+    assert not (tmp_path / "a").exists()  # made for a command that wrote nothing: removed again
+    (tmp_path / "kept").mkdir()
+    with output_lock(tmp_path / "kept"):
+        (tmp_path / "kept" / "x").write_text("1")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["x"]
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_folder(sequence, reference, tmp_path):
+    """Two real runs into one folder: the second ends at once naming the first, which finishes undisturbed."""
+    out = tmp_path / "race"
+    first = subprocess.Popen(_command("run", str(sequence), "--out", str(out), *RUN), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / ".m2h-slam.lock").is_file() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = subprocess.run(_command("run", str(sequence), "--out", str(out), "--force", *RUN), capture_output=True,
+                            text=True, timeout=120, check=False)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and f"in use by another m2h-slam (pid {first.pid})" in second.stderr, second.stderr
+    assert _same_outputs(reference, out) and _leftovers(out) == []
+
+
+def test_ctrl_c_while_starting_or_loading_weights_is_an_interrupt(sequence, tmp_path, monkeypatch):
+    """Ctrl-C at start-up (imports, parsing) or while the weights load ends with 'interrupted' and status 130: no
+    traceback, and no false 'not a readable safetensors file' where torch turned the interrupt into a ValueError."""
+    from m2h_slam import cli
+    from m2h_slam.perception.model import weights
+
+    monkeypatch.setattr(cli, "build_parser", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    result = run_cli("run", str(sequence), "--out", str(tmp_path / "a"))
+    assert (result.returncode, result.stderr) == (130, "m2h-slam: interrupted\n")
+    monkeypatch.undo()
+
+    def interrupted_read(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weights, "load_file", interrupted_read)
+    result = run_cli("run", str(sequence), "--out", str(tmp_path / "b"), "-q")
+    assert (result.returncode, result.stderr) == (130, "m2h-slam: interrupted\n")
+
+    def swallowed_read(*_args, **_kwargs):  # what torch does to a Ctrl-C inside safetensors' read
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises in here
+        except KeyboardInterrupt:
+            raise ValueError("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
+        raise AssertionError("SIGINT did not arrive")
+
+    monkeypatch.setattr(weights, "load_file", swallowed_read)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (not a background job)
+    try:
+        result = run_cli("run", str(sequence), "--out", str(tmp_path / "c"), "-q")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (result.returncode, result.stderr) == (130, "m2h-slam: interrupted\n")
+    assert not any((tmp_path / name).exists() for name in "abc")  # nothing written: no empty folders left
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_first_second_of_the_real_command(sequence, tmp_path):
+    """SIGINT to a real m2h-slam process while it imports its modules, parses, or loads the network."""
+    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)  # even in a background job\n"
+            "from m2h_slam.cli import main\nprint('main', flush=True)\nsys.exit(main(sys.argv[1:]))\n")
+    for delay in (0.0, 0.1, 0.3, 0.6, 1.0):
+        process = subprocess.Popen([sys.executable, "-c", code, "run", str(sequence), "--out", str(tmp_path / "r"),
+                                    "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "main"
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130 and err.splitlines()[-1] == "m2h-slam: interrupted", (delay, err)
+        assert "Traceback" not in err and "error:" not in err, (delay, err)
+        shutil.rmtree(tmp_path / "r", ignore_errors=True)

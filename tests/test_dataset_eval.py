@@ -303,3 +303,20 @@ def test_hypersim_official_split_picks_the_cameras(tmp_path):
     assert len(dataset_items(data)) == 4  # no split: every camera
     with pytest.raises(InputError, match="none of the 'test' split's scenes"):
         dataset_items(data, "test")
+
+
+def test_a_scene_that_is_not_recognised_is_listed_as_failed_not_dropped(tmp_path, capsys):
+    """A Hypersim scene without its scene-level metadata_scene.csv is not recognised as a scene: it is listed as
+    failed with the file it lacks (it was left out without a word), and the other scene is evaluated."""
+    data = tmp_path / "hypersim"
+    data.mkdir()
+    for name in ("ai_001_001", "ai_002_001"):
+        shutil.move(write_scene(tmp_path / f"tmp_{name}", name=name), data / name)
+    (data / "ai_002_001" / "_detail" / "metadata_scene.csv").unlink()
+    out = tmp_path / "eval"
+    assert main(["-q", "eval", str(data), "--out", str(out), "--gt-perception"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["scenes"]) == ["ai_001_001-cam_00", "ai_001_001-cam_01"]
+    assert list(metrics["failed"]) == ["ai_002_001"]
+    assert "_detail/metadata_scene.csv: missing" in metrics["failed"]["ai_002_001"].replace("\\", "/")
+    assert "1 failed: ai_002_001" in capsys.readouterr().out

@@ -167,3 +167,26 @@ def test_polygon_area_and_point_in_polygon_on_known_shapes():
     star = np.stack([np.cos(angles), np.sin(angles)], 1) * np.random.default_rng(2).uniform(0.5, 1.0, (9, 1))
     cells = np.stack(np.meshgrid(*[np.arange(-1.0, 1.0, 0.005) + 0.0025] * 2), -1).reshape(-1, 2)
     assert points_in_polygon(star, cells).sum() * 0.005**2 == pytest.approx(polygon_area(star), rel=0.01)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(-math.pi, math.pi), arrays(np.float64, 3, elements=st.floats(-1e6, 1e6, **finite)))
+def test_rigid_poses_pass_the_pose_check(angle_rad, translation):
+    from scipy.spatial.transform import Rotation
+
+    pose = g.transform_from_quaternion(translation, Rotation.from_rotvec(np.array([0.3, -0.5, 0.8]) * angle_rad).as_quat())
+    assert g.pose_problem(pose) is None
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda T: T.__setitem__((0, 3), 1e308), "camera position has a coordinate of 1e+308 m"),
+    (lambda T: T.__setitem__((1, 1), np.nan), "NaN or infinite"),
+    (lambda T: T.__setitem__(slice(0, 3), T[:3] * 1.1), "not orthonormal"),
+    (lambda T: T.__setitem__((2, 2), -1.0), "determinant +1"),  # a mirror
+    (lambda T: T.__setitem__((0, 0), 1e300), "not orthonormal"),
+    (lambda T: T.__setitem__((3, 0), 0.5), "last row"),
+])
+def test_broken_poses_are_named(change, problem):
+    pose = np.eye(4)
+    change(pose)
+    assert problem in g.pose_problem(pose)

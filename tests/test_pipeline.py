@@ -327,8 +327,9 @@ def test_cli_run_on_real_video(tmp_path, bikes_path):
     assert trajectory.shape == (24, 8) and np.isfinite(trajectory).all()
     again = run_cli("run", str(bikes_path), "--out", str(out))
     assert again.returncode == 2 and "not empty" in again.stderr
-    nothing = run_cli("run", str(bikes_path), "--out", str(tmp_path / "fresh"), "--resume")
-    assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+    # nothing was saved there (as after a stop before the first frame): --resume starts from the first frame
+    fresh = run_cli("run", str(bikes_path), "--out", str(tmp_path / "fresh"), "--resume", "--max-frames", "2")
+    assert fresh.returncode == 0 and "starting from the first frame" in fresh.stderr
 
 
 def test_prediction_sanitising_keeps_shapes():

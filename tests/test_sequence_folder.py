@@ -104,3 +104,39 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
         atomic_write(target, failing)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_labels_outside_nyu40_are_read_as_unknown_with_one_warning(tmp_path, caplog):
+    from conftest import run_cli
+
+    frames = make_frames(3)
+    root = _write(tmp_path / "s", frames)
+    void = frames[1].semantics.copy()
+    void[:2, :3] = 255
+    image_io.write_labels(root / "semantics" / "000001.png", void)
+    wide = frames[2].semantics.astype(np.uint16)
+    wide[0, 0] = 256 + 5  # would wrap to 5 (chair) in uint8
+    image_io.write_labels(root / "semantics" / "000002.png", wide)
+    read = list(open_sequence(root))
+    assert (read[1].semantics[:2, :3] == 0).all() and np.array_equal(read[1].semantics[2:], frames[1].semantics[2:])
+    assert read[2].semantics[0, 0] == 0 and np.array_equal(read[2].semantics[1:], frames[2].semantics[1:])
+    warnings = [r.getMessage() for r in caplog.records if "outside NYU40" in r.getMessage()]
+    assert len(warnings) == 1 and "semantics/000001.png" in warnings[0] and "6 px of frame 1" in warnings[0]
+    result = run_cli("info", root, "--check")  # the same check as run's, reported on stdout
+    assert result.returncode == 0 and "semantics/000001.png: semantic ids above 40" in result.stdout, result
+
+
+def test_bad_manifest_numbers_and_binary_frame_list(tmp_path):
+    import yaml
+
+    root = _write(tmp_path / "s", make_frames(2))
+    manifest = yaml.safe_load((root / "sequence.yaml").read_text())
+    for fps in (-15, 0, ".nan", "fast", True):
+        (root / "sequence.yaml").write_text(yaml.safe_dump({**manifest, "fps": fps}))
+        with pytest.raises(InputError, match="fps must be a positive number"):
+            open_sequence(root)
+    (root / "sequence.yaml").write_text(yaml.safe_dump({**manifest, "fps": None}))
+    assert open_sequence(root).fps is None  # null: unknown
+    (root / "frames.txt").write_bytes(b"\xff\xfe" * 10)
+    with pytest.raises(InputError, match="frames.txt: not a text file"):
+        open_sequence(root)

@@ -7,8 +7,21 @@ One declaration per flag: ``--device`` and ``--runtime`` default to None everywh
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, RUNTIMES, Range
+from m2h_slam.core.config import (
+    AT_LEAST_ONE,
+    FOV_DEG,
+    IMAGE_SIDE_PX,
+    NETWORK_SIDE_PX,
+    NON_NEGATIVE,
+    POSITIVE,
+    RUNTIMES,
+    ConfigValueError,
+    Range,
+)
+from m2h_slam.core.errors import InputError
 
 
 def bounded(cast: type, allowed: Range, name: str = "number"):
@@ -29,18 +42,37 @@ positive_int = bounded(int, AT_LEAST_ONE, "integer")
 non_negative_int = bounded(int, NON_NEGATIVE, "integer")
 non_negative = bounded(float, NON_NEGATIVE)
 positive = bounded(float, POSITIVE)
-fov_deg = bounded(float, Range(0, 180, low_open=True, high_open=True))
+fov_deg = bounded(float, FOV_DEG)
 
 
-def size(text: str) -> tuple[int, int]:
-    """argparse type: ``WIDTHxHEIGHT`` -> (width, height) px."""
+def sizes(sides: Range):
+    """argparse type: ``WIDTHxHEIGHT`` -> (width, height) px, each side allowed by ``sides``."""
+
+    def parse(text: str) -> tuple[int, int]:
+        try:
+            width, height = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x240, got {text!r}") from None
+        requirement = next(filter(None, map(sides.requirement, (width, height))), None)
+        if requirement:
+            raise argparse.ArgumentTypeError(f"each side must be {requirement} px, got {text!r}")
+        return width, height
+
+    return parse
+
+
+size = sizes(IMAGE_SIDE_PX)  # an image size
+network_size = sizes(NETWORK_SIDE_PX)  # a network input size
+
+
+@contextlib.contextmanager
+def flags_checked(flags: dict[str, str]) -> Iterator[None]:
+    """Around building a checked record from flags: its ``ConfigValueError`` becomes an ``InputError`` naming the
+    flag (``flags``: field name -> flag; other fields are named as they are)."""
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x240, got {text!r}") from None
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return width, height
+        yield
+    except ConfigValueError as error:
+        raise InputError(None, f"{flags.get(error.key, error.key)}: {error.problem}") from None
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, *, per_sequence: bool = True) -> None:
@@ -72,7 +104,8 @@ def add_network_arguments(parser: argparse.ArgumentParser, *, runtime: bool = Tr
     group.add_argument("--weights", help="our .safetensors, an official .pt/.pth, or an .onnx "
                                          "(default: the shipped m2h_tiny demo weights)")
     if input_size:
-        group.add_argument("--input-size", type=size, metavar="WxH", help="network input size (default: the model's)")
+        group.add_argument("--input-size", type=network_size, metavar="WxH",
+                           help="network input size (default: the model's)")
     add_device_argument(group)
     if runtime:
         group.add_argument("--threads", type=positive_int, help="CPU threads for the network")
@@ -99,11 +132,7 @@ def perception_from_args(config, args: argparse.Namespace):
     """``config`` with the network flags that were given (--weights, --device, --threads, --runtime) applied."""
     import dataclasses
 
-    from m2h_slam.core.errors import InputError
-
     given = {name: getattr(args, name, None) for name in ("weights", "device", "threads", "runtime")}
-    try:
+    with flags_checked({name: f"--{name}" for name in given}):
         perception = dataclasses.replace(config.perception, **{k: v for k, v in given.items() if v is not None})
-    except ValueError as error:
-        raise InputError(None, f"--device: {str(error).removeprefix('device ')}") from None
     return dataclasses.replace(config, perception=perception)

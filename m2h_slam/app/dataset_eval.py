@@ -26,7 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_bytes, atomic_write_text
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, device_problem, load_config, ranged
+from m2h_slam.core.config import (
+    AT_LEAST_ONE,
+    IMAGE_SIDE_PX,
+    POSITIVE,
+    THREADS,
+    Checked,
+    Range,
+    device_problem,
+    load_config,
+    ranged,
+)
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
 from m2h_slam.eval.dense_metrics import FrameScores, score_frames
@@ -35,7 +45,9 @@ from m2h_slam.sources.sequence import ReadOptions
 
 log = logging.getLogger("m2h_slam")
 
-NATIVE_SIDE_PX = 1 << 14  # dense metrics at the data set's own resolution: no downscaling cap
+#: Dense metrics at the data set's own resolution: the working-size cap at the most input.max_image_side_px allows
+#: (beyond any data set's images).
+NATIVE_SIDE_PX = IMAGE_SIDE_PX.limit
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class EvalSettings(Checked):
     stride: int = ranged(1, AT_LEAST_ONE)
     max_frames: int | None = ranged(None, AT_LEAST_ONE)
     median_scaling: bool = False
-    edge_tolerance: float = ranged(0.0075, NON_NEGATIVE)  # fraction of the image diagonal
+    # fraction of the image diagonal (a larger one pads the image by as much on every side)
+    edge_tolerance: float = ranged(0.0075, Range(0, limit=0.1))
     threshold_m: float = ranged(0.05, POSITIVE)
     device: str = "cpu"
     config: str | None = None  # mapping config file (default: the built-in one)
@@ -170,7 +183,7 @@ def _map_and_score(item: DatasetItem, settings: EvalSettings, config, folder: Pa
 def _execute(items: list[DatasetItem], settings: EvalSettings, out: Path, workers: int, ray_address: str | None,
              on_result, progress: bool) -> None:
     """Score ``items`` inline (one worker, no cluster) or as Ray tasks, at most ``workers`` in flight."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = min(THREADS.limit, max(1, (os.cpu_count() or 1) // workers))
     if workers == 1 and ray_address is None:
         for item in items:
             on_result(score_item(item, settings, str(out), threads, progress))

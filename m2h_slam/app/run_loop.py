@@ -53,10 +53,10 @@ class RunOptions:
 
 
 class _Poses:
-    """Given poses (--poses gt or a TUM file) or None for odometry."""
+    """Given poses (--poses gt or a TUM file) or None for odometry; ``source``: the sequence, named in messages."""
 
-    def __init__(self, mode: str, max_time_diff_s: float):
-        self.mode, self.max_dt = mode, max_time_diff_s
+    def __init__(self, mode: str, max_time_diff_s: float, source: Path | None = None):
+        self.mode, self.max_dt, self.source = mode, max_time_diff_s, source
         self.stamps = self.table = None
         if mode not in ("vo", "gt"):
             self.stamps, self.table = read_tum_trajectory(Path(mode))
@@ -66,7 +66,7 @@ class _Poses:
             return None
         if self.mode == "gt":
             if frame.world_T_camera is None:
-                raise InputError(Path("<sequence>"), f"--poses gt needs ground-truth poses (frame {frame.index} has none)")
+                raise InputError(self.source, f"--poses gt needs ground-truth poses (frame {frame.index} has none)")
             return frame.world_T_camera
         k = int(np.argmin(np.abs(self.stamps - frame.timestamp_s)))
         if abs(self.stamps[k] - frame.timestamp_s) > self.max_dt:
@@ -126,9 +126,9 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
 
     out = Path(out)
     snapshot.prepare_output(out, options.resume, options.force, _inputs(sequence, options))
-    perception = Perception(config, options.gt_perception)
+    perception = Perception(config, options.gt_perception, source=sequence.path)
     note_demo_weights(perception.weights, sequence.synthetic)
-    poses = _Poses(options.poses, config.input.tum_max_time_diff_s)
+    poses = _Poses(options.poses, config.input.tum_max_time_diff_s, sequence.path)
     scene = SceneMapper(config, sequence.intrinsics, device=_odometry_device(config.perception.device),
                         predicted_depth=not options.gt_perception)
     mapper, builder = scene.mapper, scene.builder
@@ -138,7 +138,8 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     if options.resume:
         previous = snapshot.load_snapshot(out, scene, binding)
         if previous is None:
-            log.warning("%s: no complete snapshot (killed during the first one); starting from the first frame", out)
+            log.warning("%s: no complete snapshot (stopped before or while the first one was saved); starting from "
+                        "the first frame", out)
         else:
             timings, resumed = {k: list(v) for k, v in previous.items()}, True
             log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
@@ -178,7 +179,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
                   "frames": len(sequence) if sequence.length_known else mapper.frames_done,
                   "size": list(sequence.intrinsics.size), "intrinsics": sequence.intrinsics.to_dict(),
                   "intrinsics_source": sequence.intrinsics_source,
-                  "fingerprint": binding["input.fingerprint"],
+                  "fingerprint": binding["input.fingerprint"], "read": snapshot.read_record(sequence),
                   "frames_skipped_by_reader": int(getattr(sequence, "frames_corrupt", 0))},
         "perception": "ground truth" if options.gt_perception else str(perception.weights),
         "poses": options.poses,

@@ -14,13 +14,21 @@ import hashlib
 import itertools
 import json
 import logging
+from fnmatch import fnmatch
 from pathlib import Path
 
-from m2h_slam.app.output_folder import check_not_input, prepare_output_folder
-from m2h_slam.core.atomic import atomic_folder, complete_folder, remove_folder_versions, remove_stale_temporaries
+from m2h_slam.app.output_folder import (
+    check_not_input,
+    folder_entries,
+    prepare_output_folder,
+    remove_owned,
+    sequence_owned,
+)
+from m2h_slam.core.atomic import atomic_folder, is_complete, remove_folder_versions, remove_stale_temporaries
 from m2h_slam.core.config import Config, config_to_dict
 from m2h_slam.core.errors import InputError
 from m2h_slam.sources.sequence import Sequence
+from m2h_slam.sources.sequence_folder import SEQUENCE_OUTPUTS
 
 log = logging.getLogger("m2h_slam")
 
@@ -28,7 +36,9 @@ SNAPSHOT = ".snapshot"
 ERROR_LOG = "error.log"
 #: Everything ``m2h-slam run`` writes into its output folder (``--force`` removes only these).
 RUN_OUTPUTS = ("mesh.ply", "mesh_rgb.ply", "trajectory.txt", "run.json", "preview.png", "scene_graph.json",
-               "scene_graph_dsg.json", "scene_graph.png", "eval.json", ERROR_LOG, "predictions", SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old")
+               "scene_graph_dsg.json", "scene_graph.png", "eval.json", ERROR_LOG,
+               *(f"predictions/{name}" for name in sequence_owned(SEQUENCE_OUTPUTS)),  # --save-predictions
+               SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old")
 FINGERPRINT_FRAMES = 2
 _NOT_BINDING = ("perception.device", "perception.threads", "perception.runtime")  # speed, not the map (to float error)
 
@@ -41,11 +51,24 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_binding(sequence: Sequence, config: Config, poses: str, weights: Path | None) -> dict:
-    """Flat {name: value} of everything that fixes a run's result (JSON-able)."""
+def input_fingerprint(sequence: Sequence) -> str:
+    """SHA-256 (16 hex digits) of the first ``FINGERPRINT_FRAMES`` frames' RGB, as the sequence reads them (stride,
+    resize and the working-size cap change it)."""
     digest = hashlib.sha256()
     for frame in itertools.islice(sequence, FINGERPRINT_FRAMES):
         digest.update(frame.rgb.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def read_record(sequence: Sequence) -> dict:
+    """run.json's record of how the input was read (what ``input_fingerprint`` depends on besides the frames)."""
+    options = sequence.options
+    return {"stride": options.stride, "max_frames": options.max_frames,
+            "resize": None if options.resize is None else list(options.resize), "camera": options.camera}
+
+
+def input_binding(sequence: Sequence, config: Config, poses: str, weights: Path | None) -> dict:
+    """Flat {name: value} of everything that fixes a run's result (JSON-able)."""
     options = sequence.options
     binding = {
         "input.path": str(sequence.path.resolve()),
@@ -53,7 +76,7 @@ def input_binding(sequence: Sequence, config: Config, poses: str, weights: Path 
         "input.frames": len(sequence),
         "input.size": "x".join(map(str, sequence.intrinsics.size)),
         "input.intrinsics": json.dumps(sequence.intrinsics.to_dict(), sort_keys=True),
-        "input.fingerprint": digest.hexdigest()[:16],
+        "input.fingerprint": input_fingerprint(sequence),
         "--stride": options.stride,
         "--max-frames": options.max_frames,
         "--resize": None if options.resize is None else "x".join(map(str, options.resize)),
@@ -111,13 +134,60 @@ def has_run_traces(out: Path) -> bool:
     return any((out / name).exists() for name in (SNAPSHOT, SNAPSHOT + ".tmp", SNAPSHOT + ".old"))
 
 
+def _damage(folder: Path) -> tuple[Path, str] | None:
+    """(file, what is wrong with it) for the first spoilt file of a complete snapshot folder, or None.
+
+    A sealed snapshot has every file at its recorded size, but a disk, a copy or a hand may still have spoilt its
+    bytes; every array and every JSON file is read once here, so that a damaged snapshot is found before any of it
+    is restored into the mapper."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as archive:
+                    for key in archive.files:
+                        archive[key]
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+            detail = str(error).splitlines()[0][:80] if str(error) else ""
+            return path, type(error).__name__ + (f": {detail}" if detail else "")
+    return None
+
+
+def _sound_snapshot(out: Path) -> Path | None:
+    """The newest complete and undamaged version of ``OUT/.snapshot`` (``.snapshot``, else ``.snapshot.old``);
+    None if none is complete. ``InputError`` naming the spoilt file if every complete one is damaged."""
+    damaged = []
+    for folder in (out / SNAPSHOT, out / (SNAPSHOT + ".old")):
+        if not is_complete(folder):
+            continue
+        problem = _damage(folder)
+        if problem is None:
+            if damaged:
+                log.warning("%s: damaged (%s); resuming from the previous snapshot, %s", *damaged[0], folder)
+            return folder
+        damaged.append(problem)
+    if damaged:
+        path, problem = damaged[0]
+        raise InputError(path, f"cannot --resume: the snapshot is damaged ({problem}); run again with --force to "
+                               "start over")
+    return None
+
+
 def load_snapshot(out: Path, scene, binding: dict) -> dict | None:
     """Restore the ``SceneMapper`` ``scene`` from the complete snapshot in ``out``; its timings, or None if none is
-    complete.
+    complete. A damaged snapshot (bytes spoilt after it was sealed) gives way to a complete previous one.
 
-    ``InputError`` if the snapshot was made for another input or other options.
+    ``InputError`` if the snapshot was made for another input or other options, or every complete one is damaged.
     """
-    folder = complete_folder(out / SNAPSHOT)
+    folder = _sound_snapshot(out)
     if folder is None:
         return None
     saved = json.loads((folder / "binding.json").read_text())
@@ -131,14 +201,23 @@ def load_snapshot(out: Path, scene, binding: dict) -> dict | None:
 
 
 def prepare_output(out: Path, resume: bool, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Check ``out`` for a run (see ``data.output_folder``); with ``resume`` it must hold a snapshot."""
+    """Check ``out`` for a run (see ``data.output_folder``). With ``resume`` it holds a snapshot, or nothing but
+    what a run stopped before its first frame left (then the run starts over); a finished run is refused."""
     if not resume:
         hint = "--resume the interrupted run, or " if has_run_traces(out) else ""
         prepare_output_folder(out, force, RUN_OUTPUTS, inputs, hint)
         return
     check_not_input(out, inputs)
     if not has_run_traces(out):
-        raise InputError(out, "nothing to resume (no snapshot: the run finished or never started; run without --resume)")
+        foreign = [path.name for path in (folder_entries(out) if out.is_dir() else [])
+                   if not any(fnmatch(path.name, name.split("/")[0]) for name in RUN_OUTPUTS)]
+        if (out / "run.json").exists() or foreign:
+            raise InputError(out, "nothing to resume (no snapshot: the run finished or never started; run without "
+                                  "--resume)")
+        # stopped before its first frame was mapped, nothing saved: the run starts over (load_snapshot finds no
+        # snapshot, the run warns)
+        remove_owned(out, RUN_OUTPUTS)
+        out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
 
 

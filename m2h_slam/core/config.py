@@ -41,28 +41,45 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from m2h_slam.core.errors import InputError, require_file
+from m2h_slam.core.yaml_numbers import load_yaml
 
 
 @dataclass(frozen=True)
 class Range:
-    """Allowed numbers: ``low``/``high`` bounds (None = unbounded), open (excluded) or closed."""
+    """Allowed numbers: ``low``/``high`` bounds (None = unbounded), open (excluded) or closed, and the practical
+    values within them, ``least`` to ``limit`` (None = no such end): past ``limit`` memory or time run out, below
+    ``least`` a number stops meaning anything (a field of view of 1e-300 deg). The bounds are checked first."""
 
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    least: float | None = None
+    limit: float | None = None
 
     def problem(self, value: Any) -> str | None:
-        """Why ``value`` is not allowed (non-finite or out of range), or None."""
+        """Why ``value`` is not allowed (non-finite, out of range or past the limit), or None."""
         if isinstance(value, (tuple, list)):
             return next((p for p in map(self.problem, value) if p), None)
         if value is None or isinstance(value, (bool, str)) or dataclasses.is_dataclass(value):
             return None  # a nested section checks itself
+        requirement = self.requirement(value)
+        shown = value if isinstance(value, int) else f"{value:g}"  # integers in full
+        return None if requirement is None else f"must be {requirement}, got {shown}"
+
+    def requirement(self, value: float) -> str | None:
+        """What the number ``value`` must be ("positive", "at most 8192", ...) when it is not allowed, else None."""
         if not math.isfinite(value):
-            return f"must be a finite number, got {value}"
+            return "a finite number"
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        return f"must be {self.describe()}, got {value:g}" if below or above else None
+        if below or above:
+            return self.describe()
+        if self.least is not None and value < self.least:
+            return f"at least {_plain(self.least)}"
+        if self.limit is not None and value > self.limit:
+            return f"at most {_plain(self.limit)}"
+        return None
 
     def describe(self) -> str:
         if self.low == 0 and self.high is None:
@@ -72,6 +89,11 @@ class Range:
         if self.low is None:
             return f"{'below' if self.high_open else 'at most'} {self.high:g}"
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+def _plain(number: float) -> str:
+    """``number`` as written by hand: integers in full (4294967295, not 4.29497e+09)."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
@@ -85,6 +107,23 @@ NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
 SHARE = Range(0, 1)  # a fraction in [0, 1]
 RUNTIMES = ("auto", "torch", "onnx")  # how the network runs: auto = ONNX Runtime on the CPU, PyTorch on a GPU
+
+# Practical limits (``Range.limit``), each declared once and shared by the flags and fields that set the quantity:
+# past them a value exhausts memory or time, and no real camera, scene or machine has it.
+IMAGE_SIDE_PX = Range(1, limit=8192)  # an image side (8K video is 7680 px wide; an 8192^2 RGB frame is 200 MB)
+# a network input side: one ViT patch (14 px) up to 73 patches (ONNX Runtime's attention over 73^2 tokens: 110 MB
+# a head and layer; official models run at 224)
+NETWORK_SIDE_PX = Range(14, limit=1024)
+THREADS = Range(1, limit=1024)  # CPU threads (the largest two-socket servers have 768)
+WORKERS = Range(1, limit=128)  # processes in parallel, each holding a network or a data loader's frames
+FPS = Range(0, low_open=True, limit=1000)  # frames per second (a high-speed camera)
+# depth range (m): beyond what sensors and depth networks measure; the map's ray marcher steps through all of it
+DEPTH_M = Range(0, low_open=True, limit=100)
+# a horizontal field of view (deg): narrower is no lens (and its focal length past core.intrinsics' bound)
+FOV_DEG = Range(0, 180, low_open=True, high_open=True, least=0.01)
+SEED = Range(0, limit=2**32 - 1)  # a random seed: 32 bits, which every generator we seed takes
+NOISE_LEVELS = Range(0, limit=255)  # image noise std in 8-bit levels: more than the whole range is no image
+BLUR_SIGMA_PX = Range(0, limit=50)  # image blur sigma: wider is no camera, and the filter's cost grows with it
 
 
 def ranged(default: Any, allowed: Range) -> Any:
@@ -125,10 +164,11 @@ class InputConfig(Checked):
     """How sequences are read."""
 
     # horizontal FOV assumed when a video or image folder has no intrinsics
-    default_fov_deg: float = ranged(60.0, Range(0, 180, low_open=True, high_open=True))
-    image_fps: float = ranged(30.0, POSITIVE)  # frame rate given to image folders (timestamps = index / fps)
+    default_fov_deg: float = ranged(60.0, FOV_DEG)
+    image_fps: float = ranged(30.0, FPS)  # frame rate given to image folders (timestamps = index / fps)
     tum_max_time_diff_s: float = ranged(0.02, NON_NEGATIVE)  # TUM rgb/depth/pose association window
-    max_image_side_px: int = ranged(1280, Range(64))  # larger frames are downscaled (with a warning) unless --resize
+    # larger frames are downscaled (with a warning) unless --resize
+    max_image_side_px: int = ranged(1280, Range(64, limit=IMAGE_SIDE_PX.limit))
 
 
 @dataclass(frozen=True)
@@ -136,9 +176,9 @@ class PerceptionConfig(Checked):
     """The network that gives depth, semantics, normals and edges."""
 
     weights: str | None = None  # our .safetensors, an official .pt, or .onnx; None = the shipped demo weights
-    input_size: tuple[int, int] | None = ranged(None, Range(14))  # (W, H) network input; None = the model's own
+    input_size: tuple[int, int] | None = ranged(None, NETWORK_SIDE_PX)  # (W, H) network input; None = the model's own
     device: str = "cpu"  # torch device, e.g. "cuda"
-    threads: int | None = ranged(None, AT_LEAST_ONE)  # CPU threads for the network; None = torch's default
+    threads: int | None = ranged(None, THREADS)  # CPU threads for the network; None = torch's default
     # auto (ONNX Runtime on the CPU, its export cached once per weights; PyTorch on a GPU), torch or onnx
     runtime: str = "auto"
 
@@ -148,6 +188,9 @@ class PerceptionConfig(Checked):
         if self.runtime not in RUNTIMES:
             return [("runtime", f"must be {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}, got {self.runtime!r}")]
         return []
+
+
+ITERATIONS = Range(1, limit=1000)  # odometry iterations a level: Open3D stops once converged; 1000 take seconds
 
 
 @dataclass(frozen=True)
@@ -160,11 +203,11 @@ class OdometryConfig(Checked):
     method: Literal["auto", "hybrid", "intensity", "point_to_plane"] = "auto"
     # align to the last keyframe, the previous frame, or a raycast of the map; failures retry the frame, then the map
     target: Literal["keyframe", "frame", "model"] = "keyframe"
-    iterations: tuple[int, ...] = ranged((20, 10, 5), AT_LEAST_ONE)  # per pyramid level, finest first
+    iterations: tuple[int, ...] = ranged((20, 10, 5), ITERATIONS)  # per pyramid level, finest first
     # Align frames shrunk by the smallest integer factor that makes them at most this wide (320x240 -> 160x120,
     # 640x480 -> 160x120; None: full resolution). Predicted depth has no finer detail (the network's output).
-    max_width_px: int | None = ranged(200, Range(16))
-    depth_max_m: float = ranged(6.0, POSITIVE)
+    max_width_px: int | None = ranged(200, Range(16, limit=IMAGE_SIDE_PX.limit))
+    depth_max_m: float = ranged(6.0, DEPTH_M)
     # Pixels whose depths differ by more than this between the frames are not correspondences; None (auto):
     # 0.3 m for predicted depth (a 4 % scale flicker at 4 m is 16 cm), 0.07 m (Open3D's default) for measured.
     depth_outlier_m: float | None = ranged(None, POSITIVE)
@@ -194,31 +237,37 @@ class OdometryConfig(Checked):
         return dataclasses.replace(self, method=method, depth_outlier_m=outlier)
 
 
+MAX_VOXELS = 2**30  # the most voxels fusion.max_blocks may budget for (41 bytes each: 44 GB)
+MAP_WEIGHT = Range(0, limit=1e6)  # a voxel's weight (summed view cosines, float32): a million frames' worth
+
+
 @dataclass(frozen=True)
 class FusionConfig(Checked):
     """TSDF fusion with colour, semantic evidence and normals (Open3D VoxelBlockGrid, CPU)."""
 
     voxel_size_m: float = ranged(0.05, Range(0.001, 1.0))
-    truncation_m: float = ranged(0.15, POSITIVE)
+    # the TSDF band: at least voxel_size_m, at most as deep as depths go (DEPTH_M)
+    truncation_m: float = ranged(0.15, Range(0, low_open=True, limit=DEPTH_M.limit))
     block_resolution: int = ranged(8, Range(2, 32))  # voxels per block side
     # memory budget (8^3 voxels of 41 bytes each: about 210 MB per 10k blocks); new space is not mapped beyond it
     max_blocks: int = ranged(40000, AT_LEAST_ONE)
     depth_min_m: float = ranged(0.2, NON_NEGATIVE)
-    depth_max_m: float = ranged(5.0, POSITIVE)
+    depth_max_m: float = ranged(5.0, DEPTH_M)
     # pixels seen at more than ~80 deg from their normal are not fused; others weigh |cos|
     min_view_cos: float = ranged(0.17, SHARE)
     edge_threshold: float = ranged(0.5, SHARE)  # predicted edge probability above which pixels are not fused
     discontinuity_ratio: float = ranged(0.05, POSITIVE)  # relative depth jump to a neighbour that marks a flying pixel
-    dynamic_dilation_px: int = ranged(5, NON_NEGATIVE)  # grow masks of dynamic classes (people) by this much
+    # grow masks of dynamic classes (people) by this much (at most 64: a disc of 129 px, 0.3 s a frame at 1280 px)
+    dynamic_dilation_px: int = ranged(5, Range(0, limit=64))
     # object segments with this share of samples in seen free space move; 0 = off
     moving_free_space_ratio: float = ranged(0.5, SHARE)
     moving_min_area: float = ranged(0.002, SHARE)  # smallest segment checked, as a share of the image
     # map weight (summed view cosines) a voxel needs to count as seen
-    moving_min_weight: float = ranged(2.0, NON_NEGATIVE)
+    moving_min_weight: float = ranged(2.0, MAP_WEIGHT)
     # same-class segments this close to a moving object are masked too
     moving_track_radius_m: float = ranged(0.3, NON_NEGATIVE)
     # voxels whose summed view cosines are below this are not meshed
-    mesh_weight_threshold: float = ranged(0.5, NON_NEGATIVE)
+    mesh_weight_threshold: float = ranged(0.5, MAP_WEIGHT)
     # scale each frame's depth to the map seen from its pose before it is fused (pipeline.mapping.depth_scale);
     # auto: only a network's depth. Off by default: with the demo weights the map's scale drifts (docs/pipeline.md)
     align_depth_scale: Literal["auto", "on", "off"] = "off"
@@ -230,7 +279,16 @@ class FusionConfig(Checked):
     def _relations(self) -> list[tuple[str, str]]:
         if self.depth_min_m >= self.depth_max_m:
             return [("depth_min_m", f"must be below depth_max_m ({self.depth_max_m:g}), got {self.depth_min_m:g}")]
+        if self.truncation_m < self.voxel_size_m:  # a band thinner than a voxel misses the voxels: an empty map
+            return [("truncation_m", f"must be at least voxel_size_m ({self.voxel_size_m:g}), got {self.truncation_m:g}")]
+        if self.max_blocks * self.block_resolution**3 > MAX_VOXELS:
+            most = MAX_VOXELS // self.block_resolution**3
+            problem = f"must be at most {most} with block_resolution {self.block_resolution} (2^30 voxels)"
+            return [("max_blocks", f"{problem}, got {self.max_blocks}")]
         return []
+
+
+REACH_M = Range(0, limit=100)  # a reach in m, taken in grid steps: farther than any room reaches
 
 
 @dataclass(frozen=True)
@@ -275,8 +333,10 @@ class GraphConfig(Checked):
     # the time unseen beyond agent_max_unseen_s
     agent_reid_m: float = ranged(2.0, NON_NEGATIVE)
     agent_walk_speed_mps: float = ranged(1.5, NON_NEGATIVE)  # the gate of a track unseen a while grows this fast
-    agent_acceleration_sigma: float = ranged(2.0, POSITIVE)  # m/s^2, how fast a walker may change speed (Kalman)
-    agent_measurement_sigma_m: float = ranged(0.15, POSITIVE)  # noise of a detection's position (Kalman)
+    # m/s^2, how fast a walker may change speed (Kalman; 100 is 10 g, squared in its covariances)
+    agent_acceleration_sigma: float = ranged(2.0, Range(0, low_open=True, limit=100))
+    # noise of a detection's position (Kalman; more than 10 m is no detection of that person)
+    agent_measurement_sigma_m: float = ranged(0.15, Range(0, low_open=True, limit=10))
     # segments of one dynamic class whose centres lie this close are parts of one body (split by occluders)
     agent_part_radius_m: float = ranged(0.4, NON_NEGATIVE)
     # rooms and places are found on a 2D grid of this cell side (m) in the gravity-aligned map frame
@@ -289,13 +349,13 @@ class GraphConfig(Checked):
     # of noisy predicted depth inside a room are not
     free_space_min_wall_m: float = ranged(0.4, NON_NEGATIVE)
     room_seed_clearance_m: float = ranged(0.5, POSITIVE)  # more than half a door: seeds never pass one
-    room_seed_reach_m: float = ranged(1.0, NON_NEGATIVE)  # seeds lie within this distance of room space
+    room_seed_reach_m: float = ranged(1.0, REACH_M)  # seeds lie within this distance of room space
     room_min_seen_floor_m2: float = ranged(0.5, NON_NEGATIVE)  # seeds with less seen floor are dropped
     room_min_area_m2: float = ranged(1.0, NON_NEGATIVE)  # smaller rooms are dropped
     # wall lines go on across seen gaps up to this wide (doors), so rooms part there
     room_door_max_m: float = ranged(1.2, POSITIVE)
     # rooms extend this far into space never seen (up to the walls)
-    room_unseen_reach_m: float = ranged(1.0, NON_NEGATIVE)
+    room_unseen_reach_m: float = ranged(1.0, REACH_M)
     place_spacing_m: float = ranged(0.5, POSITIVE)  # one place per tile of this size
     place_min_clearance_m: float = ranged(0.2, NON_NEGATIVE)  # a place is at least this far from obstacles and unknown
     # floor voxels needed to fix the estimated map frame (fewer: the graph has no rooms or places, not upright)
@@ -443,7 +503,7 @@ def load_config(path: str | os.PathLike | None = None, schema: type = Config) ->
     path = Path(path)
     require_file(path, "config")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -37,6 +37,17 @@ def require_file(path: str | os.PathLike, what: str) -> None:
         raise InputError(path, f"{what} file not found")
 
 
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of the file ``path``; ``InputError`` naming it when it is missing or not text (``what``:
+    e.g. "trajectory", for the message)."""
+    require_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not a text file (byte {error.start} is not UTF-8); expected a {what} file") from None
+
+
 class RunError(M2HError):
     """A run that failed for a reason other than the user's input; the message says what was kept.
 

@@ -77,6 +77,35 @@ def invert_transform(a_T_b: np.ndarray) -> np.ndarray:
     return b_T_a
 
 
+#: Largest camera translation a pose may hold (m): 1000 km, far beyond any mapped scene; larger is a broken file.
+MAX_TRANSLATION_M = 1e6
+#: Largest deviation of a pose's R^T R from the identity (a rotation stored with a few decimals stays far below).
+ROTATION_TOLERANCE = 1e-2
+
+
+def pose_problem(a_T_b: np.ndarray) -> str | None:
+    """Why the 4x4 ``a_T_b`` is no rigid camera pose, in words (non-finite, translation beyond
+    ``MAX_TRANSLATION_M`` m, rotation not orthonormal or a reflection, last row not 0 0 0 1); None for a good one."""
+    T = np.asarray(a_T_b, dtype=np.float64)
+    if T.shape != (4, 4):
+        return f"pose has shape {T.shape}, not 4x4"
+    if not np.isfinite(T).all():
+        return "pose holds NaN or infinite numbers"
+    offset_m = float(np.abs(T[:3, 3]).max())
+    if offset_m > MAX_TRANSLATION_M:
+        return f"camera position has a coordinate of {offset_m:.3g} m (more than {MAX_TRANSLATION_M:g} m)"
+    R = T[:3, :3]
+    if np.abs(R).max() > 1 + ROTATION_TOLERANCE:  # (R^T R would overflow for huge entries)
+        return (f"rotation is not orthonormal with determinant +1 (it holds {float(np.abs(R).max()):.3g}; a "
+                "rotation's entries lie in [-1, 1])")
+    deviation, det = float(np.abs(R.T @ R - np.eye(3)).max()), float(np.linalg.det(R))
+    if deviation > ROTATION_TOLERANCE or det <= 0:
+        return f"rotation is not orthonormal with determinant +1 (|R^T R - I| up to {deviation:.3g}, det {det:.3g})"
+    if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
+        return f"last row is {T[3].tolist()}, not 0 0 0 1"
+    return None
+
+
 def transform_from_quaternion(translation: np.ndarray, quaternion_xyzw: np.ndarray) -> np.ndarray:
     """4x4 transform from a translation (3,) and a quaternion (qx, qy, qz, qw); the quaternion is normalised."""
     T = np.eye(4)

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# fx, fy at most this many times the larger image side: a field of view of at least 0.006 deg (config.FOV_DEG's
+# least, 0.01 deg, gives less); more is a broken file (fx: 1e300), whose rays underflow float32
+MAX_FOCAL_PER_SIDE = 1e4
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -36,6 +40,10 @@ class Intrinsics:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"intrinsics {name} must be a positive integer, got {value!r}")
             object.__setattr__(self, name, int(value))
+        side = max(self.width, self.height)
+        if max(self.fx, self.fy) > MAX_FOCAL_PER_SIDE * side:
+            raise ValueError(f"focal lengths must be at most {MAX_FOCAL_PER_SIDE:g} times the image side ({side} px), "
+                             f"got fx={self.fx:g}, fy={self.fy:g}")
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> Intrinsics:

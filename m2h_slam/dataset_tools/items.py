@@ -11,18 +11,26 @@ reads ``gt_sets/SPLIT.txt`` (default val). Sources without poses (NYUD-MT) are c
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from m2h_slam.core.config import InputConfig
 from m2h_slam.core.errors import InputError
 from m2h_slam.sources.detect import detect_format, open_sequence
+from m2h_slam.sources.hypersim import HypersimSequence
 from m2h_slam.sources.image_folder import ImageFolderSequence
+from m2h_slam.sources.nyudmt import NyudMtSequence
+from m2h_slam.sources.replica import ReplicaSequence
+from m2h_slam.sources.scannet import ScannetSequence
 from m2h_slam.sources.sequence import ReadOptions, Sequence
+from m2h_slam.sources.sequence_folder import FolderSequence
 from m2h_slam.sources.video import VideoSequence
 
 SPLIT_CSV = "metadata_images_split_scene_v1.csv"  # Hypersim's official split, in the data-set root
 NOT_BENCHMARKS = (ImageFolderSequence, VideoSequence)  # sources without ground truth are not data-set scenes
+READERS = {reader.format: reader for reader in (FolderSequence, HypersimSequence, ScannetSequence, ReplicaSequence,
+                                                NyudMtSequence)}
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class DatasetItem:
     format: str
     camera: str | None = None
     span: tuple[int, int] | None = None
+    broken: bool = False  # a sub-folder beside the scenes that is not recognised as one: opened by ``format``'s reader
 
 
 def dataset_items(root: str | Path, split: str | None = None, chunk_frames: int = 100,
@@ -49,21 +58,28 @@ def dataset_items(root: str | Path, split: str | None = None, chunk_frames: int 
         if not root.is_dir():
             raise
         sources = []
+    broken: list[Path] = []  # sub-folders beside scenes that are no readable scene: listed as failed, not dropped
     if not sources:
         for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
                 reader = detect_format(child)
-            except InputError:
+            except (InputError, OSError):
+                broken.append(child)
                 continue
             if reader not in NOT_BENCHMARKS:
                 sources.append((child, reader))
     if not sources:
         raise InputError(root, "holds no data-set scene (Hypersim, ScanNet, Replica, NYUD-MT or m2h sequence "
                                "folders, directly or one level down)")
+    layout = Counter(reader for _, reader in sources).most_common(1)[0][0]  # what the broken ones should be
+    sources = sorted([*sources, *((child, None) for child in broken)], key=lambda source: source[0].name)
     wanted = _hypersim_split(root, split)
     items = []
     for path, reader in sources:
-        if reader.format == "hypersim":
+        if reader is None:  # its reader (the layout's) says what it lacks when the item is opened
+            if wanted is None or path.name in {scene for scene, _ in wanted}:
+                items.append(DatasetItem(path.name, path, layout.format, broken=True))
+        elif reader.format == "hypersim":
             from m2h_slam.sources.hypersim import scene_cameras
 
             for camera in scene_cameras(path) or [None]:
@@ -74,7 +90,11 @@ def dataset_items(root: str | Path, split: str | None = None, chunk_frames: int 
             if split is not None and path.is_dir():
                 path = path / "gt_sets" / f"{split}.txt"  # the reader opens a split by its list file
             name = f"{path.parent.parent.name}-{path.stem}" if path.is_file() else f"{path.name}-val"
-            total = len(open_sequence(path, options, config))
+            try:
+                total = len(open_sequence(path, options, config))
+            except (InputError, OSError):  # listed as failed when opened again
+                items.append(DatasetItem(f"{name}-00000", path, reader.format))
+                continue
             items += [DatasetItem(f"{name}-{first:05d}", path, reader.format, None,
                                   (first, min(chunk_frames, total - first))) for first in range(0, total, chunk_frames)]
         else:
@@ -95,5 +115,14 @@ def _hypersim_split(root: Path, split: str | None) -> set[tuple[str, str]] | Non
 
 
 def open_item(item: DatasetItem, options: ReadOptions, config: InputConfig) -> Sequence:
-    """The sequence of an item (its camera; ``item.span`` is applied by the caller)."""
-    return open_sequence(item.path, dataclasses.replace(options, camera=item.camera), config)
+    """The sequence of an item (its camera; ``item.span`` is applied by the caller). A broken item is opened by the
+    reader of its data set's layout, whose ``InputError`` names the file the scene lacks."""
+    options = dataclasses.replace(options, camera=item.camera)
+    if item.broken:
+        try:
+            return open_sequence(item.path, options, config)
+        except InputError as error:
+            if error.path is not None and Path(error.path) != item.path:
+                raise  # it names the file the scene lacks
+        return READERS[item.format](item.path, options, config)  # "unknown format": the layout's reader says more
+    return open_sequence(item.path, options, config)

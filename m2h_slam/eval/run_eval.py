@@ -91,6 +91,27 @@ def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m:
     return scores
 
 
+GRAPH_LAYERS = ("objects", "rooms", "agents")  # what the graph scores read of a scene_graph.json
+
+
+def read_graph_document(path: Path) -> dict:
+    """A scene_graph.json as m2h-slam writes it (an object whose layers are lists of objects); ``InputError`` naming
+    the file otherwise."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(path, "not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"holds a JSON {type(data).__name__}, not the scene graph object m2h-slam writes")
+    for layer in GRAPH_LAYERS:
+        items = data.get(layer)
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise InputError(path, f"'{layer}' is not a list of objects (not a scene graph m2h-slam writes)")
+    return data
+
+
 def seen_instances(frames, min_pixels: int = 40, min_frames: int = 3) -> dict[int, np.ndarray]:
     """Instance ids of objects and people covering ``min_pixels`` in at least ``min_frames`` frames -> the centre
     (3,) m of the box around what the camera saw of them (true depth and poses, in those frames)."""
@@ -123,11 +144,9 @@ def graph_scores(estimated_path: Path, truth_path: Path, frames, reference_T_est
     """Object, room and agent scores of a run's scene graph against the sequence's ground truth;
     ``seen_points`` (N, 3): observed true surface. Objects and rooms also count when they match the part the camera
     saw; the ``_strict`` scores compare with whole true objects and rooms only."""
-    import json
-
     from m2h_slam.eval.graph_metrics import agent_scores, object_scores, room_scores
 
-    estimated, truth = json.loads(estimated_path.read_text()), json.loads(truth_path.read_text())
+    estimated, truth = read_graph_document(estimated_path), read_graph_document(truth_path)
     seen = seen_instances(frames)
     camera_xy = np.array([f.world_T_camera[:2, 3] for f in frames])
     objects = object_scores(estimated["objects"], truth["objects"], seen, reference_T_estimate)

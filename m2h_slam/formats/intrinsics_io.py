@@ -10,6 +10,7 @@ import yaml
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.intrinsics import Intrinsics
+from m2h_slam.core.yaml_numbers import load_yaml
 
 
 def intrinsics_from_mapping(data: object, source: str | os.PathLike) -> Intrinsics:
@@ -45,7 +46,7 @@ def load_intrinsics(path: str | os.PathLike) -> Intrinsics:
     path = Path(path)
     require_file(path, "intrinsics")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):
         raise InputError(path, "intrinsics file is not valid YAML/JSON") from None
     return intrinsics_from_mapping(data, path)

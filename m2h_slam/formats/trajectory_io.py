@@ -9,19 +9,18 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_text
-from m2h_slam.core.errors import InputError, require_file
-from m2h_slam.core.geometry import quaternion_from_transform, transform_from_quaternion
+from m2h_slam.core.errors import InputError, read_text
+from m2h_slam.core.geometry import pose_problem, quaternion_from_transform, transform_from_quaternion
 
 
 def read_tum_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (N,) float64 seconds and poses (N, 4, 4) float64 world_T_camera.
 
-    Timestamps must increase strictly; quaternions must be non-zero.
+    Timestamps must increase strictly; quaternions must be non-zero; positions within ``MAX_TRANSLATION_M``.
     """
     path = Path(path)
-    require_file(path, "trajectory")
     stamps, poses = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "trajectory").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -36,8 +35,12 @@ def read_tum_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
             raise InputError(path, f"line {number}: zero quaternion")
         if stamps and values[0] <= stamps[-1]:
             raise InputError(path, f"line {number}: timestamp {values[0]} does not increase")
+        pose = transform_from_quaternion(values[1:4], values[4:])
+        problem = pose_problem(pose)
+        if problem:
+            raise InputError(path, f"line {number}: {problem}")
         stamps.append(values[0])
-        poses.append(transform_from_quaternion(values[1:4], values[4:]))
+        poses.append(pose)
     if not stamps:
         raise InputError(path, "trajectory holds no poses")
     return np.array(stamps, dtype=np.float64), np.array(poses, dtype=np.float64).reshape(-1, 4, 4)

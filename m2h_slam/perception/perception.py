@@ -39,10 +39,11 @@ def note_demo_weights(weights: Path | None, synthetic_source: bool) -> None:
 
 
 class Perception:
-    """Predictions for frames: the network (``config.perception``), or the frames' ground truth (``gt``)."""
+    """Predictions for frames: the network (``config.perception``), or the frames' ground truth (``gt``);
+    ``source``: the sequence the frames come from, named in messages."""
 
-    def __init__(self, config: Config, gt: bool):
-        self.gt = gt
+    def __init__(self, config: Config, gt: bool, source: Path | None = None):
+        self.gt, self.source = gt, source
         self.weights = None
         if not gt:
             from m2h_slam.perception.predictor import Predictor
@@ -67,6 +68,6 @@ class Perception:
             from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 
             if frame.depth_m is None:
-                raise InputError(Path("<sequence>"), f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
+                raise InputError(self.source, f"--gt-perception needs ground-truth depth (frame {frame.index} has none)")
             return prediction_from_ground_truth(frame)
         return self.predictor.predict(frame.rgb)

@@ -13,7 +13,7 @@ from m2h_slam.sources.nyudmt import NyudMtSequence, is_nyudmt
 from m2h_slam.sources.replica import ReplicaSequence, is_replica
 from m2h_slam.sources.scannet import ScannetSequence, is_scannet
 from m2h_slam.sources.sequence import ReadOptions, Sequence
-from m2h_slam.sources.sequence_folder import MANIFEST, FolderSequence
+from m2h_slam.sources.sequence_folder import FOLDERS, MANIFEST, FolderSequence
 from m2h_slam.sources.tum import TumSequence
 from m2h_slam.sources.video import VIDEO_SUFFIXES, VideoSequence
 
@@ -35,6 +35,7 @@ def detect_format(path: Path) -> type[Sequence]:
             return NyudMtSequence
         if (path / "rgb.txt").is_file():
             return TumSequence
+        _refuse_without_list(path)
         if not any(path.iterdir()):
             raise InputError(path, "folder is empty")
         if list_images(path):
@@ -53,6 +54,21 @@ def detect_format(path: Path) -> type[Sequence]:
     raise InputError(path, f"unknown format: '{path.suffix}' is not a video suffix ({', '.join(VIDEO_SUFFIXES)})")
 
 
+def _refuse_without_list(path: Path) -> None:
+    """``InputError`` for a folder with ``rgb/`` beside frames.txt or ground-truth folders: an m2h sequence that
+    lost its manifest (or a TUM RGB-D folder its ``rgb.txt``), not an image folder of whatever lies on top."""
+    if not (path / "rgb").is_dir():
+        return
+    if (path / "depth.txt").is_file():
+        raise InputError(path / "rgb.txt", "not found: the folder has rgb/ and depth.txt of a TUM RGB-D sequence "
+                                           "but no rgb.txt listing its images")
+    signs = [name for name in ("frames.txt", *FOLDERS.values()) if (path / name).exists()]
+    if signs:
+        raise InputError(path / MANIFEST, f"not found: the folder has rgb/ and {', '.join(signs[:3])} of an m2h "
+                                          f"sequence but no {MANIFEST} (its intrinsics and depth units); pass rgb/ "
+                                          "to read the images alone")
+
+
 def open_sequence(
     path: str | os.PathLike, options: ReadOptions | None = None, config: InputConfig | None = None
 ) -> Sequence:
@@ -60,6 +76,9 @@ def open_sequence(
     NYUD-MT split (the release root: val; or its gt_sets/SPLIT.txt), TUM RGB-D folder, image folder or video file."""
     path, options = Path(path), options or ReadOptions()
     reader = detect_format(path)
+    if options.fov_deg is not None and options.intrinsics_path is not None:
+        raise InputError(None, "--fov-deg and --intrinsics exclude each other: the file gives the focal length; "
+                               "--fov-deg is for sources without intrinsics")
     if options.camera is not None and reader is not HypersimSequence:
         raise InputError(path, f"--camera picks a camera of a Hypersim scene; this is a {reader.format} source")
     return reader(path, options, config or InputConfig())

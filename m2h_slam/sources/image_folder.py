@@ -50,10 +50,10 @@ class ImageFolderSequence(Sequence):
             raise InputError(self.path, "folder holds no images")
         self.fps = config.image_fps
         self.frames_corrupt = 0  # unreadable images skipped in the last read
-        first = None
-        for path in self.files:
+        first = sample = None
+        for sample in self.files:
             try:
-                first = image_io.read_rgb(path)
+                first = image_io.read_rgb(sample)
                 break
             except InputError:
                 continue
@@ -66,11 +66,14 @@ class ImageFolderSequence(Sequence):
                 K = load_intrinsics(self.path / name)
                 own = (K.rescaled(width, height), f"file {self.path / name}")
                 break
-        self._resolve_intrinsics(width, height, own)
+        self._resolve_intrinsics(width, height, own, sample)
 
     @property
     def raw_length(self) -> int:
         return len(self.files)
+
+    def frame_file(self, field: str, index: int) -> Path | None:
+        return self.files[index] if field == "rgb" else None
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics

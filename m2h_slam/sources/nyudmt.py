@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from m2h_slam.core.config import InputConfig
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, read_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 from m2h_slam.formats import image_io
@@ -83,7 +83,7 @@ def read_split(root: Path, split: str) -> list[str]:
     path = root / "gt_sets" / f"{split}.txt"
     if not path.is_file():
         raise InputError(path, f"split file missing (NYUD-MT has gt_sets/{{{','.join(SPLITS)}}}.txt)")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = [line.strip() for line in read_text(path, "split").splitlines() if line.strip()]
     if not names:
         raise InputError(path, "lists no images")
     return names

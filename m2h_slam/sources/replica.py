@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.config import InputConfig
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, read_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 from m2h_slam.formats import image_io
@@ -62,7 +62,7 @@ def read_trajectory(path: Path) -> list[np.ndarray | None]:
     if not path.is_file():
         raise InputError(path, "missing (a Replica scene has traj.txt beside results/)")
     poses: list[np.ndarray | None] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "trajectory").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -136,6 +136,12 @@ class ReplicaSequence(Sequence):
     @property
     def reference_mesh(self) -> Path | None:
         return scene_mesh(self.path)
+
+    def frame_file(self, field: str, index: int) -> Path | None:
+        if field == "world_T_camera":
+            return self.path / "traj.txt"
+        files = {"rgb": self.frames, "depth_m": self.depths}.get(field)
+        return None if files is None else files[index]
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics

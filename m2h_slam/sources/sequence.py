@@ -4,8 +4,10 @@ A ``Sequence`` yields ``Frame`` records in time order. Stride, a frame limit and
 resize apply to every reader the same way (``ReadOptions``): every ``stride``-th source
 index is tried, and ``max_frames`` counts the frames actually read (a damaged video
 yields that many if it holds them); intrinsics come from,
-in order: ``--intrinsics FILE``, ``--fov-deg``, the source itself, or the default
-field of view (with a loud warning).
+in order: ``--intrinsics FILE`` or ``--fov-deg`` (not both; a warning where they replace
+the source's own), the source itself, or the default field of view (with a loud warning).
+Every frame passes ``validate.FrameCheck`` on its way out, so every command that reads
+frames (``run``, ``info --check``, ``eval``) accepts and refuses the same ones.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from m2h_slam.core.errors import InputError
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import IMAGE_FIELDS, Frame
 from m2h_slam.formats.intrinsics_io import load_intrinsics
+from m2h_slam.sources.validate import FrameCheck, check_working_size, timestamp_problem
 
 log = logging.getLogger("m2h_slam")
 
@@ -84,6 +87,7 @@ class Sequence(ABC):
         self.native_intrinsics: Intrinsics
         self.intrinsics_source: str
         self.fps: float | None = None
+        self.frame_check = FrameCheck(self.path, self.frame_file)  # applied to every frame read
 
     # -- what subclasses provide -------------------------------------------------
     @property
@@ -118,9 +122,17 @@ class Sequence(ABC):
         """A ground-truth surface mesh of the scene (world frame, metres) that Open3D reads, if the source has one."""
         return None
 
+    def frame_file(self, field: str, index: int) -> Path | None:
+        """The file the ``field`` ("rgb", a ground-truth field) of source frame ``index`` is read from, for
+        messages; None where the source does not have one file per frame and field."""
+        return None
+
     # -- common behaviour --------------------------------------------------------
-    def _resolve_intrinsics(self, width: int, height: int, own: tuple[Intrinsics, str] | None = None) -> None:
-        """Set ``native_intrinsics`` and ``intrinsics_source`` for frames of ``width`` x ``height``."""
+    def _resolve_intrinsics(self, width: int, height: int, own: tuple[Intrinsics, str] | None = None,
+                            sample: Path | None = None) -> None:
+        """Set ``native_intrinsics`` and ``intrinsics_source`` for frames of ``width`` x ``height`` (``sample``: a
+        file of that size, named in messages instead of the source); ``InputError`` when the frames would be too
+        small to map at the working size."""
         opts = self.options
         if opts.intrinsics_path is not None:
             K = load_intrinsics(opts.intrinsics_path)
@@ -130,11 +142,16 @@ class Sequence(ABC):
                         opts.intrinsics_path,
                         f"intrinsics are for {K.width}x{K.height} but the frames are {width}x{height}",
                     )
+                log.warning("%s: intrinsics are for %dx%d but the frames are %dx%d: RESCALED to the frames "
+                            "(fx %.1f -> %.1f px); check that the file belongs to this camera and size",
+                            opts.intrinsics_path, K.width, K.height, width, height, K.fx, K.fx * width / K.width)
                 K = K.rescaled(width, height)
             self.native_intrinsics, self.intrinsics_source = K, f"file {opts.intrinsics_path}"
+            self._note_replaced(own, f"--intrinsics {opts.intrinsics_path}")
         elif opts.fov_deg is not None:
             self.native_intrinsics = Intrinsics.from_fov(width, height, opts.fov_deg)
             self.intrinsics_source = f"--fov-deg {opts.fov_deg:g}"
+            self._note_replaced(own, f"--fov-deg {opts.fov_deg:g}")
         elif own is not None:
             self.native_intrinsics, self.intrinsics_source = own
         else:
@@ -148,10 +165,23 @@ class Sequence(ABC):
                 fov,
                 self.native_intrinsics.fx,
             )
+        why = "--resize" if opts.resize is not None else f"input.max_image_side_px: {self.config.max_image_side_px}"
+        check_working_size(sample or self.path, (width, height), self.size, why)
         if self.options.resize is None and self.size != (width, height):
             log.warning("%s: frames of %dx%d are larger than the working size (input.max_image_side_px: %d); "
                         "downscaled to %dx%d for perception and mapping (pass --resize to choose)",
                         self.path, width, height, self.config.max_image_side_px, *self.size)
+
+    def _note_replaced(self, own: tuple[Intrinsics, str] | None, given: str) -> None:
+        """Warn when the intrinsics ``given`` on the command line replace different ones of the source itself."""
+        if own is None:
+            return
+        K, mine = self.native_intrinsics, own[0].rescaled(*self.native_intrinsics.size)
+        if abs(K.fx - mine.fx) <= 0.01 * mine.fx and abs(K.fy - mine.fy) <= 0.01 * mine.fy:
+            return
+        log.warning("%s: %s REPLACES the source's own intrinsics (%s: fx=%.1f px, hfov %.1f deg) with fx=%.1f px, "
+                    "hfov %.1f deg; leave it out to use the source's", self.path, given, own[1], mine.fx,
+                    mine.hfov_deg, K.fx, K.hfov_deg)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -206,7 +236,7 @@ class Sequence(ABC):
         frames = self.raw_frames(indices)
         try:
             for count, frame in enumerate(frames, start=1):
-                yield self._resized(frame)
+                yield self._resized(self.frame_check(frame))
                 if limit is not None and count >= limit:
                     break
         finally:
@@ -243,7 +273,11 @@ def resize_frame(frame: Frame, width: int, height: int) -> Frame:
 
 
 def check_increasing(timestamps_s, source: str | os.PathLike) -> None:
-    """``InputError`` naming ``source`` unless timestamps increase strictly."""
+    """``InputError`` naming ``source`` unless timestamps increase strictly (and are usable times)."""
+    for i, stamp in enumerate(timestamps_s):
+        problem = timestamp_problem(stamp)
+        if problem:
+            raise InputError(source, f"entry {i}: {problem}")
     for i in range(1, len(timestamps_s)):
         if not timestamps_s[i] > timestamps_s[i - 1]:
             raise InputError(

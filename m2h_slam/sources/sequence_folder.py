@@ -27,9 +27,10 @@ import yaml
 
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import InputConfig
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, read_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import GROUND_TRUTH_FIELDS, IMAGE_FIELDS, Frame
+from m2h_slam.core.yaml_numbers import load_yaml
 from m2h_slam.formats import image_io
 from m2h_slam.formats.intrinsics_io import intrinsics_from_mapping
 from m2h_slam.formats.trajectory_io import format_tum_trajectory, read_tum_trajectory
@@ -59,7 +60,7 @@ class FolderSequence(Sequence):
         super().__init__(path, options, config)
         manifest_path = self.path / MANIFEST
         try:
-            manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+            manifest = load_yaml(manifest_path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             raise InputError(manifest_path, "cannot read the sequence manifest (not valid YAML)") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
@@ -69,14 +70,8 @@ class FolderSequence(Sequence):
         self.name = str(manifest.get("name", self.path.name))
         source = manifest.get("source")
         self.synthetic = isinstance(source, dict) and str(source.get("generator", "")).startswith("m2h-slam synth")
-        self.fps = float(manifest["fps"]) if manifest.get("fps") else None
-        try:
-            self.depth_units_per_m = float(manifest.get("depth_units_per_m", 1000.0))
-        except (TypeError, ValueError):
-            self.depth_units_per_m = float("nan")
-        if not (math.isfinite(self.depth_units_per_m) and self.depth_units_per_m > 0):
-            raise InputError(manifest_path, f"depth_units_per_m must be a positive number, got "
-                                            f"{manifest.get('depth_units_per_m')!r}")
+        self.fps = _positive(manifest, "fps", None, manifest_path)  # absent or null: unknown
+        self.depth_units_per_m = _positive(manifest, "depth_units_per_m", 1000.0, manifest_path)
         own = intrinsics_from_mapping(manifest.get("intrinsics"), manifest_path)
         self._resolve_intrinsics(own.width, own.height, (own, f"{MANIFEST}"))
 
@@ -96,7 +91,7 @@ class FolderSequence(Sequence):
         if not path.is_file():
             raise InputError(path, "frame list not found")
         stamps = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(path, "frame list").splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             parts = line.split()
@@ -143,12 +138,21 @@ class FolderSequence(Sequence):
         mesh = self.path / "mesh.ply"  # what m2h-slam synth writes beside the frames
         return mesh if mesh.is_file() else None
 
+    def frame_file(self, field: str, index: int) -> Path | None:
+        if field == "world_T_camera":
+            return self.path / "groundtruth.txt"
+        files = self._rgb_files if field == "rgb" else self._optional.get(field)
+        return None if files is None else files[index]
+
     def _read(self, field: str, path: Path) -> np.ndarray:
         if field == "depth_m":
             return image_io.read_depth(path, self.depth_units_per_m)
         if field == "normals":
             return image_io.read_normals(path)
-        return image_io.read_labels(path).astype(np.uint16 if field == "instances" else np.uint8)
+        labels = image_io.read_labels(path)
+        if field == "instances":
+            return labels.astype(np.uint16)
+        return np.minimum(labels, 255).astype(np.uint8)  # a 16-bit id past 255 stays out of range, never wraps
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
@@ -162,6 +166,23 @@ class FolderSequence(Sequence):
             if self.poses is not None:
                 extra["world_T_camera"] = self.poses[i]
             yield Frame(i, float(self.timestamps_s[i]), rgb, K, **extra)
+
+
+def _positive(manifest: dict, key: str, default: float | None, path: Path) -> float | None:
+    """``manifest[key]`` as a positive finite number: ``default`` when absent, None when null and ``default`` is
+    None (fps: unknown); ``InputError`` naming ``path`` otherwise."""
+    if key not in manifest:
+        return default
+    value = manifest[key]
+    if value is None and default is None:
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(path, f"{key} must be a positive number, got {value!r}")
+    return number
 
 
 def check_size(path: Path, what: str, array: np.ndarray, width: int, height: int) -> None:

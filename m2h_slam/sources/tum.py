@@ -19,7 +19,7 @@ import numpy as np
 
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.config import InputConfig
-from m2h_slam.core.errors import InputError
+from m2h_slam.core.errors import InputError, read_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 from m2h_slam.formats import image_io
@@ -45,7 +45,7 @@ def read_file_list(path: Path) -> list[tuple[float, str]]:
     if not path.is_file():
         raise InputError(path, "file list not found")
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "file list").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from m2h_slam.core.config import BLUR_SIGMA_PX, NOISE_LEVELS, Checked, Range, ranged
 from m2h_slam.core.geometry import ray_directions
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import PALETTE, semantic_edges
@@ -34,14 +35,14 @@ ROOM_PROBE_M = 0.06  # step from a hit point towards the camera side to find its
 
 
 @dataclass(frozen=True)
-class RenderOptions:
+class RenderOptions(Checked):
     """Image degradations: noise in 8-bit levels, blur sigma in pixels, exposure as relative gain amplitude;
     ``randomize``: domain randomisation (photographic textures, random lights and camera, see randomize.py;
     the camera's noise, blur and exposure then come from the seed unless given here)."""
 
-    noise_std: float = 0.0
-    blur_sigma_px: float = 0.0
-    exposure_variation: float = 0.0
+    noise_std: float = ranged(0.0, NOISE_LEVELS)
+    blur_sigma_px: float = ranged(0.0, BLUR_SIGMA_PX)
+    exposure_variation: float = ranged(0.0, Range(0, 1))  # the gain 1 +- this stays non-negative
     randomize: bool = False
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from m2h_slam.core.config import NON_NEGATIVE, SHARE, Checked, Range, ranged
+from m2h_slam.core.config import BLUR_SIGMA_PX, NOISE_LEVELS, SHARE, Checked, Range, ranged
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.records import Frame
 
@@ -26,14 +26,16 @@ from m2h_slam.core.records import Frame
 class AugmentConfig(Checked):
     """Ranges of the random augmentations; zeros (zoom_max 1) switch them off. ``noise_std_max``: 8-bit levels."""
 
-    zoom_max: float = ranged(1.4, Range(1))  # zoom in by a factor in [1, zoom_max], then crop back to the size
+    # zoom in by a factor in [1, zoom_max] (4: a sixteenth of the frame, resized to 16 times its pixels), then crop back
+    # to the size
+    zoom_max: float = ranged(1.4, Range(1, limit=4))
     flip: bool = True
     brightness: float = ranged(0.25, SHARE)  # gain in [1 - b, 1 + b]
     contrast: float = ranged(0.25, SHARE)
     saturation: float = ranged(0.3, SHARE)
     blur_probability: float = ranged(0.2, SHARE)
-    blur_sigma_max_px: float = ranged(1.2, NON_NEGATIVE)
-    noise_std_max: float = ranged(4.0, NON_NEGATIVE)
+    blur_sigma_max_px: float = ranged(1.2, BLUR_SIGMA_PX)
+    noise_std_max: float = ranged(4.0, NOISE_LEVELS)
 
 
 def zoom_crop(frame: Frame, zoom: float, x0: int, y0: int) -> Frame:

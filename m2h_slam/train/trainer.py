@@ -35,7 +35,18 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, config_to_dict, ranged
+from m2h_slam.core.config import (
+    AT_LEAST_ONE,
+    NETWORK_SIDE_PX,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    WORKERS,
+    Checked,
+    Range,
+    config_to_dict,
+    ranged,
+)
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.interrupts import Interrupts
 from m2h_slam.perception.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
@@ -56,12 +67,14 @@ class TrainConfig(Checked):
     backbone: str | None = None
     train: tuple[str, ...] = ()  # sources with depth + semantics ground truth
     val: tuple[str, ...] = ()
-    size: tuple[int, int] | None = None  # (W, H); default: the model's input size
+    size: tuple[int, int] | None = ranged(None, NETWORK_SIDE_PX)  # (W, H); default: the model's input size
     stride: int = ranged(1, AT_LEAST_ONE)  # every N-th frame of each source
-    max_frames: int | None = None  # per source
-    epochs: int = ranged(10, AT_LEAST_ONE)
-    repeats: int = ranged(1, AT_LEAST_ONE)  # passes over the training frames per epoch, each freshly augmented
-    batch_size: int = ranged(8, AT_LEAST_ONE)  # per process
+    max_frames: int | None = ranged(None, AT_LEAST_ONE)  # per source
+    epochs: int = ranged(10, Range(1, limit=10_000))  # the cosine schedule spans them all: no run ends 10k
+    # passes over the training frames per epoch, each freshly augmented (each epoch draws a permutation of all the
+    # passes: 8 bytes a frame and pass)
+    repeats: int = ranged(1, Range(1, limit=10_000))
+    batch_size: int = ranged(8, Range(1, limit=1024))  # per process (1024 frames at 224 px: 2 GB of inputs alone)
     learning_rate: float = ranged(1e-3, POSITIVE)
     weight_decay: float = ranged(1e-4, NON_NEGATIVE)
     warmup_steps: int = ranged(100, NON_NEGATIVE)
@@ -72,11 +85,12 @@ class TrainConfig(Checked):
     consistency_weight: float = ranged(0.1, NON_NEGATIVE)  # depth-normal and edge-semantic terms
     semantic_weighting: SemanticWeighting = "sqrt_inverse"  # class weights of the semantic cross-entropy
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
-    workers: int = ranged(2, NON_NEGATIVE)  # DataLoader worker processes
-    seed: int = ranged(0, NON_NEGATIVE)
+    workers: int = ranged(2, Range(0, limit=WORKERS.limit))  # DataLoader worker processes
+    seed: int = ranged(0, SEED)
     log_every_steps: int = ranged(10, AT_LEAST_ONE)
     checkpoint_every_steps: int = ranged(0, NON_NEGATIVE)  # 0: at the end of each epoch only
-    stop_after_steps: int | None = None  # stop (with a checkpoint) after this many steps in all; --resume goes on
+    # stop (with a checkpoint) after this many steps in all; --resume goes on
+    stop_after_steps: int | None = ranged(None, AT_LEAST_ONE)
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:

@@ -81,13 +81,14 @@ class _VideoFrames:
     unit = "frame"
 
     def __init__(self, source: Path, stride: int, max_frames: int | None):
-        from m2h_slam.core.config import InputConfig
-        from m2h_slam.sources.sequence import UNKNOWN_LENGTH, ReadOptions
+        from m2h_slam.core.config import IMAGE_SIDE_PX, InputConfig
+        from m2h_slam.sources.sequence import ReadOptions
         from m2h_slam.sources.video import VideoSequence
 
         # The network needs no intrinsics (a field of view is given only to keep the reader's warning away), and
-        # predictions are written at the frame's size, as for images (no working-size cap).
-        config = InputConfig(max_image_side_px=UNKNOWN_LENGTH)
+        # predictions are written at the frame's size, as for images (the working-size cap at the most
+        # input.max_image_side_px allows: beyond any video's frames).
+        config = InputConfig(max_image_side_px=IMAGE_SIDE_PX.limit)
         options = ReadOptions(stride, max_frames, fov_deg=config.default_fov_deg)
         self.sequence = VideoSequence(source, options, config)
         # for the progress bar: an upper bound (corrupt frames are skipped), None when the container gives no count
@@ -107,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.app.output_lock import output_lock
     from m2h_slam.perception.prediction_files import PREDICTION_OUTPUTS, write_prediction
     from m2h_slam.sources.video import VIDEO_SUFFIXES
 
@@ -118,18 +120,19 @@ def main(args: argparse.Namespace) -> int:
     else:
         inputs = _Images(source, args.stride)
     predictor = predictor_from_args(args)
-    out = prepare_output_folder(args.out, args.force, PREDICTION_OUTPUTS, inputs=[source])
-    written, limit = 0, args.max_frames
-    total = inputs.total if limit is None or inputs.total is None else min(inputs.total, limit)
-    bar = tqdm(total=total, desc="predicting", unit=inputs.unit, disable=args.quiet or total == 1)
-    with contextlib.closing(iter(inputs)) as frames:  # closing ends the reader's read (its warnings, its counts)
-        for name, rgb in frames:
-            write_prediction(out, name, rgb, predictor.predict(rgb))
-            written += 1
-            bar.update(1)
-            if written == limit:  # the limit counts what was read, not what was listed
-                break
-    bar.close()
+    with output_lock(args.out, [source]):  # one m2h-slam at a time in OUT
+        out = prepare_output_folder(args.out, args.force, PREDICTION_OUTPUTS, inputs=[source])
+        written, limit = 0, args.max_frames
+        total = inputs.total if limit is None or inputs.total is None else min(inputs.total, limit)
+        bar = tqdm(total=total, desc="predicting", unit=inputs.unit, disable=args.quiet or total == 1)
+        with contextlib.closing(iter(inputs)) as frames:  # closing ends the reader's read (its warnings, its counts)
+            for name, rgb in frames:
+                write_prediction(out, name, rgb, predictor.predict(rgb))
+                written += 1
+                bar.update(1)
+                if written == limit:  # the limit counts what was read, not what was listed
+                    break
+        bar.close()
     if not written:
         raise InputError(source, f"no readable {inputs.unit}s ({inputs.skipped} skipped); nothing was predicted")
     log.info("wrote predictions of %d %s(s) to %s%s", written, inputs.unit, out,

@@ -38,6 +38,7 @@ def add(commands, common: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from m2h_slam.app.output_lock import output_lock
     from m2h_slam.app.run_loop import RunOptions, run
     from m2h_slam.core.config import load_config
 
@@ -52,7 +53,9 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(poses=args.poses, gt_perception=args.gt_perception, resume=args.resume, force=args.force,
                          save_predictions=args.save_predictions, snapshot_every=args.snapshot_every,
                          progress=not args.quiet, rerun=args.rerun_save or args.rerun)
-    record = run(sequence, args.out, config, options)
+    inputs = [sequence.path] + ([args.poses] if args.poses not in ("vo", "gt") else [])
+    with output_lock(args.out, inputs):  # one m2h-slam at a time in OUT
+        record = run(sequence, args.out, config, options)
     counts = record["counts"]
     health = record["health"]
     log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices; perception %s -> %s",

@@ -19,11 +19,13 @@ def add(commands, common: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.app.output_folder import prepare_output_folder, sequence_owned
+    from m2h_slam.app.output_lock import output_lock
     from m2h_slam.sources.samples import write_sample
     from m2h_slam.sources.sequence_folder import SEQUENCE_OUTPUTS
 
-    prepare_output_folder(args.out, args.force, SEQUENCE_OUTPUTS)
-    out = write_sample(args.name, args.out)
+    with output_lock(args.out):  # one m2h-slam at a time in OUT
+        prepare_output_folder(args.out, args.force, sequence_owned(SEQUENCE_OUTPUTS))  # --force: frames, not rgb/
+        out = write_sample(args.name, args.out)
     print(f"wrote sample '{args.name}' to {out}")
     return 0

@@ -6,8 +6,7 @@ import argparse
 import logging
 import time
 
-from m2h_slam.app.arguments import bounded, fov_deg, non_negative, non_negative_int, positive, positive_int, size
-from m2h_slam.core.config import Range
+from m2h_slam.app.arguments import flags_checked, fov_deg, non_negative, non_negative_int, positive, positive_int, size
 
 log = logging.getLogger("m2h_slam")
 
@@ -21,9 +20,9 @@ def add(commands, common: argparse.ArgumentParser) -> None:
     synth.add_argument("--fps", type=positive, default=15.0, help="frame rate (default 15)")
     synth.add_argument("--size", type=size, default=(320, 240), metavar="WxH", help="image size (default 320x240)")
     synth.add_argument("--hfov-deg", type=fov_deg, default=70.0, help="horizontal field of view (default 70)")
-    synth.add_argument("--rooms", type=bounded(int, Range(2, 6), "integer"), default=4, help="rooms, 2-6 (default 4)")
-    synth.add_argument("--people", type=bounded(int, Range(0, 20), "integer"), default=2,
-                       help="walking people (default 2)")
+    # the ranges of --seed ... --exposure are WorldSpec's and RenderOptions' (checked when they are built)
+    synth.add_argument("--rooms", type=int, default=4, help="rooms, 2-6 (default 4)")
+    synth.add_argument("--people", type=int, default=2, help="walking people, 0-20 (default 2)")
     synth.add_argument("--static-camera", action="store_true", help="camera stands still in the largest room")
     synth.add_argument("--move-object", action="store_true", help="move one chair or box half-way through")
     synth.add_argument("--noise", type=non_negative, default=0.0, help="RGB noise sigma in 8-bit levels")
@@ -36,16 +35,20 @@ def add(commands, common: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from m2h_slam.app.output_folder import prepare_output_folder
+    from m2h_slam.app.output_folder import prepare_output_folder, sequence_owned
+    from m2h_slam.app.output_lock import output_lock
     from m2h_slam.synthetic import SYNTHETIC_OUTPUTS, RenderOptions, WorldSpec, write_synthetic
 
-    prepare_output_folder(args.out, args.force, SYNTHETIC_OUTPUTS)
-    spec = WorldSpec(seed=args.seed, frames=args.frames, fps=args.fps, rooms=args.rooms, people=args.people,
-                     static_camera=args.static_camera, move_object=args.move_object, varied_furniture=args.randomize)
-    options = RenderOptions(noise_std=args.noise, blur_sigma_px=args.blur, exposure_variation=args.exposure,
-                            randomize=args.randomize)
-    start = time.perf_counter()
-    out = write_synthetic(args.out, spec, args.size, args.hfov_deg, options, progress=not args.quiet)
+    with flags_checked({"noise_std": "--noise", "blur_sigma_px": "--blur", "exposure_variation": "--exposure",
+                        **{name: f"--{name}" for name in ("seed", "frames", "fps", "rooms", "people")}}):
+        spec = WorldSpec(seed=args.seed, frames=args.frames, fps=args.fps, rooms=args.rooms, people=args.people,
+                         static_camera=args.static_camera, move_object=args.move_object, varied_furniture=args.randomize)
+        options = RenderOptions(noise_std=args.noise, blur_sigma_px=args.blur, exposure_variation=args.exposure,
+                                randomize=args.randomize)
+    with output_lock(args.out):  # one m2h-slam at a time in OUT
+        prepare_output_folder(args.out, args.force, sequence_owned(SYNTHETIC_OUTPUTS))  # --force: frames, not rgb/
+        start = time.perf_counter()
+        out = write_synthetic(args.out, spec, args.size, args.hfov_deg, options, progress=not args.quiet)
     seconds = time.perf_counter() - start
     log.info("wrote %d frames (%dx%d) of synthetic world seed %d to %s in %.1f s (%.1f frames/s)",
              args.frames, *args.size, args.seed, out, seconds, args.frames / seconds)

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from m2h_slam.core.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Checked, Range, ranged
+from m2h_slam.core.config import AT_LEAST_ONE, NETWORK_SIDE_PX, NON_NEGATIVE, POSITIVE, Checked, Range, ranged
 
 TASKS = ("edges", "normals", "sem_seg", "depth")  # the official module order
 
@@ -32,7 +32,7 @@ class M2HConfig(Checked):
     embed_dim: int = ranged(384, AT_LEAST_ONE)
     depth: int | None = ranged(None, AT_LEAST_ONE)
     num_heads: int | None = ranged(None, AT_LEAST_ONE)
-    backbone_img_size: int = ranged(518, Range(14))  # position-embedding grid of the pretrained weights (37x37)
+    backbone_img_size: int = ranged(518, NETWORK_SIDE_PX)  # position-embedding grid of the pretrained weights (37x37)
     taps: tuple[int, ...] = ranged((2, 5, 8, 11), NON_NEGATIVE)
     post_process_channels: tuple[int, ...] = ranged((48, 96, 192, 384), AT_LEAST_ONE)
     channels: int = ranged(256, AT_LEAST_ONE)
@@ -48,7 +48,7 @@ class M2HConfig(Checked):
     max_depth_m: float = ranged(10.0, POSITIVE)
     official_decode: bool = False
     freeze_backbone: bool = True
-    input_size: tuple[int, int] = ranged((224, 224), Range(14))  # (W, H) the Predictor resizes images to by default
+    input_size: tuple[int, int] = ranged((224, 224), NETWORK_SIDE_PX)  # (W, H) the Predictor resizes images to by default
 
     def _relations(self) -> list[tuple[str, str]]:
         if self.min_depth_m >= self.max_depth_m:

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from m2h_slam.core.atomic import atomic_write
 from m2h_slam.core.errors import InputError, require_file
+from m2h_slam.core.interrupts import raise_if_signalled, signals_received
 from m2h_slam.perception.model.config import M2HConfig
 from m2h_slam.perception.model.m2h import M2H
 from m2h_slam.perception.model.registry import create_model
@@ -48,18 +49,22 @@ def save_checkpoint(model: M2H, path: str | os.PathLike, half: bool = False) -> 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
+    mark = signals_received()
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
         return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError) as error:
+        raise_if_signalled(mark)  # a Ctrl-C inside the read comes out of torch as a ValueError: not the file's fault
         raise InputError(path, f"not a readable safetensors file ({str(error).splitlines()[0][:80]})") from None
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    mark = signals_received()
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors, zip errors, refused globals
+        raise_if_signalled(mark)
         raise InputError(path, f"cannot read as a PyTorch state dict ({type(error).__name__})") from None
     for wrapper in ("model", "state_dict", "model_state_dict"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
