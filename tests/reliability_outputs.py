@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from reliability_table import Case
+from reliability_table import Case, run_stopped_after
 
 AREA = "outputs-area"  # under {w}
 _inputs: dict[str, Path] = {}  # what make_inputs wrote, for ``prepare``
@@ -117,9 +117,6 @@ CASES: dict[str, Case] = {
 def make_inputs(root: Path) -> None:
     """Write the inputs these cases read under ``root`` (the table's {w}): files to not overwrite, data sets with
     broken scenes and a run of ``seq`` stopped after 4 frames (copied by ``prepare``)."""
-    from m2h_slam import cli
-    from m2h_slam.perception.perception import Perception
-
     area = root / AREA
     area.mkdir()
     (area / "notes.txt").write_text("my notes, not a model\n")
@@ -128,17 +125,4 @@ def make_inputs(root: Path) -> None:
     for name in ("a", "b"):
         broken = shutil.copytree(root / "seq", area / "allbroken" / name)
         (broken / "rgb" / "000003.png").unlink()
-    # a run stopped (Ctrl-C) after 4 frames: its snapshot holds them
-    original = Perception.__call__
-
-    def interrupting(self, frame):
-        if frame.index == 4:
-            raise KeyboardInterrupt
-        return original(self, frame)
-
-    Perception.__call__ = interrupting
-    try:
-        assert cli.main(["run", str(root / "seq"), "--out", str(area / "stopped"), "--gt-perception", "-q"]) == 130
-    finally:
-        Perception.__call__ = original
-    _inputs["stopped"] = area / "stopped"
+    _inputs["stopped"] = run_stopped_after(root / "seq", area / "stopped", 4)  # its snapshot holds 4 frames

@@ -29,3 +29,24 @@ class Case:
     tags: set = field(default_factory=set)
     # (fresh folder {out}, finished run {run}) -> more {fields} for ``args``, made before the command runs
     prepare: Callable[[Path, Path], dict[str, str]] | None = None
+
+
+def run_stopped_after(sequence: Path, out: Path, frames: int) -> Path:
+    """``out``: a run of ``sequence`` (ground-truth perception) stopped by Ctrl-C after ``frames`` frames, so that
+    its snapshot holds them."""
+    from m2h_slam import cli
+    from m2h_slam.perception.perception import Perception
+
+    original = Perception.__call__
+
+    def interrupting(self, frame):
+        if frame.index == frames:
+            raise KeyboardInterrupt
+        return original(self, frame)
+
+    Perception.__call__ = interrupting
+    try:
+        assert cli.main(["run", str(sequence), "--out", str(out), "--gt-perception", "-q"]) == 130
+    finally:
+        Perception.__call__ = original
+    return out

@@ -16,7 +16,7 @@ import reliability_inputs
 import reliability_numbers
 import reliability_outputs
 import yaml
-from reliability_table import Case, tree_digest
+from reliability_table import Case, run_stopped_after, tree_digest
 
 from m2h_slam import cli
 from m2h_slam.formats.image_io import write_depth, write_rgb
@@ -85,21 +85,7 @@ def finished_run(world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def interrupted_run(world, tmp_path_factory):
     """A run of seq stopped by Ctrl-C after 4 frames (a snapshot holds them)."""
-    from m2h_slam.perception.perception import Perception
-
-    out = tmp_path_factory.mktemp("runs") / "interrupted"
-    original = Perception.__call__
-
-    def interrupting(self, frame):
-        if frame.index == 4:
-            raise KeyboardInterrupt
-        return original(self, frame)
-
-    Perception.__call__ = interrupting
-    try:
-        assert cli.main(["run", str(world / "seq"), "--out", str(out), "--gt-perception", "-q"]) == 130
-    finally:
-        Perception.__call__ = original
+    out = run_stopped_after(world / "seq", tmp_path_factory.mktemp("runs") / "interrupted", 4)
     assert json.loads((out / ".snapshot" / "state.json").read_text())["counts"]["frames"] == 4
     return out
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from m2h_slam.core.errors import InputError
+from m2h_slam.eval.run_eval import read_graph_document
 
 LAYERS = ("rooms", "objects", "places", "agents", "doors")  # what the summary reads (each a list of objects)
 
@@ -21,17 +22,7 @@ def load_graph_document(run: Path) -> dict:
         if record.is_file():
             why = "; " + json.loads(record.read_text()).get("scene_graph", {}).get("state", "")
         raise InputError(path, f"missing (the run wrote no scene graph{why})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(path, "not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InputError(path, f"holds a JSON {type(data).__name__}, not the scene graph object m2h-slam writes")
-    for layer in LAYERS:
-        items = data.get(layer, [])
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise InputError(path, f"'{layer}' is not a list of objects (not a scene graph m2h-slam writes)")
-    return data
+    return read_graph_document(path, LAYERS, required=False)
 
 
 def summary_lines(data: dict) -> list[str]:

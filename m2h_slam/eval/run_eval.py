@@ -94,9 +94,9 @@ def score_run(run_dir: Path, sequence, correct_scale: bool = False, threshold_m:
 GRAPH_LAYERS = ("objects", "rooms", "agents")  # what the graph scores read of a scene_graph.json
 
 
-def read_graph_document(path: Path) -> dict:
-    """A scene_graph.json as m2h-slam writes it (an object whose layers are lists of objects); ``InputError`` naming
-    the file otherwise."""
+def read_graph_document(path: Path, layers: tuple[str, ...] = GRAPH_LAYERS, required: bool = True) -> dict:
+    """A scene_graph.json as m2h-slam writes it (an object whose ``layers`` are lists of objects; ``required``:
+    each of them present); ``InputError`` naming the file otherwise."""
     import json
 
     try:
@@ -105,8 +105,8 @@ def read_graph_document(path: Path) -> dict:
         raise InputError(path, "not valid JSON") from None
     if not isinstance(data, dict):
         raise InputError(path, f"holds a JSON {type(data).__name__}, not the scene graph object m2h-slam writes")
-    for layer in GRAPH_LAYERS:
-        items = data.get(layer)
+    for layer in layers:
+        items = data.get(layer) if required else data.get(layer, [])
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise InputError(path, f"'{layer}' is not a list of objects (not a scene graph m2h-slam writes)")
     return data
