@@ -164,6 +164,11 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     elif not result.graph_status["gravity_aligned"]:
         log.warning("no floor seen: the scene graph holds objects and agents in the first camera's frame, "
                     "not gravity-aligned, without rooms or places")
+    if mapped.revisits:
+        worst = max(mapped.revisits, key=lambda r: r["drift_m"])
+        log.warning("the camera came back to %d place(s) it saw before; the largest drift measured there is %.2f m "
+                    "(frames %d and %d); the map is not corrected for it", len(mapped.revisits), worst["drift_m"],
+                    *worst["frames"])
     if result.health.verdict != "ok":
         log.warning("perception %s: the outputs cannot be trusted as they are", result.health.summary())
     if not len(result.mesh.vertices):
@@ -190,6 +195,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
         "counts": result.counts.to_dict(),
         "depth_scale": _scale_record(mapped.depth_scales),
+        "revisits": mapped.revisits,
         "health": result.health.to_dict(),
         "tracking_events": result.events,
         "resumed": resumed,

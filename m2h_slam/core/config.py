@@ -222,6 +222,10 @@ class OdometryConfig(Checked):
     # Hold the pose while this share of the textured, static pixels is unchanged since the last measured frame
     # (a camera on a tripod: pipeline.mapping.static_camera); null: always run odometry
     static_min_unchanged: float | None = ranged(0.85, SHARE)
+    # find keyframes that see a place again (ORB + PnP, pipeline/mapping/loop_closure.py) and record the drift
+    # measured there (run.json: revisits); the map is not corrected by them yet
+    revisits: bool = True
+    revisit_min_gap_keyframes: int = ranged(10, Range(1, limit=100000))  # a revisit is this many keyframes older
     # One Open3D thread: smaller run-to-run differences, slower (not bit-identical: Open3D 0.20's CPU odometry
     # differs in the last bits between identical calls; given poses are bit-identical).
     deterministic: bool = False

@@ -36,6 +36,7 @@ from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
 from pipeline.mapping.depth_scale import ScaleFit, fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
+from pipeline.mapping.loop_closure import RevisitFinder
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
@@ -89,7 +90,8 @@ class MapCounts:
 @dataclass
 class MapResult:
     """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s;
-    depth_scales (N,): the factor each frame's depth was scaled by to agree with the map (NaN: not aligned)."""
+    depth_scales (N,): the factor each frame's depth was scaled by to agree with the map (NaN: not aligned);
+    revisits: places a keyframe saw again ({"frames": [old, new], "inliers", "drift_m"}), not corrected."""
 
     mesh: LabelledMesh
     mesh_rgb: np.ndarray  # (V, 3) uint8 fused colour per mesh vertex
@@ -98,6 +100,7 @@ class MapResult:
     events: list[str]
     counts: MapCounts
     depth_scales: np.ndarray
+    revisits: list[dict]
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class _State:
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
     depth_scales: list[float | None] = field(default_factory=list)  # per frame; None: not aligned
+    revisits: list[dict] = field(default_factory=list)  # places seen again: frames, inliers, drift (m)
     # running MapCounts (but blocks and budget_hit), a dict for the snapshot's JSON
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0, "moving_objects": 0})
@@ -161,6 +165,8 @@ class Mapper:
         self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
         hold = config.odometry.static_min_unchanged
         self._static = StaticCamera(hold) if hold is not None else None
+        self._revisits = (RevisitFinder(intrinsics, config.odometry.revisit_min_gap_keyframes)
+                          if config.odometry.revisits else None)
 
     def _set_depth_source(self, predicted_depth: bool) -> None:
         """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
@@ -229,6 +235,10 @@ class Mapper:
                 self._keyframe = (pose.copy(), (frame.rgb, depth))
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
+        if keyframe and self._revisits is not None:
+            start = time.perf_counter()
+            self._revisit(frame, depth, pose)
+            timings["revisits"] = 1000 * (time.perf_counter() - start)
 
         self.state.untracked = self.state.untracked + 1 if not tracking.placed else 0
         self.state.timestamps_s.append(float(frame.timestamp_s))
@@ -331,6 +341,17 @@ class Mapper:
             return self.odometry.image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32))
         return self.odometry.image(*self._last_rgbd)
 
+    def _revisit(self, frame: Frame, depth: np.ndarray, pose: np.ndarray) -> None:
+        """Check a new keyframe against the older ones it may see again; record a revisit and its drift."""
+        found = self._revisits.add(frame.index, frame.rgb, depth, pose)
+        if found is None:
+            return
+        old = self._revisits.keyframes[found.old].features.index
+        self.state.revisits.append({"frames": [old, int(frame.index)], "inliers": int(found.inliers),
+                                    "drift_m": round(found.correction_m, 4)})
+        log.info("frame %d sees again what frame %d saw: %.2f m of drift in between (not corrected)", frame.index,
+                 old, found.correction_m)
+
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:
             previous = self.state.pose(-1)
@@ -353,7 +374,7 @@ class Mapper:
         counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
         scales = np.array([np.nan if s is None else s for s in self.state.depth_scales], np.float64)
         return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts,
-                         scales)
+                         scales, list(self.state.revisits))
 
     @property
     def poses(self) -> np.ndarray:
@@ -380,6 +401,8 @@ class Mapper:
             arrays["keyframe_pose"], (arrays["keyframe_rgb"], arrays["keyframe_depth"]) = self._keyframe
         if self._static is not None and self._static.anchor is not None:
             arrays["static_anchor"] = self._static.anchor
+        if self._revisits is not None:
+            arrays.update(self._revisits.arrays())
         np.savez(folder / "frames.npz", **arrays)
         (folder / "state.json").write_text(json.dumps(asdict(self.state)))
 
@@ -393,6 +416,8 @@ class Mapper:
                           if "keyframe_pose" in data else None)
         if self._static is not None:
             self._static.anchor = data.get("static_anchor")
+        if self._revisits is not None:
+            self._revisits.load_arrays(data)
         self.state = _State(**json.loads((folder / "state.json").read_text()))
 
 
