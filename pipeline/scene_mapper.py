@@ -7,7 +7,7 @@ the queryable scene graph out, all in the gravity-aligned map frame (z up, floor
     result = scene.finish()
     result.map_T_camera, result.mesh                          # (N, 4, 4) poses; LabelledMesh with object ids
     result.health.verdict                                     # ok / doubtful / unreliable, with reasons
-    graph = result.graph                                      # SceneGraph, or None while the floor is unknown
+    graph = result.graph                                      # SceneGraph (without the floor: no rooms, not upright)
     graph.objects_in("room:1"), graph.room_at([x, y, z]), graph.route("room:1", "room:2")
 """
 

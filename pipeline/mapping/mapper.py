@@ -63,7 +63,6 @@ class StepResult:
     timings_ms: dict[str, float]
     event: str = ""
     prediction: Prediction | None = None  # the prediction as mapped (``Prediction.sanitised``)
-    held: bool = False  # the camera stood still: the pose was held (``pipeline.mapping.static_camera``)
     odometry_residual: float | None = None  # inlier RMSE of the accepted odometry (None: no odometry)
     depth_error: float | None = None  # median relative disagreement with the map after the scale fit (None: none)
 
@@ -106,13 +105,12 @@ class MapResult:
 @dataclass(frozen=True)
 class _Pose:
     """A frame's pose (4, 4), how it was found, the event to report; residual: the accepted odometry's inlier
-    RMSE; held: the camera stood still and the pose was held."""
+    RMSE (None: no odometry ran, e.g. a still camera's held pose)."""
 
     pose: np.ndarray
     tracking: Tracking
     event: str = ""
     residual: float | None = None
-    held: bool = False
 
 
 @dataclass
@@ -199,7 +197,7 @@ class Mapper:
         scale = fit = None
         every = self.config.fusion.depth_check_every
         if self._align or (every and tracking.placed and self.state.counts["frames"] % every == 0):
-            start = time.perf_counter()  # only a health check: on every second pixel (a quarter of the cost)
+            start = time.perf_counter()  # a health check alone compares every second pixel (a quarter of the cost)
             fit = self._depth_scale(depth, pose, 1 if self._align else 2) if tracking.placed else None
             scale = None if fit is None or not self._align else round(fit.scale, 6)
             if scale is not None:
@@ -248,7 +246,7 @@ class Mapper:
             self.state.events.append(event)
             log.warning("%s", event)
         return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event,
-                          prediction, found.held, found.residual, None if fit is None else round(fit.error, 4))
+                          prediction, found.residual, None if fit is None else round(fit.error, 4))
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray, given: np.ndarray | None,
               unusable: str = "") -> _Pose:
@@ -273,7 +271,7 @@ class Mapper:
             return _Pose(predicted, Tracking.NO_DEPTH, f"frame {frame.index}: {why}; pose predicted, frame not fused")
         if state.untracked == 0 and self._static is not None and self._static.still(frame.rgb, prediction.semantics):
             state.velocity = np.eye(4).ravel().tolist()
-            return _Pose(previous, Tracking.OK, held=True)
+            return _Pose(previous, Tracking.OK)  # held: the camera stands still
         source = self.odometry.image(frame.rgb, depth)
         # The constant-velocity prediction bounds the motion only while the previous frame was tracked
         # (after a failure the previous pose is itself a prediction).
