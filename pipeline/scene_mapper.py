@@ -69,6 +69,8 @@ class SceneMapper:
         result = self.mapper.step(frame, prediction, world_T_camera)
         self.health.observe(result)
         start = time.perf_counter()
+        if result.correction is not None:
+            self.builder.move(result.correction)
         self.builder.update(frame, result)
         result.timings_ms["scene_graph"] = 1000 * (time.perf_counter() - start)
         return result

@@ -59,3 +59,51 @@ def test_the_mapper_records_revisits_and_keeps_them_through_a_snapshot(apartment
     assert again.finish().revisits == revisits
     saved, loaded = mapper._revisits.arrays(), again._revisits.arrays()
     assert saved.keys() == loaded.keys() and all(np.array_equal(saved[k], loaded[k]) for k in saved)
+
+
+def _out_and_back(frames):
+    """Frames 20..50 and back to 24 (walking backwards, looking the same way), renumbered in time order."""
+    order = list(range(20, 51)) + list(range(49, 23, -1))
+    return [dataclasses.replace(frames[k], index=i, timestamp_s=i / 15) for i, k in enumerate(order)]
+
+
+def _drifting(mapper, after: int, step_m: float):
+    """Make the mapper's odometry drift ``step_m`` along x per frame once ``after`` frames are mapped."""
+    track = mapper.odometry.track
+
+    def drifted(*args, **kwargs):
+        result = track(*args, **kwargs)
+        if mapper.frames_done >= after and result.ok:
+            motion = result.prev_T_current.copy()
+            motion[0, 3] += step_m
+            result = dataclasses.replace(result, prev_T_current=motion)
+        return result
+
+    mapper.odometry.track = drifted
+
+
+def _map_with_drift(frames, closures: bool):
+    config = Config()
+    odometry = dataclasses.replace(config.odometry, revisit_min_gap_keyframes=2, loop_closure=closures,
+                                   target="frame")
+    mapper = Mapper(dataclasses.replace(config, odometry=odometry), frames[0].intrinsics, predicted_depth=False)
+    _drifting(mapper, 31, 0.01)
+    steps = [mapper.step(f, prediction_from_ground_truth(f)) for f in frames]
+    return mapper, steps
+
+
+def test_a_closure_pulls_the_trajectory_and_the_map_back(apartments):
+    """Odometry drifting 1 cm a frame on the way back: the revisit closes the loop, the poses come back towards
+    the truth and the map is re-integrated; with closures off nothing moves."""
+    frames = _out_and_back(_frames(apartments))
+    truth = np.array([f.world_T_camera[:3, 3] for f in frames])
+    mapper, steps = _map_with_drift(frames, closures=True)
+    plain, _ = _map_with_drift(frames, closures=False)
+    closed = [s for s in steps if s.correction is not None]
+    assert closed and mapper.state.rebuilds, mapper.state.revisits
+    error = np.linalg.norm(mapper.finish().poses[:, :3, 3] - truth, axis=1)
+    drifted = np.linalg.norm(plain.finish().poses[:, :3, 3] - truth, axis=1)
+    assert drifted[-1] > 0.15 and error[-1] < drifted[-1] / 2, (error[-1], drifted[-1])
+    assert plain.state.revisits and not any(r["corrected"] for r in plain.state.revisits)
+    early = [r for r in mapper.state.revisits if r["frames"][1] < 31]  # before the drift: closures move little
+    assert all(r.get("moved_m", 0) < 0.05 for r in early), early

@@ -164,11 +164,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     elif not result.graph_status["gravity_aligned"]:
         log.warning("no floor seen: the scene graph holds objects and agents in the first camera's frame, "
                     "not gravity-aligned, without rooms or places")
-    if mapped.revisits:
-        worst = max(mapped.revisits, key=lambda r: r["drift_m"])
-        log.warning("the camera came back to %d place(s) it saw before; the largest drift measured there is %.2f m "
-                    "(frames %d and %d); the map is not corrected for it", len(mapped.revisits), worst["drift_m"],
-                    *worst["frames"])
+    _report_revisits(mapped.revisits, config.odometry.loop_rebuild_min_m)
     if result.health.verdict != "ok":
         log.warning("perception %s: the outputs cannot be trusted as they are", result.health.summary())
     if not len(result.mesh.vertices):
@@ -196,6 +192,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "counts": result.counts.to_dict(),
         "depth_scale": _scale_record(mapped.depth_scales),
         "revisits": mapped.revisits,
+        "loop_closure": _loop_record(mapped),
         "health": result.health.to_dict(),
         "tracking_events": result.events,
         "resumed": resumed,
@@ -203,6 +200,31 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     atomic_write_text(out / "run.json", json.dumps(record, indent=1) + "\n")
     snapshot.finish_snapshot(out)  # the run is complete
     return record
+
+
+def _report_revisits(revisits: list[dict], noticeable_m: float) -> None:
+    """One line on the places the camera came back to: the drift found there and whether the map was corrected
+    (a warning when a drift above ``noticeable_m`` is left)."""
+    if not revisits:
+        return
+    worst = max(revisits, key=lambda r: r["drift_m"])
+    closed = sum(r["corrected"] for r in revisits)
+    left = [r for r in revisits if not r["corrected"] and r["drift_m"] > noticeable_m]
+    if not left:
+        log.info("the camera came back to %d place(s) it saw before, %d loop(s) closed (largest drift found %.2f m, "
+                 "frames %d and %d)", len(revisits), closed, worst["drift_m"], *worst["frames"])
+        return
+    worst_left = max(left, key=lambda r: r["drift_m"])
+    log.warning("the camera came back to %d place(s) it saw before; %d loop(s) closed, %d not (largest drift left "
+                "%.2f m, frames %d and %d): parts of the map may be shifted by that much", len(revisits), closed,
+                len(left), worst_left["drift_m"], *worst_left["frames"])
+
+
+def _loop_record(mapped) -> dict:
+    """run.json's summary of the loop closures (the revisits list holds each one)."""
+    return {"revisits": len(mapped.revisits), "closed": sum(r["corrected"] for r in mapped.revisits),
+            "largest_move_m": max((r.get("moved_m", 0.0) for r in mapped.revisits), default=0.0),
+            "rebuilds": len(mapped.rebuilds_s), "rebuild_s": round(float(sum(mapped.rebuilds_s)), 3)}
 
 
 def _inputs(sequence: Sequence, options: RunOptions) -> tuple[Path, ...]:
@@ -305,6 +327,8 @@ class _FrameLoop:
             self.writer(frame, prediction, result.world_T_camera)
         if self.viewer is not None:
             self.viewer(frame, prediction, result)
+            if result.revisit is not None:
+                self.viewer.revisit(result.revisit, self.mapper.poses)
             if self.mapper.frames_done % self.builder.config.graph.update_every_frames == 0:
                 graph, _ = self.scene.graph()  # rooms and places less often
                 if graph is not None:

@@ -223,9 +223,14 @@ class OdometryConfig(Checked):
     # (a camera on a tripod: pipeline.mapping.static_camera); null: always run odometry
     static_min_unchanged: float | None = ranged(0.85, SHARE)
     # find keyframes that see a place again (ORB + PnP, pipeline/mapping/loop_closure.py) and record the drift
-    # measured there (run.json: revisits); the map is not corrected by them yet
+    # measured there (run.json: revisits)
     revisits: bool = True
     revisit_min_gap_keyframes: int = ranged(10, Range(1, limit=100000))  # a revisit is this many keyframes older
+    # close the loop at each revisit (needs revisits): optimise the keyframe pose graph, move the poses, the scene
+    # graph and, when a keyframe moved more than loop_rebuild_min_m, re-integrate the map from stored keyframes
+    loop_closure: bool = True
+    loop_rebuild_min_m: float = ranged(0.05, NON_NEGATIVE)
+    loop_keyframes_mb: float = ranged(512.0, Range(1, limit=1e6))  # stored keyframes beyond this are thinned
     # One Open3D thread: smaller run-to-run differences, slower (not bit-identical: Open3D 0.20's CPU odometry
     # differs in the last bits between identical calls; given poses are bit-identical).
     deterministic: bool = False

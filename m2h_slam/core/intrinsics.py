@@ -86,5 +86,10 @@ class Intrinsics:
             self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height
         )
 
+    def subsampled(self, step: int) -> Intrinsics:
+        """Intrinsics of the image ``[::step, ::step]`` (every ``step``-th pixel: pixel u there is step * u here)."""
+        width, height = -(-self.width // step), -(-self.height // step)
+        return Intrinsics(self.fx / step, self.fy / step, self.cx / step, self.cy / step, width, height)
+
     def to_dict(self) -> dict[str, float | int]:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}

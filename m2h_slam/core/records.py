@@ -160,3 +160,25 @@ class LabelledMesh:
     colours: np.ndarray
     labels: np.ndarray
     instances: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class PoseCorrection:
+    """How a loop closure moved the map: whatever was placed at a time in [times_s[k], times_s[k + 1]) moves by
+    new_T_old[k] (4, 4, world frame); what was placed before times_s[0] stays. times_s: (K,) s, rising (the
+    keyframes' times); new_T_old: (K, 4, 4)."""
+
+    times_s: np.ndarray
+    new_T_old: np.ndarray
+
+    def at(self, times_s) -> np.ndarray:
+        """(N, 4, 4) the correction of what was placed at each of ``times_s`` (N,) s."""
+        k = np.searchsorted(self.times_s, np.asarray(times_s, np.float64).reshape(-1), side="right") - 1
+        out = np.repeat(np.eye(4)[None], len(k), axis=0)
+        out[k >= 0] = self.new_T_old[k[k >= 0]]
+        return out
+
+    @property
+    def latest(self) -> np.ndarray:
+        """(4, 4) the correction of what is placed now (the last keyframe's)."""
+        return self.new_T_old[-1] if len(self.new_T_old) else np.eye(4)

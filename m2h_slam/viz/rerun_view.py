@@ -40,6 +40,19 @@ class RerunViewer:
         rr.log("semantics", rr.Image(colourize(prediction.semantics)))
         rr.log("tracking", rr.TextLog(result.tracking))
 
+    def revisit(self, record: dict, poses: np.ndarray) -> None:
+        """A place seen again (run.json's revisits record, frame numbers as mapped): a line between the two camera
+        positions under ``world/closures``, a text line, and the trajectory so far (``poses`` (N, 4, 4), after the
+        loop closure moved them) under ``world/trajectory_so_far``."""
+        rr = self.rr
+        old, new = record["frames"]
+        state = f"map moved up to {record['moved_m']:.2f} m" if record["corrected"] else "not corrected"
+        rr.log("closures", rr.TextLog(f"frame {new} sees frame {old} again: drift {record['drift_m']:.2f} m, {state}"))
+        if max(old, new) < len(poses):
+            rr.log(f"world/closures/{old}_{new}", rr.LineStrips3D([[poses[old][:3, 3], poses[new][:3, 3]]],
+                                                                   colors=[[255, 0, 255]], radii=0.02))
+        rr.log("world/trajectory_so_far", rr.LineStrips3D([poses[:, :3, 3]]))
+
     def graph(self, data: dict, map_T_world: np.ndarray) -> None:
         """The scene graph (a scene-graph document in the map frame): room outlines, object boxes, places
         and their edges, agent paths, under ``world/graph``."""

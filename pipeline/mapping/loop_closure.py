@@ -1,6 +1,6 @@
 """Revisits: a keyframe that sees again a place an older keyframe saw, found by ORB features and verified in 3D,
-and the drift odometry gathered in between (``RevisitFinder``; run.json's ``revisits``). The map is not corrected
-by them yet: that needs the pose graph and re-integration of issue 29.
+and the drift odometry gathered in between (``RevisitFinder``; run.json's ``revisits``). The mapper closes the
+loop with them (``pipeline.mapping.pose_graph``).
 
 Every keyframe keeps its ORB keypoints that have depth: pixel positions, binary descriptors and the points they
 back-project to (camera frame, m). A new keyframe is matched against the keyframes at least ``min_gap`` keyframes
@@ -151,6 +151,11 @@ class RevisitFinder:
             if plausible(correction, new.path_m - old.path_m, self.max_drift_share, self.max_drift_m):
                 return Closure(number, len(self.keyframes), old_T_new, inliers, correction)
         return None
+
+    def move(self, poses: list[np.ndarray]) -> None:
+        """Take the keyframes' corrected world_T_camera (a loop closure moved them), in order."""
+        for keyframe, pose in zip(self.keyframes, poses):
+            keyframe.world_T_camera = np.asarray(pose, np.float64)
 
     # -- snapshots ---------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:

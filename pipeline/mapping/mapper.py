@@ -33,14 +33,16 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import rotation_angle_deg
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.o3d import open3d
-from m2h_slam.core.records import Frame, LabelledMesh, Prediction, Tracking
+from m2h_slam.core.records import Frame, LabelledMesh, PoseCorrection, Prediction, Tracking
 from pipeline.mapping.depth_scale import ScaleFit, fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
+from pipeline.mapping.keyframe_store import KeyframeStore
 from pipeline.mapping.loop_closure import RevisitFinder
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
 from pipeline.mapping.odometry import RgbdOdometry, per_frame_motion
+from pipeline.mapping.pose_graph import PoseGraph
 from pipeline.mapping.static_camera import StaticCamera
 
 log = logging.getLogger("m2h_slam")
@@ -65,6 +67,8 @@ class StepResult:
     prediction: Prediction | None = None  # the prediction as mapped (``Prediction.sanitised``)
     odometry_residual: float | None = None  # inlier RMSE of the accepted odometry (None: no odometry)
     depth_error: float | None = None  # median relative disagreement with the map after the scale fit (None: none)
+    revisit: dict | None = None  # a place this keyframe sees again (run.json's revisits record)
+    correction: PoseCorrection | None = None  # how the loop closure at this frame moved what was placed before
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class MapCounts:
 class MapResult:
     """The map after the last frame. poses: (N, 4, 4) world_T_camera of every frame, timestamps (N,) s;
     depth_scales (N,): the factor each frame's depth was scaled by to agree with the map (NaN: not aligned);
-    revisits: places a keyframe saw again ({"frames": [old, new], "inliers", "drift_m"}), not corrected."""
+    revisits: places a keyframe saw again ({"frames": [old, new], "inliers", "drift_m", "corrected", and with a
+    closure "moved_m": how far it moved a keyframe}); rebuilds_s: the time each re-integration of the map took."""
 
     mesh: LabelledMesh
     mesh_rgb: np.ndarray  # (V, 3) uint8 fused colour per mesh vertex
@@ -100,6 +105,7 @@ class MapResult:
     counts: MapCounts
     depth_scales: np.ndarray
     revisits: list[dict]
+    rebuilds_s: list[float]
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ class _State:
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
     depth_scales: list[float | None] = field(default_factory=list)  # per frame; None: not aligned
-    revisits: list[dict] = field(default_factory=list)  # places seen again: frames, inliers, drift (m)
+    revisits: list[dict] = field(default_factory=list)  # places seen again: frames, inliers, drift (m), correction
+    rebuilds: list[float] = field(default_factory=list)  # seconds each re-integration of the map took
     # running MapCounts (but blocks and budget_hit), a dict for the snapshot's JSON
     counts: dict[str, int] = field(default_factory=lambda: {"frames": 0, "fused": 0, "lost": 0, "keyframes": 0,
                                                             "no_depth": 0, "moving_objects": 0})
@@ -163,8 +170,11 @@ class Mapper:
         self._keyframe: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None  # (pose, (rgb, depth))
         hold = config.odometry.static_min_unchanged
         self._static = StaticCamera(hold) if hold is not None else None
-        self._revisits = (RevisitFinder(intrinsics, config.odometry.revisit_min_gap_keyframes)
-                          if config.odometry.revisits else None)
+        c = config.odometry
+        self._revisits = RevisitFinder(intrinsics, c.revisit_min_gap_keyframes) if c.revisits else None
+        self._graph = PoseGraph()  # the keyframes (with revisits on) and the closures
+        self._stored = KeyframeStore(c.loop_keyframes_mb) if c.revisits and c.loop_closure else None
+        self._loop_odometry: RgbdOdometry | None = None  # aligns stored keyframes (half resolution)
 
     def _set_depth_source(self, predicted_depth: bool) -> None:
         """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
@@ -231,22 +241,30 @@ class Mapper:
             keyframe = self._is_keyframe(pose)
             if keyframe:
                 self._keyframe = (pose.copy(), (frame.rgb, depth))
+            if self._stored is not None and keyframe:
+                self._stored.add(self._graph_number(), depth, weight, frame.rgb, prediction.semantics,
+                                 prediction.confidence, prediction.normals)
+            elif self._stored is not None:
+                self._stored.count_fused()
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
-        if keyframe and self._revisits is not None:
-            start = time.perf_counter()
-            self._revisit(frame, depth, pose)
-            timings["revisits"] = 1000 * (time.perf_counter() - start)
 
         self.state.untracked = self.state.untracked + 1 if not tracking.placed else 0
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
         self.state.counts["frames"] += 1
+        revisit = correction = None
+        if keyframe and self._revisits is not None:
+            start = time.perf_counter()
+            revisit, correction = self._revisit(frame, depth, pose, tracking)
+            pose = self.state.pose(-1)  # moved by the closure, if any
+            timings["revisits"] = 1000 * (time.perf_counter() - start)
         if event:
             self.state.events.append(event)
             log.warning("%s", event)
         return StepResult(frame.index, frame.timestamp_s, pose, tracking, keyframe, fused, masked, timings, event,
-                          prediction, found.residual, None if fit is None else round(fit.error, 4))
+                          prediction, found.residual, None if fit is None else round(fit.error, 4), revisit,
+                          correction)
 
     def _pose(self, frame: Frame, prediction: Prediction, depth: np.ndarray, given: np.ndarray | None,
               unusable: str = "") -> _Pose:
@@ -339,16 +357,95 @@ class Mapper:
             return self.odometry.image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32))
         return self.odometry.image(*self._last_rgbd)
 
-    def _revisit(self, frame: Frame, depth: np.ndarray, pose: np.ndarray) -> None:
-        """Check a new keyframe against the older ones it may see again; record a revisit and its drift."""
+    def _graph_number(self) -> int:
+        """The pose-graph number the keyframe being fused now gets."""
+        return len(self._graph.poses)
+
+    def _revisit(self, frame: Frame, depth: np.ndarray, pose: np.ndarray,
+                 tracking: Tracking) -> tuple[dict | None, PoseCorrection | None]:
+        """Add the keyframe just mapped (the last pose) to the pose graph and check it against the older ones it
+        may see again: the revisit's record and, when the loop is closed, how it moved the map."""
         found = self._revisits.add(frame.index, frame.rgb, depth, pose)
+        self._graph.add_keyframe(len(self.state.poses) - 1, pose)
         if found is None:
-            return
+            return None, None
         old = self._revisits.keyframes[found.old].features.index
-        self.state.revisits.append({"frames": [old, int(frame.index)], "inliers": int(found.inliers),
-                                    "drift_m": round(found.correction_m, 4)})
-        log.info("frame %d sees again what frame %d saw: %.2f m of drift in between (not corrected)", frame.index,
-                 old, found.correction_m)
+        record = {"frames": [old, int(frame.index)], "inliers": int(found.inliers),
+                  "drift_m": round(found.correction_m, 4), "corrected": False}
+        odometry = tracking != Tracking.GIVEN  # given poses are the caller's: they are not corrected
+        correction = (self._close_loop(found.old, found.new, found.old_T_new, record)
+                      if self._stored is not None and odometry else None)
+        self.state.revisits.append(record)
+        log.info("frame %d sees again what frame %d saw: %.2f m of drift in between (%s)", frame.index, old,
+                 record["drift_m"], f"map moved up to {record['moved_m']:.2f} m" if record["corrected"]
+                 else "not corrected")
+        return record, correction
+
+    def _close_loop(self, old: int, new: int, old_T_new: np.ndarray, record: dict) -> PoseCorrection | None:
+        """Optimise the pose graph with the loop (old, new) (keyframe numbers) and move the poses and, when a
+        keyframe moved more than ``odometry.loop_rebuild_min_m``, the map; None if the optimiser pruned the loop."""
+        graph = self._graph
+        old_T_new = self._refined(old, new, old_T_new)
+        if old_T_new is None:
+            record["refused"] = "the two keyframes do not align"
+            return None
+        where = graph.poses[old] @ old_T_new
+        record["drift_m"] = round(float(np.linalg.norm(where[:3, 3] - graph.poses[new][:3, 3])), 4)
+        graph.add_loop(old, new, old_T_new)
+        optimised, kept = graph.optimise()
+        if not kept[-1]:
+            graph.loops.pop()  # it disagrees with the walk and the other loops: a look-alike place
+            record["refused"] = "it disagrees with the walk and the other closures"
+            return None
+        before = np.array(graph.poses)
+        moved = np.linalg.norm(optimised[:, :3, 3] - before[:, :3, 3], axis=1)
+        correction = PoseCorrection(np.array(self.state.timestamps_s)[graph.frames], optimised @ np.linalg.inv(before))
+        graph.poses = list(optimised)
+        self._move_poses(correction.new_T_old)
+        record.update(corrected=True, moved_m=round(float(moved.max()), 4))
+        if moved.max() > self.config.odometry.loop_rebuild_min_m:
+            self._rebuild()
+        return correction
+
+    def _refined(self, old: int, new: int, old_T_new: np.ndarray) -> np.ndarray | None:
+        """``old_T_new`` between keyframes ``old`` and ``new`` (from a few features) refined by dense RGB-D odometry
+        between their stored views (millimetres where PnP alone is off by centimetres); None if they do not align.
+        Unrefined when the old view was thinned out of the store."""
+        a, b = self._stored.view(old), self._stored.view(new)
+        if a is None or b is None:
+            return old_T_new
+        if self._loop_odometry is None:
+            self._loop_odometry = RgbdOdometry(self.odometry.config, self._stored.intrinsics(self.K),
+                                               self.odometry.device)
+        odometry = self._loop_odometry
+        result = odometry.track(odometry.image(b.rgb, b.depth_m), odometry.image(a.rgb, a.depth_m), old_T_new,
+                                check_motion=False)
+        return result.prev_T_current if result.ok else None
+
+    def _move_poses(self, new_T_old: np.ndarray) -> None:
+        """Move every frame's pose with its keyframe's correction (``new_T_old`` (K, 4, 4), keyframe order), and
+        what the tracking holds in the world frame with the last one."""
+        graph, state = self._graph, self.state
+        poses = state.pose_array()
+        number = np.searchsorted(np.array(graph.frames), np.arange(len(poses)), side="right") - 1
+        moves = np.where((number >= 0)[:, None, None], new_T_old[np.maximum(number, 0)], np.eye(4))
+        state.poses = (moves @ poses).reshape(-1, 16).tolist()
+        latest = new_T_old[-1]
+        state.last_keyframe = graph.poses[-1].ravel().tolist()
+        self._keyframe = (graph.poses[-1].copy(), self._keyframe[1])
+        state.moving_tracks = [[c, *(latest[:3, :3] @ xyz + latest[:3, 3])] for c, *xyz in state.moving_tracks]
+        self._revisits.move(graph.poses)
+
+    def _rebuild(self) -> None:
+        """Re-integrate the map from the stored keyframes at their corrected poses."""
+        start = time.perf_counter()
+        volume = SemanticTSDF(self.config.fusion)
+        K = self._stored.intrinsics(self.K)
+        for number, view in self._stored.views():
+            volume.integrate(view.depth_m, view.weight, view.rgb, K, self._graph.poses[number], view.semantics,
+                             view.confidence, view.normals)
+        self.volume = volume
+        self.state.rebuilds.append(round(time.perf_counter() - start, 3))
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:
@@ -372,7 +469,7 @@ class Mapper:
         counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
         scales = np.array([np.nan if s is None else s for s in self.state.depth_scales], np.float64)
         return MapResult(mesh, rgb, np.array(self.state.timestamps_s), self.poses, list(self.state.events), counts,
-                         scales, list(self.state.revisits))
+                         scales, list(self.state.revisits), list(self.state.rebuilds))
 
     @property
     def poses(self) -> np.ndarray:
@@ -401,6 +498,9 @@ class Mapper:
             arrays["static_anchor"] = self._static.anchor
         if self._revisits is not None:
             arrays.update(self._revisits.arrays())
+            arrays.update(self._graph.arrays())
+        if self._stored is not None:
+            arrays.update(self._stored.arrays())
         np.savez(folder / "frames.npz", **arrays)
         (folder / "state.json").write_text(json.dumps(asdict(self.state)))
 
@@ -416,6 +516,9 @@ class Mapper:
             self._static.anchor = data.get("static_anchor")
         if self._revisits is not None:
             self._revisits.load_arrays(data)
+            self._graph = PoseGraph.from_arrays(data)
+        if self._stored is not None:
+            self._stored.load_arrays(data)
         self.state = _State(**json.loads((folder / "state.json").read_text()))
 
 

@@ -29,6 +29,7 @@ from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.geometry import backproject_pixels, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC
+from m2h_slam.core.records import PoseCorrection
 from pipeline.scene_graph.records import AgentRecord
 from pipeline.scene_graph.segments import class_mask, class_segments
 
@@ -166,6 +167,19 @@ class AgentLayer:
             self._update(track, position, time_s, first=True)
             self.tracks.append(track)
         return len(found)
+
+    def move(self, correction: PoseCorrection) -> None:
+        """Move each track's positions with the correction of their times, and its filter with the latest one (a
+        loop closure moved the map)."""
+        for track in self.tracks:
+            if not track.positions:
+                continue
+            moves = correction.at(track.times_s)
+            track.positions = [T[:3, :3] @ p + T[:3, 3] for T, p in zip(moves, track.positions)]
+            R, t = moves[-1][:3, :3], moves[-1][:3, 3]
+            x = track.kf.x.copy()
+            x[:3], x[3:] = R @ x[:3] + t, R @ x[3:]
+            track.kf.x, track.kf.x_post = x, x.copy()
 
     @staticmethod
     def _update(track: _Track, position: np.ndarray, time_s: float, first: bool = False) -> None:

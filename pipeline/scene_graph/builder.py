@@ -23,7 +23,7 @@ from m2h_slam.core.config import Config
 from m2h_slam.core.geometry import transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import class_id
-from m2h_slam.core.records import Frame, Tracking
+from m2h_slam.core.records import Frame, PoseCorrection, Tracking
 from pipeline.mapping.map_view import MapView
 from pipeline.scene_graph.agents import AgentLayer
 from pipeline.scene_graph.free_space import free_space_map
@@ -70,6 +70,11 @@ class SceneGraphBuilder:
         self.tracked_frames += 1
         if self.tracked_frames % g.update_every_frames == 0:
             self.objects.merge()  # the periodic pass over duplicates (rooms and places wait for build)
+
+    def move(self, correction: PoseCorrection) -> None:
+        """A loop closure moved the map: move the objects and agents placed before it with it."""
+        self.objects.move(correction)
+        self.agents.move(correction)
 
     def map_frame(self, points: np.ndarray, labels: np.ndarray, evidence: np.ndarray,
                   normals: np.ndarray | None) -> np.ndarray | None:

@@ -33,6 +33,7 @@ from m2h_slam.core.discontinuities import depth_discontinuities, valid_depth
 from m2h_slam.core.geometry import backproject_pixels, invert_transform, project, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import IS_DYNAMIC, IS_OBJECT, NYU40
+from m2h_slam.core.records import PoseCorrection
 from m2h_slam.core.voxels import column_keys, key_steps, pack_keys, unpack_keys
 from pipeline.scene_graph.records import ObjectRecord
 from pipeline.scene_graph.segments import class_mask, class_segments
@@ -107,6 +108,17 @@ class ObjectLayer:
             points = transform_points(world_T_camera, backproject_pixels(cols, rows, depth_m[rows, cols], self.K))
             self._associate(class_id, self._keys(points), float(np.mean(confidence[rows, cols])), time_s)
         return len(found)
+
+    def move(self, correction: PoseCorrection) -> None:
+        """Move every object with the correction of the time it was last seen (a loop closure moved the map); the
+        next merge joins the copies the drift had made."""
+        for obj, T in zip(self.objects, correction.at([o.last_seen_s for o in self.objects])):
+            if np.allclose(T, np.eye(4)):
+                continue
+            obj.voxels = self._keys(transform_points(T, self._centres(obj.voxels)))
+            obj.cached = (None, None)
+            if obj.miss_from is not None:
+                obj.miss_from = transform_points(T, np.asarray(obj.miss_from, np.float64)[None])[0].tolist()
 
     def _keys(self, points: np.ndarray) -> np.ndarray:
         return np.unique(pack_keys(np.floor(points / self.config.object_voxel_m)))
