@@ -9,12 +9,18 @@
 4. quality on held-out synthetic apartments (seeds never used for training): ATE (evo)
    and mesh F1 at 5 cm, frames lost and moving objects flagged, with ground-truth
    perception and with the demo network (its own poses, and the true poses: the map its depth allows);
-5. end-to-end frames/s of `m2h-slam run` with the demo weights at 320x240; peak RSS.
+5. end-to-end frames/s of `m2h-slam run` with the demo weights at 320x240; peak RSS;
+6. loop closure on long held-out walks (1,500 frames through 3 rooms, one person, seeds never used for training or
+   tuning): the demo network with closures on and off, ground-truth perception with closures on; and a walk that
+   never comes back, mapped with closures on and off (the outputs must be identical).
+
+    .venv/bin/python benchmarks/mapping.py --long-walks [--frames N]     # section 6 alone (about 25 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +41,7 @@ from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.masks import fusion_mask
 
 HELD_OUT_SEEDS = (900, 901)  # training data uses seeds 100-115
+LONG_WALK_SEEDS = (930, 931)  # never used for training, tuning or tests
 
 
 def frames_of(seed: int, count: int, size: tuple[int, int], people: int = 2):
@@ -142,10 +149,61 @@ def quality(frames: int, tmp: Path) -> dict:
     return results
 
 
+def _closures(on: bool, deterministic: bool = False) -> Config:
+    config = Config()
+    return dataclasses.replace(config, odometry=dataclasses.replace(config.odometry, loop_closure=on,
+                                                                    deterministic=deterministic))
+
+
+def _long_walk_scores(sequence_dir: Path, out: Path, config: Config, gt_perception: bool) -> dict:
+    record = run(open_sequence(sequence_dir), out, config,
+                 RunOptions(gt_perception=gt_perception, progress=False, snapshot_every=0))
+    scores = evaluate_run(out, sequence_dir, correct_scale=not gt_perception)
+    frames = record["counts"]["frames"]
+    revisit_ms = record["timings"].get("revisits", {}).get("total_s", 0.0) * 1000
+    keep = ("ate_percent_of_path", "ate_rmse_m", "scale", "mesh_f1@0.05m", "objects_f1", "rooms_recall",
+            "rooms_precision", "rooms_estimated", "rooms_visited", "path_length_m")
+    return {**{k: scores[k] for k in keep if k in scores}, "frames_per_s": record["frames_per_s"],
+            "lost": record["counts"]["lost"], "loop_closure": record["loop_closure"],
+            "loop_closure_ms_per_frame": round(revisit_ms / frames, 2)}
+
+
+def long_walks(frames: int, tmp: Path) -> dict:
+    """Section 6: loop closure on and off on long held-out walks, and on a walk that never comes back."""
+    results = {}
+    for seed in LONG_WALK_SEEDS:
+        sequence_dir = write_synthetic(tmp / f"long{seed}", WorldSpec(seed=seed, frames=frames, rooms=3, people=1),
+                                       size=(320, 240), progress=False)
+        results[f"seed{seed}"] = {
+            name: _long_walk_scores(sequence_dir, tmp / f"long{seed}_{name}", _closures(on), gt)
+            for name, gt, on in (("network_closures", False, True), ("network_no_closures", False, False),
+                                 ("gt_perception_closures", True, True))}
+    # 150 frames of a held-out walk never come back: closures on and off must write the same trajectory and mesh
+    sequence_dir = write_synthetic(tmp / "once", WorldSpec(seed=HELD_OUT_SEEDS[0], frames=150, rooms=4, people=2),
+                                   size=(320, 240), progress=False)
+    outputs = []
+    for on in (True, False):
+        out = tmp / f"once_{on}"
+        record = run(open_sequence(sequence_dir), out, _closures(on, deterministic=True),
+                     RunOptions(progress=False, snapshot_every=0))
+        outputs.append(((out / "trajectory.txt").read_bytes(), (out / "mesh.ply").read_bytes(),
+                        record["loop_closure"]["revisits"]))
+    results["walk_without_revisits"] = {"revisits": outputs[0][2], "identical_on_off": outputs[0][:2] == outputs[1][:2]}
+    results["targets"] = {"network_ate_percent_of_path": 1.0, "network_mesh_f1@0.05m": 0.3,
+                          "network_rooms_recall": 0.67, "gt_perception_ate_percent_of_path": 0.1}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--long-walks", action="store_true", help="only section 6 (loop closure on long walks)")
+    parser.add_argument("--frames", type=int, default=1500, help="frames of each long walk (section 6)")
     args = parser.parse_args()
+    if args.long_walks:
+        with tempfile.TemporaryDirectory() as tmp:
+            report("loop_closure", {"long_walks": long_walks(args.frames, Path(tmp))})
+        return
     count = 40 if args.quick else 100
     result = {
         "stages_ms": {f"{w}x{h}": stage_times((w, h), count) for w, h in ((320, 240), (640, 480))},

@@ -30,13 +30,13 @@ def _drifted_square() -> PoseGraph:
 def test_a_closure_pulls_a_drifted_square_walk_back():
     graph = _drifted_square()
     before = np.linalg.norm(graph.poses[-1][:3, 3] - SQUARE[-1][:3, 3])
-    poses, kept = graph.optimise()
-    assert np.allclose(poses, graph.poses) and not len(kept)  # no closure: nothing moves
+    poses, consistent = graph.optimise()
+    assert np.allclose(poses, graph.poses) and consistent  # no closure: nothing moves
     graph.add_loop(0, 8, np.linalg.inv(SQUARE[0]) @ SQUARE[8])
-    poses, kept = graph.optimise()
+    poses, consistent = graph.optimise()
     after = np.linalg.norm(poses[-1][:3, 3] - SQUARE[-1][:3, 3])
     assert before > 0.4 and after < 0.05, (before, after)
-    assert kept.tolist() == [True]
+    assert consistent
     assert np.allclose(poses[0], graph.poses[0])  # the first keyframe holds the map in place
     again = PoseGraph.from_arrays(graph.arrays())
     assert np.allclose(again.optimise()[0], poses)
@@ -50,10 +50,10 @@ def test_odometry_edges_are_measured_when_keyframes_are_added():
     assert np.allclose(graph.optimise()[0], graph.poses, atol=1e-4)
 
 
-def test_a_loop_that_contradicts_the_walk_is_pruned():
+def test_a_loop_that_contradicts_the_walk_is_found_out():
+    """A look-alike place 5.6 m off, added after a true loop: after the optimisation the loops disagree."""
     graph = _drifted_square()
     graph.add_loop(0, 8, np.linalg.inv(SQUARE[0]) @ SQUARE[8])
-    graph.add_loop(1, 6, np.linalg.inv(_pose(1, 0, 0)) @ _pose(5, 4, 0))  # 5.6 m off: a look-alike place
-    poses, kept = graph.optimise()
-    assert kept.tolist() == [True, False]
-    assert np.linalg.norm(poses[-1][:3, 3] - SQUARE[-1][:3, 3]) < 0.05
+    assert graph.optimise()[1]
+    graph.add_loop(1, 6, np.linalg.inv(_pose(1, 0, 0)) @ _pose(5, 4, 0))
+    assert not graph.optimise()[1]

@@ -49,6 +49,7 @@ log = logging.getLogger("m2h_slam")
 
 MIN_FRAME_SIDE_PX = 16  # smaller frames are not tracked or fused
 MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid depth pixels than both of these
+LOOP_AGREE_M = 0.5  # a closure's dense refinement may move it this far from the feature-based estimate
 
 
 @dataclass
@@ -387,13 +388,13 @@ class Mapper:
         graph = self._graph
         old_T_new = self._refined(old, new, old_T_new)
         if old_T_new is None:
-            record["refused"] = "the two keyframes do not align"
+            record["refused"] = "the two keyframes do not align densely"
             return None
         where = graph.poses[old] @ old_T_new
         record["drift_m"] = round(float(np.linalg.norm(where[:3, 3] - graph.poses[new][:3, 3])), 4)
         graph.add_loop(old, new, old_T_new)
-        optimised, kept = graph.optimise()
-        if not kept[-1]:
+        optimised, consistent = graph.optimise()
+        if not consistent:
             graph.loops.pop()  # it disagrees with the walk and the other loops: a look-alike place
             record["refused"] = "it disagrees with the walk and the other closures"
             return None
@@ -420,7 +421,10 @@ class Mapper:
         odometry = self._loop_odometry
         result = odometry.track(odometry.image(b.rgb, b.depth_m), odometry.image(a.rgb, a.depth_m), old_T_new,
                                 check_motion=False)
-        return result.prev_T_current if result.ok else None
+        refined = result.prev_T_current
+        if not result.ok or np.linalg.norm(refined[:3, 3] - old_T_new[:3, 3]) > LOOP_AGREE_M:
+            return None  # the dense alignment failed or went elsewhere: the features matched by chance
+        return refined
 
     def _move_poses(self, new_T_old: np.ndarray) -> None:
         """Move every frame's pose with its keyframe's correction (``new_T_old`` (K, 4, 4), keyframe order), and
