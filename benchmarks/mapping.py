@@ -11,10 +11,10 @@
    perception and with the demo network (its own poses, and the true poses: the map its depth allows);
 5. end-to-end frames/s of `m2h-slam run` with the demo weights at 320x240; peak RSS;
 6. loop closure on long held-out walks (1,500 frames through 3 rooms, one person, seeds never used for training or
-   tuning): the demo network with closures on and off, ground-truth perception with closures on; and a walk that
+   tuning): the demo network and ground-truth perception, each with closures on and off; and a walk that
    never comes back, mapped with closures on and off (the outputs must be identical).
 
-    .venv/bin/python benchmarks/mapping.py --long-walks [--frames N]     # section 6 alone (about 25 min)
+    .venv/bin/python benchmarks/mapping.py --long-walks [--frames N]     # section 6 alone (about 30 min)
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def long_run(count: int) -> dict:
             "ratio_last_over_first": round(float(last / first), 3), "target_ratio": 1.2,
             "blocks": mapper.volume.block_count, "tracking_failures": mapper.state.counts["lost"],
             "frames_without_depth": mapper.state.counts["no_depth"], "moving_objects": mapper.state.counts["moving_objects"],
-            "ate_rmse_m": round(float(np.sqrt(np.mean(error**2))), 3),
+            "ate_rmse_m": round(float(np.sqrt(np.mean(error**2))), 3), "revisits": len(mapper.state.revisits),
+            "map_rebuilds_s": mapper.state.rebuilds,
             "path_length_m": round(float(np.linalg.norm(np.diff(truth, axis=0), axis=1).sum()), 1)}
 
 
@@ -177,7 +178,7 @@ def long_walks(frames: int, tmp: Path) -> dict:
         results[f"seed{seed}"] = {
             name: _long_walk_scores(sequence_dir, tmp / f"long{seed}_{name}", _closures(on), gt)
             for name, gt, on in (("network_closures", False, True), ("network_no_closures", False, False),
-                                 ("gt_perception_closures", True, True))}
+                                 ("gt_perception_closures", True, True), ("gt_perception_no_closures", True, False))}
     # 150 frames of a held-out walk never come back: closures on and off must write the same trajectory and mesh
     sequence_dir = write_synthetic(tmp / "once", WorldSpec(seed=HELD_OUT_SEEDS[0], frames=150, rooms=4, people=2),
                                    size=(320, 240), progress=False)

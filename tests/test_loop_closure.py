@@ -63,8 +63,8 @@ def test_stored_keyframes_are_compact_and_stand_for_their_frames(tmp_path):
     store.add(0, depth, *args)
     store.count_fused()
     store.count_fused()
-    number, view = next(store.views())
-    assert number == 0 and view.depth_m.shape == (60, 80) and view.depth_m.dtype == np.float32
+    view = store.view(0)
+    assert view.depth_m.shape == (60, 80) and view.depth_m.dtype == np.float32
     assert view.weight[0, 0] == pytest.approx(0.8 * 3, rel=1e-3)  # it stands for three fused frames
     assert view.confidence[0, 0] == pytest.approx(0.9, abs=0.005) and np.allclose(view.normals[0, 0], [0, 0, -1])
     assert store.nbytes == 60 * 80 * 12  # bytes per stored pixel
@@ -72,12 +72,40 @@ def test_stored_keyframes_are_compact_and_stand_for_their_frames(tmp_path):
 
     for k in range(1, 40):  # 1 MB holds about 17 views: the store thins itself, keeping the last one
         store.add(k, depth, *args)
-    assert store.nbytes <= 1e6 and store.numbers[-1] == 39 and store.view(39) is not None
-    assert sum(store.frames) == 42  # every fused frame is still stood for
+    assert store.nbytes <= 1e6 and store.entries[-1].number == 39 and store.view(39) is not None
+    assert sum(e.frames for e in store.entries) == 42  # every fused frame is still stood for
     again = KeyframeStore(budget_mb=1.0)
     again.load_arrays(store.arrays())
-    assert again.numbers == store.numbers and again.frames == store.frames
+    assert [(e.number, e.frames) for e in again.entries] == [(e.number, e.frames) for e in store.entries]
     assert np.array_equal(again.view(39).depth_m, store.view(39).depth_m)
+
+
+def test_the_map_is_rebuilt_in_the_background_as_it_would_be_at_once():
+    """A rebuild in the worker, collected after more keyframes were stored, holds what a rebuild at once holds."""
+    from m2h_slam.core.config import FusionConfig
+    from pipeline.mapping.map_rebuild import MapRebuilder
+
+    K = Intrinsics(100.0, 100.0, 80.0, 60.0, 160, 120)
+    store = KeyframeStore()
+    depth = np.full((120, 160), 2.0, np.float32)
+    normals = np.zeros((120, 160, 3), np.float32)
+    normals[..., 2] = -1
+    args = (np.ones((120, 160), np.float32), np.full((120, 160, 3), 200, np.uint8), np.full((120, 160), 1, np.uint8),
+            np.ones((120, 160), np.float32), normals)
+    poses = [_shift(0.05 * k) for k in range(6)]
+    for k in range(4):
+        store.add(k, depth, *args)
+    config = FusionConfig()
+    worker = MapRebuilder(config, store, K, background=True)
+    assert worker.request(poses) is None and worker.running
+    for k in range(4, 6):  # stored while the worker runs
+        store.add(k, depth, *args)
+    background = worker.collect(poses, wait=True)
+    at_once = MapRebuilder(config, store, K, background=False).request(poses)
+    assert not worker.running and len(worker.seconds) == 1
+    assert background.block_count == at_once.block_count > 0
+    for name in ("tsdf", "weight"):
+        assert np.allclose(np.sort(background.voxels(name).ravel()), np.sort(at_once.voxels(name).ravel()))
 
 
 def test_a_mapper_with_closures_resumes_from_its_snapshot(apartments, tmp_path):

@@ -44,6 +44,21 @@ def test_a_walk_back_is_found_and_its_drift_measured(apartments):
     assert plausible(0.3, 10.0, 0.05, 0.2) and not plausible(3.0, 10.0, 0.05, 0.2)  # a look-alike 3 m away
 
 
+def test_an_identical_looking_room_elsewhere_is_not_merged(apartments):
+    """The same views seen again 4 m further along the walk (a copy of the room: every pixel identical) are no
+    revisit: the copy lies beyond the drift the walk in between allows. The same views where they were are one."""
+    frames = _frames(apartments)
+    elsewhere = np.eye(4)
+    elsewhere[:3, 3] = [4.0, 0.0, 0.0]
+    finder = RevisitFinder(frames[0].intrinsics, min_gap=2)
+    for k in (20, 30, 40):
+        assert finder.add(k, frames[k].rgb, frames[k].depth_m, frames[k].world_T_camera) is None
+    for k in (20, 30, 40):
+        copy = elsewhere @ frames[k].world_T_camera
+        assert finder.add(100 + k, frames[k].rgb, frames[k].depth_m, copy) is None
+    assert finder.add(200, frames[20].rgb, frames[20].depth_m, frames[20].world_T_camera) is not None
+
+
 def test_the_mapper_records_revisits_and_keeps_them_through_a_snapshot(apartments, tmp_path):
     frames = _frames(apartments)
     config = Config()

@@ -133,7 +133,7 @@ def _score_item(item: DatasetItem, settings: EvalSettings, folder: Path, threads
     no_depth, frames, sample = [], 0, None
     from itertools import islice
 
-    from tqdm import tqdm
+    from m2h_slam.core.progress import progress as progress_bar
 
     def predict(frame):  # and note frames without depth and the sample picture's frame
         nonlocal frames, sample
@@ -145,8 +145,8 @@ def _score_item(item: DatasetItem, settings: EvalSettings, folder: Path, threads
         frames += 1
         return prediction
 
-    scores = score_frames(predict, tqdm(islice(sequence.frames_from(first), count), total=count, desc=item.name,
-                                        unit="frame", leave=False, disable=not progress),
+    scores = score_frames(predict, progress_bar(islice(sequence.frames_from(first), count), total=count,
+                                                desc=item.name, unit="frame", leave=False, disable=not progress),
                           FrameScores(settings.median_scaling, settings.edge_tolerance))
     if not frames:
         raise InputError(item.path, "no frames to evaluate")
@@ -255,7 +255,7 @@ def _check_settings(out: Path, settings: EvalSettings, force: bool) -> None:
 def evaluate_dataset(root: str | Path, out: str | Path, settings: EvalSettings = EvalSettings(), workers: int = 1,
                      ray_address: str | None = None, force: bool = False, progress: bool = True) -> dict:
     """Evaluate every item of the data set at ``root`` into ``out``; returns the content of metrics.json."""
-    from tqdm import tqdm
+    from m2h_slam.core.progress import progress as progress_bar
 
     root, out = Path(root), Path(out)
     items = dataset_items(root, settings.split, options=_read_options(settings),
@@ -269,7 +269,8 @@ def evaluate_dataset(root: str | Path, out: str | Path, settings: EvalSettings =
     todo = [item for item in items if results[item.name] is None]
     if len(todo) < len(items):
         log.info("resuming: %d of %d scene(s) already evaluated", len(items) - len(todo), len(items))
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="scenes", unit="scene", disable=not progress)
+    bar = progress_bar(total=len(items), initial=len(items) - len(todo), desc="scenes", unit="scene",
+                       disable=not progress)
 
     def finished(result: dict) -> None:
         results[result["name"]] = result

@@ -203,21 +203,23 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
 
 
 def _report_revisits(revisits: list[dict], noticeable_m: float) -> None:
-    """One line on the places the camera came back to: the drift found there and whether the map was corrected
-    (a warning when a drift above ``noticeable_m`` is left)."""
+    """One line on the places the camera came back to: the loops closed and refused, and a warning when drift above
+    ``noticeable_m`` was found and left uncorrected (loop closure off, or poses given)."""
     if not revisits:
         return
-    worst = max(revisits, key=lambda r: r["drift_m"])
-    closed = sum(r["corrected"] for r in revisits)
-    left = [r for r in revisits if not r["corrected"] and r["drift_m"] > noticeable_m]
-    if not left:
-        log.info("the camera came back to %d place(s) it saw before, %d loop(s) closed (largest drift found %.2f m, "
-                 "frames %d and %d)", len(revisits), closed, worst["drift_m"], *worst["frames"])
+    closed = [r for r in revisits if r["corrected"]]
+    refused = [r for r in revisits if "refused" in r]
+    left = [r for r in revisits if not r["corrected"] and "refused" not in r and r["drift_m"] > noticeable_m]
+    if left:
+        worst = max(left, key=lambda r: r["drift_m"])
+        log.warning("the camera came back to %d place(s) it saw before and %d show drift that was not corrected "
+                    "(largest %.2f m, frames %d and %d): parts of the map may be shifted by that much",
+                    len(revisits), len(left), worst["drift_m"], *worst["frames"])
         return
-    worst_left = max(left, key=lambda r: r["drift_m"])
-    log.warning("the camera came back to %d place(s) it saw before; %d loop(s) closed, %d not (largest drift left "
-                "%.2f m, frames %d and %d): parts of the map may be shifted by that much", len(revisits), closed,
-                len(left), worst_left["drift_m"], *worst_left["frames"])
+    largest = max((r["moved_m"] for r in closed), default=0.0)
+    log.info("the camera came back to %d place(s) it saw before: %d loop(s) closed (largest correction %.2f m), %d "
+             "refused (no dense alignment, or disagreeing with the walk)", len(revisits), len(closed), largest,
+             len(refused))
 
 
 def _loop_record(mapped) -> dict:
@@ -279,12 +281,13 @@ class _FrameLoop:
 
     def run(self, done: int) -> float:
         """Map the frames after the first ``done``; wall time in s. Saves a snapshot when stopped."""
-        from tqdm import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm
+
+        from m2h_slam.core.progress import progress
 
         total = len(self.sequence) if self.sequence.length_known else None  # None: a video that gives no count
         picks = set(np.linspace(0, total - 1, min(4, total)).round().astype(int).tolist()) if total else {0, 30, 300}
-        bar = tqdm(total=total, initial=done, unit="frame", desc="mapping", disable=not self.options.progress)
+        bar = progress(total=total, initial=done, unit="frame", desc="mapping", disable=not self.options.progress)
         start_wall = time.perf_counter()
         consistent = True  # False while a frame is half-way through the mapper
         with logging_redirect_tqdm(loggers=[log]), Interrupts() as interrupts:  # warnings above the bar

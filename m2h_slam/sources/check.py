@@ -51,7 +51,7 @@ class _Collect(logging.Handler):
 def check_sequence(sequence: Sequence, progress: bool = False) -> CheckReport:
     """Decode every selected frame; the readers' own warnings (skipped frames, truncation) are collected
     into the report instead of being printed, and the unreadable frames are counted."""
-    from tqdm import tqdm
+    from m2h_slam.core.progress import progress as progress_bar
 
     report = CheckReport()
     logger = logging.getLogger("m2h_slam")
@@ -61,7 +61,7 @@ def check_sequence(sequence: Sequence, progress: bool = False) -> CheckReport:
     expected = len(sequence) if sequence.length_known else None
     last_index = -1
     try:
-        for frame in tqdm(iter(sequence), total=expected, unit="frame", desc="checking", disable=not progress):
+        for frame in progress_bar(iter(sequence), total=expected, unit="frame", desc="checking", disable=not progress):
             report.frames_read += 1
             last_index = frame.index
     except InputError as error:

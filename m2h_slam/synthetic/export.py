@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from m2h_slam.core.progress import progress as progress_bar
 
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.intrinsics import Intrinsics
@@ -90,7 +90,7 @@ def write_synthetic(out: str | os.PathLike, spec: WorldSpec, size: tuple[int, in
     preview = []
     picks = set(np.linspace(0, spec.frames - 1, min(4, spec.frames)).round().astype(int).tolist())
     with SequenceWriter(out, K, fps=spec.fps, name=f"synthetic-seed{spec.seed}", source=source) as writer:
-        for i in tqdm(range(spec.frames), desc="rendering", unit="frame", disable=not progress, leave=False):
+        for i in progress_bar(range(spec.frames), desc="rendering", unit="frame", disable=not progress, leave=False):
             frame = renderer.render(i)
             writer.write(frame)
             if i in picks:

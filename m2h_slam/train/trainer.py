@@ -32,7 +32,7 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
+from m2h_slam.core.progress import progress as progress_bar
 
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import (
@@ -287,7 +287,7 @@ def train(model, dataset, out: str | os.PathLike, config: TrainConfig = TrainCon
                 net.train()
                 sums: dict[str, float] = state["epoch_sums"]
                 started, seen = time.perf_counter(), 0
-                bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+                bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
                            disable=not (progress and main), initial=done_in_epoch, total=steps_per_epoch)
                 for images, target in bar:
                     with interrupts.critical():  # a stop waits for the step to finish

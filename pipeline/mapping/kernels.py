@@ -33,7 +33,7 @@ FUSED, INVALID_DEPTH, DYNAMIC, EDGE, GRAZING = range(5)
 REASONS = ("fused", "invalid_depth", "dynamic", "edges", "grazing")
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, discontinuity_ratio, min_view_cos):
     """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused) and reason counts (5,) int64.
 
@@ -64,7 +64,7 @@ def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, 
     return weight, counts.sum(axis=0)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, fx, fy, cx, cy, depth, weight, rgb,
                      semantics, confidence, normals, truncation, semantic_band,
                      tsdf, tsdf_weight, color, label, label_weight, evidence, normal_sum):
@@ -130,7 +130,7 @@ def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, f
     return updated.sum()
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def raycast_blocks(index, origin, R, voxel_size, tsdf, tsdf_weight, color, world_T_camera, fx, fy, cx, cy, H, W,
                    depth_min, depth_max, truncation):
     """Depth (H, W) m (0 = no surface) and colour (H, W, 3) in [0, 1] of the map seen from a camera.

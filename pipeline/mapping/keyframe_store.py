@@ -4,12 +4,12 @@ compact types (0.23 MB per keyframe at 320x240 input: 12 bytes per stored pixel)
     store = KeyframeStore(budget_mb=512)
     store.add(number, depth, weight, rgb, semantics, confidence, normals)   # a keyframe as fused (pose-graph number)
     store.count_fused()                      # a fused frame that is not a keyframe: the last keyframe stands for it
-    for number, view in store.views():       # float32 again, with the intrinsics of the half image
-        volume.integrate(view.depth_m, view.weight, view.rgb, store.intrinsics(K), poses[number], ...)
+    volume = rebuild(fusion_config, store.entries[:], store.intrinsics(K), poses)  # the map at new poses
 
 Each view's fusion weight is multiplied by the frames its keyframe stands for, so a rebuilt map holds about the
 weight and label evidence the frames gave (the scene graph's thresholds read the evidence). Memory is bounded:
 past ``budget_mb`` every second stored keyframe is dropped, the one before it standing for its frames too.
+Stored arrays are never changed in place, so a copy of ``entries`` can be read in another thread.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from m2h_slam.core.config import FusionConfig
 from m2h_slam.core.intrinsics import Intrinsics
+from pipeline.mapping.fusion import SemanticTSDF
 
 STEP = 2  # every second pixel of each row and column
 
@@ -36,97 +38,111 @@ class StoredView:
     normals: np.ndarray
 
 
+@dataclass
+class Entry:
+    """A stored keyframe: its pose-graph number, the fused frames it stands for, its compact arrays."""
+
+    number: int
+    frames: int
+    depth: np.ndarray  # float16
+    weight: np.ndarray  # float16
+    rgb: np.ndarray
+    semantics: np.ndarray
+    confidence: np.ndarray  # uint8, x 255
+    normals: np.ndarray  # int8, x 127
+
+    def view(self) -> StoredView:
+        """The stored inputs as float32 again, the weight multiplied by the frames it stands for."""
+        normals = self.normals.astype(np.float32) / 127
+        normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
+        return StoredView(self.depth.astype(np.float32), self.weight.astype(np.float32) * self.frames, self.rgb,
+                          self.semantics, self.confidence.astype(np.float32) / 255, normals)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in _FIELDS)
+
+
 _FIELDS = ("depth", "weight", "rgb", "semantics", "confidence", "normals")
 
 
 class KeyframeStore:
-    """The stored keyframes in order (keyframe number = position), each with the frames it stands for."""
+    """The stored keyframes in order, each with the frames it stands for."""
 
     def __init__(self, budget_mb: float = 512.0):
         self.budget_bytes = budget_mb * 1e6
-        self._arrays: dict[str, list[np.ndarray]] = {name: [] for name in _FIELDS}
-        self.numbers: list[int] = []  # the pose-graph number of each stored keyframe
-        self.frames: list[int] = []  # fused frames each keyframe stands for (itself and the ones after it)
-        self._bytes = 0
+        self.entries: list[Entry] = []
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.entries)
 
     def add(self, number: int, depth_m: np.ndarray, weight: np.ndarray, rgb: np.ndarray, semantics: np.ndarray,
             confidence: np.ndarray, normals: np.ndarray) -> None:
         """Keep keyframe ``number`` as fused (full-resolution (H, W) inputs of ``SemanticTSDF.integrate``)."""
         s = np.s_[::STEP, ::STEP]
-        values = (depth_m[s].astype(np.float16), weight[s].astype(np.float16), np.ascontiguousarray(rgb[s]),
-                  np.ascontiguousarray(semantics[s], np.uint8), np.round(confidence[s] * 255).astype(np.uint8),
-                  np.round(np.clip(normals[s], -1, 1) * 127).astype(np.int8))
-        for name, value in zip(_FIELDS, values):
-            self._arrays[name].append(value)
-        self.numbers.append(int(number))
-        self.frames.append(1)
-        self._bytes += sum(v.nbytes for v in values)
-        if self._bytes > self.budget_bytes and len(self.frames) > 2:
+        self.entries.append(Entry(int(number), 1, depth_m[s].astype(np.float16), weight[s].astype(np.float16),
+                                  np.ascontiguousarray(rgb[s]), np.ascontiguousarray(semantics[s], np.uint8),
+                                  np.round(confidence[s] * 255).astype(np.uint8),
+                                  np.round(np.clip(normals[s], -1, 1) * 127).astype(np.int8)))
+        if self.nbytes > self.budget_bytes and len(self.entries) > 2:
             self._thin()
 
     def _thin(self) -> None:
         """Drop every second keyframe (never the last); the one before each stands for its frames."""
-        keep = [k for k in range(len(self.frames)) if k % 2 == 0 or k == len(self.frames) - 1]
-        for k in range(1, len(self.frames)):
-            if k not in keep:
-                self.frames[k - 1] += self.frames[k]
-        for name in _FIELDS:
-            self._arrays[name] = [self._arrays[name][k] for k in keep]
-        self.numbers, self.frames = [self.numbers[k] for k in keep], [self.frames[k] for k in keep]
-        self._bytes = self.nbytes
+        kept = []
+        for k, entry in enumerate(self.entries):
+            if k % 2 == 0 or k == len(self.entries) - 1:
+                kept.append(Entry(**{**entry.__dict__}))  # a copy: a rebuild may be reading the old entries
+            else:
+                kept[-1].frames += entry.frames
+        self.entries = kept
 
     def count_fused(self) -> None:
         """One more fused frame that the last keyframe stands for."""
-        if self.frames:
-            self.frames[-1] += 1
+        if self.entries:
+            self.entries[-1].frames += 1
 
     @staticmethod
     def intrinsics(K: Intrinsics) -> Intrinsics:
         """The intrinsics of the stored views of frames with intrinsics ``K``."""
         return K.subsampled(STEP)
 
-    def views(self):
-        """(pose-graph number, ``StoredView``) of every stored keyframe in order (weights multiplied by the frames
-        it stands for)."""
-        for k, number in enumerate(self.numbers):
-            yield number, self._view(k)
-
     def view(self, number: int) -> StoredView | None:
         """The stored view of keyframe ``number`` (None: not stored, or dropped when the store was thinned)."""
-        k = int(np.searchsorted(self.numbers, number))
-        return self._view(k) if k < len(self.numbers) and self.numbers[k] == number else None
-
-    def _view(self, k: int) -> StoredView:
-        a = self._arrays
-        normals = a["normals"][k].astype(np.float32) / 127
-        normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
-        return StoredView(a["depth"][k].astype(np.float32), a["weight"][k].astype(np.float32) * self.frames[k],
-                          a["rgb"][k], a["semantics"][k], a["confidence"][k].astype(np.float32) / 255, normals)
+        numbers = [e.number for e in self.entries]
+        k = int(np.searchsorted(numbers, number))
+        return self.entries[k].view() if k < len(numbers) and numbers[k] == number else None
 
     @property
     def nbytes(self) -> int:
-        return sum(x.nbytes for values in self._arrays.values() for x in values)
+        return sum(e.nbytes for e in self.entries)
 
     # -- snapshots ---------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         """The store as stacked arrays (``keyframes_*``), for the mapper's snapshot (nothing while it is empty)."""
-        if not self.frames:
+        if not self.entries:
             return {}
-        out = {f"keyframes_{name}": np.stack(values) for name, values in self._arrays.items()}
-        out["keyframes_frames"] = np.array(self.frames, np.int64)
-        out["keyframes_numbers"] = np.array(self.numbers, np.int64)
+        out = {f"keyframes_{name}": np.stack([getattr(e, name) for e in self.entries]) for name in _FIELDS}
+        out["keyframes_frames"] = np.array([e.frames for e in self.entries], np.int64)
+        out["keyframes_numbers"] = np.array([e.number for e in self.entries], np.int64)
         return out
 
     def load_arrays(self, data) -> None:
         """Restore what ``arrays`` gave (``data``: a mapping of those names)."""
-        self.__init__(self.budget_bytes / 1e6)
+        self.entries = []
         if "keyframes_frames" not in data:
             return
-        for name in _FIELDS:
-            self._arrays[name] = list(data[f"keyframes_{name}"])
-        self.frames = [int(n) for n in data["keyframes_frames"]]
-        self.numbers = [int(n) for n in data["keyframes_numbers"]]
-        self._bytes = self.nbytes
+        stacks = [data[f"keyframes_{name}"] for name in _FIELDS]
+        for k, (number, frames) in enumerate(zip(data["keyframes_numbers"], data["keyframes_frames"])):
+            self.entries.append(Entry(int(number), int(frames), *(stack[k] for stack in stacks)))
+
+
+def rebuild(config: FusionConfig, entries: list[Entry], K: Intrinsics, poses: list[np.ndarray],
+            volume: SemanticTSDF | None = None) -> SemanticTSDF:
+    """Integrate ``entries`` (intrinsics ``K`` of the stored views) at ``poses`` (world_T_camera (4, 4) by pose-graph
+    number) into ``volume``, a new one when None; the volume."""
+    volume = SemanticTSDF(config) if volume is None else volume
+    for entry in entries:
+        v = entry.view()
+        volume.integrate(v.depth_m, v.weight, v.rgb, K, poses[entry.number], v.semantics, v.confidence, v.normals)
+    return volume

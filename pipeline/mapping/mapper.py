@@ -37,6 +37,7 @@ from m2h_slam.core.records import Frame, LabelledMesh, PoseCorrection, Predictio
 from pipeline.mapping.depth_scale import ScaleFit, fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.keyframe_store import KeyframeStore
+from pipeline.mapping.map_rebuild import MapRebuilder
 from pipeline.mapping.loop_closure import RevisitFinder
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
@@ -49,6 +50,7 @@ log = logging.getLogger("m2h_slam")
 
 MIN_FRAME_SIDE_PX = 16  # smaller frames are not tracked or fused
 MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid depth pixels than both of these
+LOOP_SETTLED_M = 0.02  # a closure that finds less drift than this is kept in the graph without optimising now
 LOOP_AGREE_M = 0.5  # a closure's dense refinement may move it this far from the feature-based estimate
 
 
@@ -176,6 +178,9 @@ class Mapper:
         self._graph = PoseGraph()  # the keyframes (with revisits on) and the closures
         self._stored = KeyframeStore(c.loop_keyframes_mb) if c.revisits and c.loop_closure else None
         self._loop_odometry: RgbdOdometry | None = None  # aligns stored keyframes (half resolution)
+        # re-integration after closures: in a worker thread, at once when runs must be deterministic
+        self._rebuilder = (MapRebuilder(config.fusion, self._stored, intrinsics, background=not c.deterministic)
+                           if self._stored is not None else None)
 
     def _set_depth_source(self, predicted_depth: bool) -> None:
         """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
@@ -188,6 +193,7 @@ class Mapper:
     def step(self, frame: Frame, prediction: Prediction, world_T_camera: np.ndarray | None = None) -> StepResult:
         """Add a frame. ``world_T_camera`` given: use that pose; otherwise track with odometry."""
         timings: dict[str, float] = {}
+        self._swap_rebuilt(wait=False)
         if self.odometry is None:
             self._set_depth_source(prediction.depth_source == "network")
         start = time.perf_counter()
@@ -383,8 +389,9 @@ class Mapper:
         return record, correction
 
     def _close_loop(self, old: int, new: int, old_T_new: np.ndarray, record: dict) -> PoseCorrection | None:
-        """Optimise the pose graph with the loop (old, new) (keyframe numbers) and move the poses and, when a
-        keyframe moved more than ``odometry.loop_rebuild_min_m``, the map; None if the optimiser pruned the loop."""
+        """Refine the loop (old, new) (keyframe numbers), add it to the pose graph and, when it finds drift, optimise
+        and move the poses and, when a keyframe moved more than ``odometry.loop_rebuild_min_m``, the map (rebuilt
+        in the background); how the poses moved, None when they did not (``record`` says why)."""
         graph = self._graph
         old_T_new = self._refined(old, new, old_T_new)
         if old_T_new is None:
@@ -393,6 +400,9 @@ class Mapper:
         where = graph.poses[old] @ old_T_new
         record["drift_m"] = round(float(np.linalg.norm(where[:3, 3] - graph.poses[new][:3, 3])), 4)
         graph.add_loop(old, new, old_T_new)
+        if record["drift_m"] < LOOP_SETTLED_M:  # nothing to correct now: the loop waits in the graph for the next
+            record.update(corrected=True, moved_m=0.0)
+            return None
         optimised, consistent = graph.optimise()
         if not consistent:
             graph.loops.pop()  # it disagrees with the walk and the other loops: a look-alike place
@@ -405,7 +415,7 @@ class Mapper:
         self._move_poses(correction.new_T_old)
         record.update(corrected=True, moved_m=round(float(moved.max()), 4))
         if moved.max() > self.config.odometry.loop_rebuild_min_m:
-            self._rebuild()
+            self._use(self._rebuilder.request(graph.poses))
         return correction
 
     def _refined(self, old: int, new: int, old_T_new: np.ndarray) -> np.ndarray | None:
@@ -440,16 +450,16 @@ class Mapper:
         state.moving_tracks = [[c, *(latest[:3, :3] @ xyz + latest[:3, 3])] for c, *xyz in state.moving_tracks]
         self._revisits.move(graph.poses)
 
-    def _rebuild(self) -> None:
-        """Re-integrate the map from the stored keyframes at their corrected poses."""
-        start = time.perf_counter()
-        volume = SemanticTSDF(self.config.fusion)
-        K = self._stored.intrinsics(self.K)
-        for number, view in self._stored.views():
-            volume.integrate(view.depth_m, view.weight, view.rgb, K, self._graph.poses[number], view.semantics,
-                             view.confidence, view.normals)
-        self.volume = volume
-        self.state.rebuilds.append(round(time.perf_counter() - start, 3))
+    def _swap_rebuilt(self, wait: bool) -> None:
+        """Take the map the rebuild worker made, if it is done (``wait``: wait for it)."""
+        if self._rebuilder is not None:
+            self._use(self._rebuilder.collect(self._graph.poses, wait))
+
+    def _use(self, volume: SemanticTSDF | None) -> None:
+        """Map into ``volume`` from now on (a rebuilt map; None: keep the current one)."""
+        if volume is not None:
+            self.volume = volume
+            self.state.rebuilds = list(self._rebuilder.seconds)
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:
@@ -469,6 +479,7 @@ class Mapper:
 
     # -- results and snapshots --------------------------------------------------------------------
     def finish(self) -> MapResult:
+        self._swap_rebuilt(wait=True)
         mesh, rgb = self.volume.extract_mesh()
         counts = MapCounts(**self.state.counts, blocks=self.volume.block_count, budget_hit=int(self.volume.budget_hit))
         scales = np.array([np.nan if s is None else s for s in self.state.depth_scales], np.float64)
@@ -492,6 +503,7 @@ class Mapper:
     def save_snapshot(self, folder: str | os.PathLike) -> None:
         """Write the whole mapper state into ``folder`` (a new folder; callers make it atomic)."""
         folder = Path(folder)
+        self._swap_rebuilt(wait=True)
         self.volume.save(folder)
         arrays = {k: v for k, v in (("last_depth", self._last_depth),) if v is not None}
         if self._last_rgbd is not None:
@@ -524,6 +536,8 @@ class Mapper:
         if self._stored is not None:
             self._stored.load_arrays(data)
         self.state = _State(**json.loads((folder / "state.json").read_text()))
+        if self._rebuilder is not None:
+            self._rebuilder.seconds = list(self.state.rebuilds)
 
 
 def _unusable(depth: np.ndarray) -> str:

@@ -105,7 +105,7 @@ class _VideoFrames:
 
 
 def main(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from m2h_slam.core.progress import progress
 
     from m2h_slam.app.output_folder import prepare_output_folder
     from m2h_slam.app.output_lock import output_lock
@@ -124,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
         out = prepare_output_folder(args.out, args.force, PREDICTION_OUTPUTS, inputs=[source])
         written, limit = 0, args.max_frames
         total = inputs.total if limit is None or inputs.total is None else min(inputs.total, limit)
-        bar = tqdm(total=total, desc="predicting", unit=inputs.unit, disable=args.quiet or total == 1)
+        bar = progress(total=total, desc="predicting", unit=inputs.unit, disable=args.quiet or total == 1)
         with contextlib.closing(iter(inputs)) as frames:  # closing ends the reader's read (its warnings, its counts)
             for name, rgb in frames:
                 write_prediction(out, name, rgb, predictor.predict(rgb))
