@@ -203,3 +203,31 @@ def test_cli_predict_and_export(tmp_path, tiny):
     assert result.returncode == 0 and (tmp_path / "onnx_out" / "im0_preview.png").is_file()
     bad = run_cli("predict", str(images), "--weights", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "nope.safetensors: weights file not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_int8_variant_is_built_once_judged_and_used_only_where_it_passed(tiny, tmp_path, monkeypatch):
+    """The INT8 variant of an export: calibrated, compared with FP32 on held-out synthetic frames (accuracy and
+    latency recorded beside it), built once, and chosen exactly when every check passed."""
+    import json
+
+    from m2h_slam.perception import onnx_int8
+    from m2h_slam.perception.onnx_cache import cached_onnx
+
+    monkeypatch.setenv("M2H_SLAM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_int8, "CALIBRATION_FRAMES", 4)
+    monkeypatch.setattr(onnx_int8, "HELD_OUT_FRAMES", 4)
+    weights = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
+    fp32 = cached_onnx(weights, (112, 84), tiny)
+    chosen = onnx_int8.int8_choice(fp32)
+    record = json.loads(fp32.with_name(fp32.stem + "-int8.json").read_text())
+    for name in ("fp32", "int8"):
+        assert set(record[name]) == {"abs_rel", "miou", "ms"} and record[name]["ms"] > 0
+    assert record["checks"]["abs_rel"] == (record["int8"]["abs_rel"] <= 1.02 * record["fp32"]["abs_rel"])
+    assert (record["chosen"] == "int8") == all(record["checks"].values())
+    assert chosen == (fp32.with_name(fp32.stem + "-int8.onnx") if record["chosen"] == "int8" else fp32)
+    int8 = fp32.with_name(fp32.stem + "-int8.onnx")
+    stamp = int8.stat().st_mtime_ns
+    assert onnx_int8.int8_choice(fp32) == chosen and int8.stat().st_mtime_ns == stamp  # judged once
+    image = np.random.default_rng(2).integers(0, 256, (84, 112, 3), dtype=np.uint8)
+    quantised = Predictor(OnnxBackend(int8)).predict(image)
+    assert quantised.depth_m.shape == (84, 112) and np.isfinite(quantised.depth_m).all()

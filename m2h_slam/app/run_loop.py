@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -145,7 +146,9 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
             log.info("resuming after frame %d of %d", mapper.frames_done, len(sequence))
     done = mapper.frames_done
     loop = _FrameLoop(sequence, out, scene, perception, poses, options, timings, binding)
+    cpu_start = time.process_time()
     wall_s = loop.run(done)
+    cpu_s = time.process_time() - cpu_start
     if mapper.frames_done == 0:
         raise InputError(Path(str(sequence.path)), "no frames to map")
     if mapper.frames_done > done:  # the finished map survives a failed export (disk full)
@@ -189,6 +192,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
         "versions": _versions(),
         "timings": _stage_summary(timings),
         "frames_per_s": round(frames_run / wall_s, 2) if wall_s > 0 and frames_run else None,
+        "cores_busy": _cores_busy(cpu_s, wall_s),
         "counts": result.counts.to_dict(),
         "depth_scale": _scale_record(mapped.depth_scales),
         "revisits": mapped.revisits,
@@ -200,6 +204,15 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
     atomic_write_text(out / "run.json", json.dumps(record, indent=1) + "\n")
     snapshot.finish_snapshot(out)  # the run is complete
     return record
+
+
+def _cores_busy(cpu_s: float, wall_s: float) -> dict:
+    """run.json's record of how busy the cores were while frames were mapped: CPU seconds of all the run's threads
+    over wall seconds times the cores it may use (1.0: no core ever idle)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = cpu_s / (wall_s * cores) if wall_s > 0 else None
+    return {"cores": cores, "cpu_s": round(cpu_s, 2), "wall_s": round(wall_s, 2),
+            "busy_share": None if share is None else round(share, 3)}
 
 
 def _report_revisits(revisits: list[dict], noticeable_m: float) -> None:

@@ -14,6 +14,7 @@ Stored arrays are never changed in place, so a copy of ``entries`` can be read i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,7 @@ class KeyframeStore:
         kept = []
         for k, entry in enumerate(self.entries):
             if k % 2 == 0 or k == len(self.entries) - 1:
-                kept.append(Entry(**{**entry.__dict__}))  # a copy: a rebuild may be reading the old entries
+                kept.append(dataclasses.replace(entry))  # a copy: a rebuild may be reading the old entries
             else:
                 kept[-1].frames += entry.frames
         self.entries = kept

@@ -46,6 +46,19 @@ class Closure:
     old_T_new: np.ndarray
     inliers: int
     correction_m: float  # how far the closure moves the new keyframe from where odometry put it
+    points: np.ndarray  # (inliers, 3) m the inlier points in the old keyframe's camera frame
+    pixels: np.ndarray  # (inliers, 2) px where the new keyframe sees them
+
+    def agreeing(self, old_T_new: np.ndarray, K: Intrinsics, reprojection_px: float) -> int:
+        """How many of the inlier points project within ``reprojection_px`` of their pixels under ``old_T_new``
+        (another estimate of the same closure, e.g. a dense alignment)."""
+        new_T_old = np.linalg.inv(old_T_new)
+        camera = self.points @ new_T_old[:3, :3].T + new_T_old[:3, 3]
+        z = camera[:, 2]
+        front = z > 1e-6
+        uv = np.stack([K.fx * camera[:, 0] / np.where(front, z, 1) + K.cx,
+                       K.fy * camera[:, 1] / np.where(front, z, 1) + K.cy], axis=1)
+        return int((front & (np.linalg.norm(uv - self.pixels, axis=1) <= reprojection_px)).sum())
 
 
 _ORB = None
@@ -80,8 +93,9 @@ def match(a: KeyframeFeatures, b: KeyframeFeatures) -> np.ndarray:
 
 
 def verify(old: KeyframeFeatures, new: KeyframeFeatures, K: Intrinsics, min_inliers: int,
-           reprojection_px: float) -> tuple[np.ndarray, int] | None:
-    """old_T_new (4, 4) and the inlier count when ``new`` sees ``old``'s points where PnP puts them, else None."""
+           reprojection_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(old_T_new (4, 4), the inliers' points (N, 3) m in ``old``'s camera frame, their pixels (N, 2) in ``new``)
+    when ``new`` sees at least ``min_inliers`` of ``old``'s points where PnP puts them, else None."""
     pairs = match(old, new)
     if len(pairs) < min_inliers:
         return None
@@ -93,7 +107,8 @@ def verify(old: KeyframeFeatures, new: KeyframeFeatures, K: Intrinsics, min_inli
         return None
     new_T_old = np.eye(4)
     new_T_old[:3, :3], new_T_old[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
-    return np.linalg.inv(new_T_old), len(inliers)
+    kept = pairs[inliers.ravel()]
+    return np.linalg.inv(new_T_old), old.points[kept[:, 0]], new.pixels[kept[:, 1]]
 
 
 def plausible(correction_m: float, path_m: float, max_drift_share: float, max_drift_m: float) -> bool:
@@ -156,11 +171,11 @@ class RevisitFinder:
             found = verify(old.features, new.features, self.K, self.min_inliers, self.reprojection_px)
             if found is None:
                 continue
-            old_T_new, inliers = found
+            old_T_new, points, pixels = found
             where = old.world_T_camera @ old_T_new  # the new keyframe's pose as the old one's view says
             correction = float(np.linalg.norm(where[:3, 3] - new.world_T_camera[:3, 3]))
             if plausible(correction, new.path_m - old.path_m, self.max_drift_share, self.max_drift_m):
-                return Closure(number, len(self.keyframes), old_T_new, inliers, correction)
+                return Closure(number, len(self.keyframes), old_T_new, len(points), correction, points, pixels)
         return None
 
     def move(self, poses: list[np.ndarray]) -> None:

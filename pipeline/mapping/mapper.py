@@ -37,8 +37,8 @@ from m2h_slam.core.records import Frame, LabelledMesh, PoseCorrection, Predictio
 from pipeline.mapping.depth_scale import ScaleFit, fit_depth_scale
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.keyframe_store import KeyframeStore
+from pipeline.mapping.loop_closure import Closure, RevisitFinder
 from pipeline.mapping.map_rebuild import MapRebuilder
-from pipeline.mapping.loop_closure import RevisitFinder
 from pipeline.mapping.map_view import MapView
 from pipeline.mapping.masks import fusion_mask
 from pipeline.mapping.moving import find_moving
@@ -51,7 +51,7 @@ log = logging.getLogger("m2h_slam")
 MIN_FRAME_SIDE_PX = 16  # smaller frames are not tracked or fused
 MIN_DEPTH_PIXELS, MIN_DEPTH_SHARE = 16, 0.002  # nor frames with fewer valid depth pixels than both of these
 LOOP_SETTLED_M = 0.02  # a closure that finds less drift than this is kept in the graph without optimising now
-LOOP_AGREE_M = 0.5  # a closure's dense refinement may move it this far from the feature-based estimate
+LOOP_AGREE_PX, LOOP_AGREEING = 4.0, 0.5  # a closure's dense refinement keeps half its PnP inliers within 4 px
 
 
 @dataclass
@@ -380,7 +380,7 @@ class Mapper:
         record = {"frames": [old, int(frame.index)], "inliers": int(found.inliers),
                   "drift_m": round(found.correction_m, 4), "corrected": False}
         odometry = tracking != Tracking.GIVEN  # given poses are the caller's: they are not corrected
-        correction = (self._close_loop(found.old, found.new, found.old_T_new, record)
+        correction = (self._close_loop(found, record)
                       if self._stored is not None and odometry else None)
         self.state.revisits.append(record)
         log.info("frame %d sees again what frame %d saw: %.2f m of drift in between (%s)", frame.index, old,
@@ -388,14 +388,14 @@ class Mapper:
                  else "not corrected")
         return record, correction
 
-    def _close_loop(self, old: int, new: int, old_T_new: np.ndarray, record: dict) -> PoseCorrection | None:
-        """Refine the loop (old, new) (keyframe numbers), add it to the pose graph and, when it finds drift, optimise
+    def _close_loop(self, found: Closure, record: dict) -> PoseCorrection | None:
+        """Refine the loop ``found``, add it to the pose graph and, when it finds drift, optimise
         and move the poses and, when a keyframe moved more than ``odometry.loop_rebuild_min_m``, the map (rebuilt
         in the background); how the poses moved, None when they did not (``record`` says why)."""
-        graph = self._graph
-        old_T_new = self._refined(old, new, old_T_new)
+        graph, old, new = self._graph, found.old, found.new
+        old_T_new = self._refined(found)
         if old_T_new is None:
-            record["refused"] = "the two keyframes do not align densely"
+            record["refused"] = "the dense alignment of the two keyframes disagrees with their features"
             return None
         where = graph.poses[old] @ old_T_new
         record["drift_m"] = round(float(np.linalg.norm(where[:3, 3] - graph.poses[new][:3, 3])), 4)
@@ -418,11 +418,14 @@ class Mapper:
             self._use(self._rebuilder.request(graph.poses))
         return correction
 
-    def _refined(self, old: int, new: int, old_T_new: np.ndarray) -> np.ndarray | None:
-        """``old_T_new`` between keyframes ``old`` and ``new`` (from a few features) refined by dense RGB-D odometry
-        between their stored views (millimetres where PnP alone is off by centimetres); None if they do not align.
-        Unrefined when the old view was thinned out of the store."""
-        a, b = self._stored.view(old), self._stored.view(new)
+    def _refined(self, found: Closure) -> np.ndarray | None:
+        """The closure's old_T_new (from a few features) refined by dense RGB-D odometry between the two stored views
+        (millimetres where PnP alone is off by centimetres); None unless the alignment converges and keeps
+        ``LOOP_AGREEING`` of the PnP inliers within ``LOOP_AGREE_PX`` (dense alignment can slide along a
+        flat wall: 0.3-0.5 m on a ground-truth-perception walk, where the features disagreed). Unrefined when the
+        old view was thinned out of the store."""
+        old_T_new = found.old_T_new
+        a, b = self._stored.view(found.old), self._stored.view(found.new)
         if a is None or b is None:
             return old_T_new
         if self._loop_odometry is None:
@@ -432,8 +435,8 @@ class Mapper:
         result = odometry.track(odometry.image(b.rgb, b.depth_m), odometry.image(a.rgb, a.depth_m), old_T_new,
                                 check_motion=False)
         refined = result.prev_T_current
-        if not result.ok or np.linalg.norm(refined[:3, 3] - old_T_new[:3, 3]) > LOOP_AGREE_M:
-            return None  # the dense alignment failed or went elsewhere: the features matched by chance
+        if not result.ok or found.agreeing(refined, self.K, LOOP_AGREE_PX) < LOOP_AGREEING * found.inliers:
+            return None
         return refined
 
     def _move_poses(self, new_T_old: np.ndarray) -> None:

@@ -1,0 +1,70 @@
+"""`m2h-slam run` end to end on the demo apartment (seed 0, 150 frames, 320x240, demo weights), the network paths
+side by side: ONNX Runtime FP32 (the default before INT8), the default (INT8 where it passed its check), and
+`--runtime torch`, run alternately so that the machine's drift hits all of them alike.
+
+    .venv/bin/python benchmarks/end_to_end.py [--rounds 2] [--frames 150]
+
+Prints frames/s of every run, the medians, the ratios (the claim), ATE and mesh F1 of each path (unchanged within
+run-to-run spread is the requirement) and how busy the cores were (run.json ``cores_busy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from common import report
+
+from m2h_slam.app.run_loop import RunOptions, run
+from m2h_slam.core.config import Config
+from m2h_slam.eval.run_eval import evaluate_run
+from m2h_slam.perception.model.weights import load_weights
+from m2h_slam.perception.onnx_cache import cached_onnx
+from m2h_slam.perception.onnx_int8 import int8_choice
+from m2h_slam.perception.perception import demo_weights
+from m2h_slam.sources import open_sequence
+from m2h_slam.synthetic import WorldSpec, write_synthetic
+
+PATHS = {"onnx_fp32": {"int8": False}, "default": {}, "torch": {"runtime": "torch"}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=150)
+    args = parser.parse_args()
+    config = Config()
+    model = load_weights(demo_weights())
+    fp32 = cached_onnx(demo_weights(), tuple(model.config.input_size), model)
+    int8_choice(fp32)  # built and judged before any timing
+    judged = fp32.with_name(fp32.stem + "-int8.json")
+    runs: dict[str, list[dict]] = {name: [] for name in PATHS}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sequence = write_synthetic(tmp / "apartment", WorldSpec(seed=0, frames=args.frames), size=(320, 240),
+                                   progress=False)
+        for round_ in range(args.rounds):
+            for name, change in PATHS.items():
+                out = tmp / f"{name}{round_}"
+                configured = dataclasses.replace(config, perception=dataclasses.replace(config.perception, **change))
+                record = run(open_sequence(sequence), out, configured, RunOptions(progress=False, snapshot_every=0))
+                scores = evaluate_run(out, sequence, correct_scale=True)
+                runs[name].append({"frames_per_s": record["frames_per_s"], "cores_busy":
+                                   record["cores_busy"]["busy_share"], "predict_ms": record["timings"]["predict"]
+                                   ["median_ms"], "ate_percent_of_path": scores["ate_percent_of_path"],
+                                   "mesh_f1@0.05m": scores["mesh_f1@0.05m"]})
+    median = {name: float(np.median([r["frames_per_s"] for r in rs])) for name, rs in runs.items()}
+    report("end_to_end", {
+        "runs": runs, "median_frames_per_s": median,
+        "ratio_default_over_onnx_fp32": round(median["default"] / median["onnx_fp32"], 3),
+        "ratio_default_over_torch": round(median["default"] / median["torch"], 3),
+        "targets": {"default_over_onnx_fp32": 1.8, "default_over_torch": 2.5},
+        "int8_check": json.loads(judged.read_text()) if judged.is_file() else None})
+
+
+if __name__ == "__main__":
+    main()
