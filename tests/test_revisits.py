@@ -24,7 +24,7 @@ def test_a_revisit_is_verified_and_gives_the_relative_pose(apartments):
     K = a.intrinsics
     found = verify(features(20, a.rgb, a.depth_m, K), features(24, b.rgb, b.depth_m, K), K, 20, 2.0)
     assert found is not None
-    a_T_b, points, pixels = found
+    a_T_b, points, _ = found
     inliers = len(points)
     truth = np.linalg.inv(a.world_T_camera) @ b.world_T_camera
     assert inliers >= 20 and np.linalg.norm(a_T_b[:3, 3] - truth[:3, 3]) < 0.05, (inliers, a_T_b, truth)

@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from m2h_slam.core.progress import progress as progress_bar
 
 from m2h_slam.core.atomic import atomic_write_text
 from m2h_slam.core.intrinsics import Intrinsics
 from m2h_slam.core.labels import NYU40, PALETTE
+from m2h_slam.core.progress import progress as progress_bar
 from m2h_slam.core.records import LabelledMesh
 from m2h_slam.formats.ply_io import write_labelled_ply
 from m2h_slam.sources.sequence_folder import SEQUENCE_OUTPUTS, SequenceWriter

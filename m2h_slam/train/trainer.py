@@ -32,7 +32,6 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
-from m2h_slam.core.progress import progress as progress_bar
 
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
 from m2h_slam.core.config import (
@@ -49,6 +48,7 @@ from m2h_slam.core.config import (
 )
 from m2h_slam.core.errors import InputError
 from m2h_slam.core.interrupts import Interrupts
+from m2h_slam.core.progress import progress as progress_bar
 from m2h_slam.perception.model.losses import DynamicWeightAverage, SemanticWeighting, task_losses
 from m2h_slam.perception.model.weights import load_checkpoint, save_checkpoint
 from m2h_slam.train.augment import AugmentConfig

@@ -105,10 +105,9 @@ class _VideoFrames:
 
 
 def main(args: argparse.Namespace) -> int:
-    from m2h_slam.core.progress import progress
-
     from m2h_slam.app.output_folder import prepare_output_folder
     from m2h_slam.app.output_lock import output_lock
+    from m2h_slam.core.progress import progress
     from m2h_slam.perception.prediction_files import PREDICTION_OUTPUTS, write_prediction
     from m2h_slam.sources.video import VIDEO_SUFFIXES
 
