@@ -58,7 +58,9 @@ def main(args: argparse.Namespace) -> int:
         record = run(sequence, args.out, config, options)
     counts = record["counts"]
     health = record["health"]
-    log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures, %d mesh vertices; perception %s -> %s",
-             counts["frames"], record["frames_per_s"] or 0, counts["fused"], counts["lost"],
+    loops = record["loop_closure"]
+    closed = f", {loops['closed']} loop(s) closed" if loops["revisits"] else ""
+    log.info("mapped %d frames at %.1f frames/s: %d fused, %d tracking failures%s, %d mesh vertices; perception %s "
+             "-> %s", counts["frames"], record["frames_per_s"] or 0, counts["fused"], counts["lost"], closed,
              record["mesh"]["vertices"], health["verdict"], args.out)
     return 0
