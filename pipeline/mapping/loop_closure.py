@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from m2h_slam.core.geometry import backproject_pixels, invert_transform, project, transform_points
 from m2h_slam.core.intrinsics import Intrinsics
 
 ORB_FEATURES = 500
@@ -52,13 +53,8 @@ class Closure:
     def agreeing(self, old_T_new: np.ndarray, K: Intrinsics, reprojection_px: float) -> int:
         """How many of the inlier points project within ``reprojection_px`` of their pixels under ``old_T_new``
         (another estimate of the same closure, e.g. a dense alignment)."""
-        new_T_old = np.linalg.inv(old_T_new)
-        camera = self.points @ new_T_old[:3, :3].T + new_T_old[:3, 3]
-        z = camera[:, 2]
-        front = z > 1e-6
-        uv = np.stack([K.fx * camera[:, 0] / np.where(front, z, 1) + K.cx,
-                       K.fy * camera[:, 1] / np.where(front, z, 1) + K.cy], axis=1)
-        return int((front & (np.linalg.norm(uv - self.pixels, axis=1) <= reprojection_px)).sum())
+        uv, _ = project(transform_points(invert_transform(old_T_new), self.points), K)  # NaN behind the camera
+        return int((np.linalg.norm(uv - self.pixels, axis=1) <= reprojection_px).sum())
 
 
 _ORB = None
@@ -78,8 +74,7 @@ def features(index: int, rgb: np.ndarray, depth_m: np.ndarray, K: Intrinsics) ->
     rows = np.clip(np.round(pixels[:, 1]).astype(int), 0, depth_m.shape[0] - 1)
     z = depth_m[rows, cols].astype(np.float64)
     keep = z > 0
-    points = np.stack([(pixels[keep, 0] - K.cx) * z[keep] / K.fx, (pixels[keep, 1] - K.cy) * z[keep] / K.fy,
-                       z[keep]], axis=1)
+    points = backproject_pixels(pixels[keep, 0], pixels[keep, 1], z[keep], K)
     return KeyframeFeatures(index, pixels[keep], descriptors[keep], points)
 
 

@@ -7,8 +7,8 @@ keyframes stored since the worker started.
     volume = rebuilder.collect(poses)          # each step: the rebuilt volume once the worker is done, else None
     volume = rebuilder.collect(poses, wait=True)   # before a snapshot or the end: wait (and redo if asked again)
 
-``background=False`` rebuilds at once in ``request`` (deterministic runs). The seconds each rebuild took are in
-``seconds``.
+``background=False`` rebuilds at once in ``request`` (deterministic runs). The seconds each rebuild took are
+appended to ``seconds`` (the caller may hand its own list).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from pipeline.mapping.keyframe_store import KeyframeStore, rebuild
 class MapRebuilder:
     """One rebuild at a time; a request while one runs makes it run again once it is collected."""
 
-    def __init__(self, config: FusionConfig, store: KeyframeStore, K: Intrinsics, background: bool = True):
+    def __init__(self, config: FusionConfig, store: KeyframeStore, K: Intrinsics, background: bool = True,
+                 seconds: list[float] | None = None):
         self.config, self.store, self.K, self.background = config, store, store.intrinsics(K), background
-        self.seconds: list[float] = []
+        self.seconds = [] if seconds is None else seconds
         self._pool: ThreadPoolExecutor | None = None
         self._job: tuple[Future, int] | None = None  # the worker, the last keyframe number it integrates
         self._again = False
@@ -56,12 +57,12 @@ class MapRebuilder:
         future, last = self._job
         self._job = None
         volume = future.result()
-        rebuild(self.config, [e for e in self.store.entries if e.number > last], self.K, poses, volume)
         if self._again:  # poses moved again while it ran
             self._again = False
             if wait:
                 return self._timed(list(self.store.entries), list(poses))
             self._start(poses)
+        rebuild(self.config, [e for e in self.store.entries if e.number > last], self.K, poses, volume)
         return volume
 
     def _start(self, poses: list[np.ndarray]) -> None:

@@ -179,8 +179,8 @@ class Mapper:
         self._stored = KeyframeStore(c.loop_keyframes_mb) if c.revisits and c.loop_closure else None
         self._loop_odometry: RgbdOdometry | None = None  # aligns stored keyframes (half resolution)
         # re-integration after closures: in a worker thread, at once when runs must be deterministic
-        self._rebuilder = (MapRebuilder(config.fusion, self._stored, intrinsics, background=not c.deterministic)
-                           if self._stored is not None else None)
+        self._rebuilder = (MapRebuilder(config.fusion, self._stored, intrinsics, background=not c.deterministic,
+                                        seconds=self.state.rebuilds) if self._stored is not None else None)
 
     def _set_depth_source(self, predicted_depth: bool) -> None:
         """Settings that depend on where the depth comes from: the odometry and the alignment to the map."""
@@ -248,10 +248,10 @@ class Mapper:
             keyframe = self._is_keyframe(pose)
             if keyframe:
                 self._keyframe = (pose.copy(), (frame.rgb, depth))
-            if self._stored is not None and keyframe:
-                self._stored.add(self._graph_number(), depth, weight, frame.rgb, prediction.semantics,
+            if self._closes_loops(tracking) and keyframe:  # its pose-graph number is the next one
+                self._stored.add(len(self._graph.poses), depth, weight, frame.rgb, prediction.semantics,
                                  prediction.confidence, prediction.normals)
-            elif self._stored is not None:
+            elif self._closes_loops(tracking):
                 self._stored.count_fused()
             self.state.counts["fused"] += 1
         timings["fusion"] = 1000 * (time.perf_counter() - start)
@@ -364,9 +364,10 @@ class Mapper:
             return self.odometry.image((view[1] * 255).astype(np.uint8), view[0].astype(np.float32))
         return self.odometry.image(*self._last_rgbd)
 
-    def _graph_number(self) -> int:
-        """The pose-graph number the keyframe being fused now gets."""
-        return len(self._graph.poses)
+    def _closes_loops(self, tracking: Tracking) -> bool:
+        """Whether a frame tracked so takes part in loop closure (given poses are the caller's: never corrected,
+        so their keyframes are not stored)."""
+        return self._stored is not None and tracking != Tracking.GIVEN
 
     def _revisit(self, frame: Frame, depth: np.ndarray, pose: np.ndarray,
                  tracking: Tracking) -> tuple[dict | None, PoseCorrection | None]:
@@ -379,9 +380,7 @@ class Mapper:
         old = self._revisits.keyframes[found.old].features.index
         record = {"frames": [old, int(frame.index)], "inliers": int(found.inliers),
                   "drift_m": round(found.correction_m, 4), "corrected": False}
-        odometry = tracking != Tracking.GIVEN  # given poses are the caller's: they are not corrected
-        correction = (self._close_loop(found, record)
-                      if self._stored is not None and odometry else None)
+        correction = self._close_loop(found, record) if self._closes_loops(tracking) else None
         self.state.revisits.append(record)
         log.info("frame %d sees again what frame %d saw: %.2f m of drift in between (%s)", frame.index, old,
                  record["drift_m"], f"map moved up to {record['moved_m']:.2f} m" if record["corrected"]
@@ -462,7 +461,6 @@ class Mapper:
         """Map into ``volume`` from now on (a rebuilt map; None: keep the current one)."""
         if volume is not None:
             self.volume = volume
-            self.state.rebuilds = list(self._rebuilder.seconds)
 
     def _remember_motion(self, pose: np.ndarray) -> None:
         if self.state.poses:
@@ -540,7 +538,7 @@ class Mapper:
             self._stored.load_arrays(data)
         self.state = _State(**json.loads((folder / "state.json").read_text()))
         if self._rebuilder is not None:
-            self._rebuilder.seconds = list(self.state.rebuilds)
+            self._rebuilder.seconds = self.state.rebuilds  # one list: the rebuilds append to the state's
 
 
 def _unusable(depth: np.ndarray) -> str:
