@@ -15,7 +15,7 @@ from pathlib import Path
 from common import report, timed
 
 from m2h_slam.app.dataset_eval import EvalSettings, evaluate_dataset
-from m2h_slam.eval.dense_metrics import FrameScores
+from m2h_slam.core.dense_metrics import FrameScores
 from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic

@@ -25,7 +25,7 @@ from common import report
 
 from m2h_slam.app.run_loop import RunOptions, run
 from m2h_slam.core.config import Config
-from m2h_slam.eval.dense_metrics import DepthScores, headline, score_frames
+from m2h_slam.core.dense_metrics import DepthScores, headline, score_frames
 from m2h_slam.eval.run_eval import evaluate_run
 from m2h_slam.perception import Predictor, demo_weights
 from m2h_slam.sources import open_sequence

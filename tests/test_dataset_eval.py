@@ -14,7 +14,7 @@ import pytest
 from test_hypersim import write_scene
 
 from m2h_slam.cli import main
-from m2h_slam.eval.dense_metrics import score_frames
+from m2h_slam.core.dense_metrics import score_frames
 from m2h_slam.formats.image_io import read_rgb
 from m2h_slam.sources import ReadOptions, open_sequence
 

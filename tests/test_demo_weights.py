@@ -5,7 +5,7 @@ import json
 import pytest
 
 from m2h_slam.cli import main
-from m2h_slam.eval.dense_metrics import headline, score_frames
+from m2h_slam.core.dense_metrics import headline, score_frames
 from m2h_slam.perception import Predictor
 from m2h_slam.perception.perception import demo_weights
 from m2h_slam.sources import open_sequence

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from m2h_slam.eval.dense_metrics import DepthScores, EdgeScores, NormalScores, SemanticScores
+from m2h_slam.core.dense_metrics import DepthScores, EdgeScores, NormalScores, SemanticScores
 
 
 def test_depth_scores_by_hand():
@@ -103,9 +103,9 @@ def test_running_totals_of_parts_merge_to_the_totals_of_the_whole():
 
 
 def test_score_frames_pools_every_frame_and_headline_quotes_it():
+    from m2h_slam.core.dense_metrics import FrameScores, headline, score_frames
     from m2h_slam.core.intrinsics import Intrinsics
     from m2h_slam.core.records import Frame, Prediction
-    from m2h_slam.eval.dense_metrics import FrameScores, headline, score_frames
 
     rng = np.random.default_rng(5)
     K = Intrinsics(20.0, 20.0, 7.5, 5.5, 16, 12)

@@ -37,9 +37,9 @@ from m2h_slam.core.config import (
     load_config,
     ranged,
 )
+from m2h_slam.core.dense_metrics import FrameScores, score_frames
 from m2h_slam.core.errors import InputError
 from m2h_slam.dataset_tools.items import DatasetItem, dataset_items, open_item
-from m2h_slam.eval.dense_metrics import FrameScores, score_frames
 from m2h_slam.eval.report import depth_error_figure, iou_bars, paper_table, report_markdown
 from m2h_slam.sources.sequence import ReadOptions
 

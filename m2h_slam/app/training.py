@@ -8,8 +8,8 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from m2h_slam.core.dense_metrics import headline, score_frames
 from m2h_slam.core.errors import InputError
-from m2h_slam.eval.dense_metrics import headline, score_frames
 from m2h_slam.perception.model import create_model, list_models
 from m2h_slam.train.dataset import TrainingDataset
 from m2h_slam.train.trainer import TrainConfig, distributed_from_environment, train

@@ -1,4 +1,5 @@
-"""Records, camera maths, the NYU40 table and configuration. Depends on numpy, scipy and pyyaml only."""
+"""Records, camera maths, dense perception metrics, the NYU40 table and configuration. Depends on numpy, scipy and
+pyyaml only."""
 
 from m2h_slam.core.config import Config, InputConfig, load_config
 from m2h_slam.core.errors import InputError, M2HError

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from m2h_slam.core.atomic import atomic_write, atomic_write_text
+from m2h_slam.core.dense_metrics import DepthScores, SemanticScores
 
 log = logging.getLogger("m2h_slam")
 
@@ -119,20 +120,13 @@ def quantize(fp32: Path, int8: Path) -> Path:
 
 def _accuracy(predictor, frames) -> dict[str, float]:
     """Depth AbsRel (pixels with true depth) and mIoU (over the classes in the truth) on ``frames``."""
-    errors, intersections, unions = [], np.zeros(41), np.zeros(41)
+    depth, semantics = DepthScores(), SemanticScores()
     for frame in frames:
         p = predictor.predict(frame.rgb)
-        valid = frame.depth_m > 0
-        errors.append(np.abs(p.depth_m[valid] - frame.depth_m[valid]) / frame.depth_m[valid])
-        truth, guess = frame.semantics.astype(int), p.semantics.astype(int)
-        labelled = truth > 0
-        intersections += np.bincount(truth[labelled & (truth == guess)], minlength=41)
-        unions += np.bincount(truth[labelled], minlength=41) + np.bincount(guess[labelled], minlength=41)
-    unions -= intersections
-    present = np.bincount(np.concatenate([f.semantics.ravel() for f in frames]).astype(int), minlength=41) > 0
-    present[0] = False
-    return {"abs_rel": round(float(np.mean(np.concatenate(errors))), 5),
-            "miou": round(float(np.mean(intersections[present] / np.maximum(unions[present], 1))), 5)}
+        depth.add(p.depth_m, frame.depth_m)
+        semantics.add(p.semantics, frame.semantics)
+    return {"abs_rel": round(float(depth.result()["abs_rel"]), 5),
+            "miou": round(semantics.result()["miou_truth_classes"], 5)}
 
 
 def judge(fp32: Path, int8: Path) -> dict:
