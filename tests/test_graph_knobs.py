@@ -70,7 +70,8 @@ def test_a_person_mask_the_network_is_unsure_of_or_too_short_for_a_body_is_no_de
 
 def test_a_few_stray_wall_voxels_are_no_wall():
     """A cell needs wall-labelled surface adding up to free_space_min_wall_m of height to be wall: a full-height
-    wall column is one, two stray voxels of noisy depth (0.1 m) are not, unless the bound is lowered."""
+    wall column is one, two stray voxels of noisy depth (0.1 m) are not, unless the bound is lowered; floor seen
+    in the band (a floor placed too high by predicted depth) is an obstacle, never a wall."""
     from pipeline.scene_graph.free_space import free_space_map
 
     voxel = 0.05
@@ -84,6 +85,9 @@ def test_a_few_stray_wall_voxels_are_no_wall():
         grid = free_space_map(points, tsdf, labels, voxel, 0.15, cell_m=0.1, min_wall_m=min_wall_m)
         return {tuple(np.round(grid.xy(*np.nonzero(grid.walls))[k], 2)) for k in range(int(grid.walls.sum()))}
 
+    floor_in_band = free_space_map(np.array([[2.0, 0.0, z] for z in np.arange(0.2, 1.0, voxel)]), tsdf[:16],
+                                   np.full(16, class_id("floor")), voxel, 0.15, cell_m=0.1)
+    assert floor_in_band.occupied.any() and not floor_in_band.walls.any()  # an obstacle, not a wall
     assert GraphConfig().free_space_min_wall_m == 0.4
     assert walls(0.4) == {(0.0, 0.0)}
     assert walls(0.05) == {(0.0, 0.0), (1.0, 0.0)}

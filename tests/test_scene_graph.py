@@ -134,6 +134,43 @@ def test_walls_are_completed_through_unseen_space_and_across_doors():
     assert not completed[15, 6:21].any()  # too wide for a door: open space
 
 
+def test_a_wall_line_stops_at_seen_clutter():
+    """Seen obstacles that are no wall (furniture, or the smeared surfaces of predicted depth) are seen space: a
+    wall line goes on through them only as far as a door is wide, not across a room full of them."""
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import complete_walls
+
+    shape = (20, 40)
+    walls, occupied = np.zeros(shape, bool), np.zeros(shape, bool)
+    walls[10, 0:9] = walls[5, 0:9] = True
+    occupied[10, 9:30] = True  # 2.1 m of clutter on the line, then unseen space
+    occupied[5, 9:15] = True  # 0.6 m of clutter, then a wall again: a door
+    walls[5, 15:25] = True
+    space = FreeSpaceMap(np.zeros(shape, bool), occupied | walls, walls, np.zeros(shape, bool), np.zeros(2), 0.1)
+    completed, doors = complete_walls(space)
+    assert not completed[10, 9:].any()
+    assert completed[5, 0:25].all() and len(doors) == 1
+
+
+def test_a_cluttered_room_the_camera_walked_through_is_a_room():
+    """A walled 4 x 4 m room whose map shows obstacles nearly everywhere (0.3 m2 of seen floor, below
+    room_min_seen_floor_m2) is a room once the camera stood in it; without that it is not."""
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import segment_rooms
+
+    shape = (50, 50)
+    walls = np.zeros(shape, bool)
+    walls[5, 5:46] = walls[45, 5:46] = walls[5:46, 5] = walls[5:46, 45] = True
+    inside = np.zeros(shape, bool)
+    inside[6:45, 6:45] = True
+    free = np.zeros(shape, bool)
+    free[23:29, 23:28] = True  # 30 cells = 0.3 m2 of seen floor
+    space = FreeSpaceMap(free, (inside & ~free) | walls, walls, free.copy(), np.zeros(2), 0.1)
+    assert segment_rooms(space).rooms == []
+    rooms = segment_rooms(space, visited_xy=np.array([[1.5, 1.5], [3.0, 2.5]])).rooms
+    assert len(rooms) == 1 and abs(rooms[0].area_m2 - 3.9**2) < 0.2
+
+
 def test_places_are_free_with_clearance_and_joined_through_free_space(world_map):
     from pipeline.scene_graph.places import _lines_free, find_places
 

@@ -5,7 +5,7 @@ A cell (``cell_m`` square, ``graph.free_space_cell_m``) is *occupied* where the 
 not the floor, not the ceiling), and *free* where it is not occupied and the map saw either the
 floor below it or free space (TSDF +1) in that band, or it is a one-cell gap between such cells
 (rays far from the camera fall apart). Everything else is unknown. Occupied
-cells with structure surfaces (walls, doors, windows: the class table's flag) of at least ``min_wall_m`` in
+cells with vertical structure surfaces (walls, doors, windows: ``IS_WALL``, not floor or ceiling) of at least ``min_wall_m`` in
 all (``graph.free_space_min_wall_m``; a few stray voxels of noisy depth are no wall) are also marked as
 ``walls``: rooms are the floor area the walls enclose, furniture included.
 """
@@ -21,6 +21,10 @@ from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.labels import IS_STRUCTURE, class_id
 
 FLOOR = class_id("floor")
+#: (41,) bool: the classes that make a wall: vertical structure (a floor or ceiling surface in the band is an obstacle,
+#: not a wall: a floor seen a few decimetres too high must not split a room)
+IS_WALL = IS_STRUCTURE.copy()
+IS_WALL[[FLOOR, class_id("ceiling")]] = False
 _DEFAULTS = GraphConfig()
 
 
@@ -65,7 +69,7 @@ def free_space_map(points: np.ndarray, tsdf: np.ndarray, labels: np.ndarray, vox
     occupied = band & surface
     floor = (labels == FLOOR) & surface & (np.abs(z) < z_min_m)
     seen_free = (band & (tsdf > 0.99)) | floor
-    walls = occupied & IS_STRUCTURE[labels]
+    walls = occupied & IS_WALL[labels]
     grid.occupied[rc[occupied, 0], rc[occupied, 1]] = True
     count = np.bincount(rc[walls, 0] * shape[1] + rc[walls, 1], minlength=shape[0] * shape[1]).reshape(shape)
     grid.walls[...] = count >= max(1, round(min_wall_m / voxel_m))  # a few stray voxels are no wall

@@ -1,12 +1,14 @@
 """Rooms from the free-space map: walls completed along their lines, seeds that no door fits through, growth.
 
 Walls first go on along their lines (the map frame puts them on x and y) through space never
-seen and across door-wide gaps (``complete_walls``), so that rooms separate even where the camera
-saw only part of a wall; the closed gaps are the doors. Room space is what the walls enclose:
+seen and across door-wide gaps of seen space (``complete_walls``), so that rooms separate even where the camera
+saw only part of a wall; the closed gaps are the doors. Seen obstacles count as seen space there: a line never
+crosses a room full of furniture or of the smeared surfaces of predicted depth. Room space is what the walls enclose:
 free cells, cells under furniture and seen floor. Seeds are the regions more than
 ``seed_clearance_m`` from any wall (more than half a door, so no seed passes a door) within
 ``seed_reach_m`` of room space; unseen space is no obstacle here, so a room seen in pieces gets one
-seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped. Seeds then grow through
+seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped, unless the camera stood in them
+(a room mapped as obstacles nearly everywhere is still a room when it was walked through). Seeds then grow through
 the room space (each cell to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
 up to ``unseen_reach_m`` and never through a wall (a room seen only through a door is what was
 seen of it), and each room takes the unclaimed cells between its own cells along rows
@@ -68,6 +70,7 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
     """Rooms of a free-space map (see the module doc; lengths in m, areas in m2, defaults: ``GraphConfig``).
     ``visited_xy`` (N, 2) m: where the camera was; when given, only rooms it entered grow into unseen space (a
     room seen through a door is what was seen)."""
+    walked = _visited_cells(space, visited_xy)
     walls, doors = complete_walls(space, door_max_m)
     seen = space.free | space.occupied | space.floor
     free = ndimage.binary_fill_holes(seen & ~walls) & ~walls  # inside the walls, furniture included
@@ -76,16 +79,15 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
     seeds, count = ndimage.label((clearance > seed_clearance_m) & near)
     seen_area = ndimage.sum(seen & ~space.occupied, seeds, np.arange(1, count + 1)) * space.cell_m**2
     keep = np.r_[False, seen_area >= min_seen_floor_m2]
+    keep[np.unique(seeds[walked])] = True  # the camera stood there: room space, however cluttered the map
+    keep[0] = False
     if not keep.any():
         return RoomMap(np.zeros(free.shape, np.int32), [], [])
     seeds = np.where(keep[seeds], seeds, 0)
     labels = _grow(seeds, free)
     growing = labels
     if visited_xy is not None:
-        cells = space.cells(np.asarray(visited_xy))
-        inside_grid = np.all((cells >= 0) & (cells < labels.shape), axis=1)
-        entered = np.unique(labels[cells[inside_grid, 0], cells[inside_grid, 1]])
-        growing = np.where(np.isin(labels, entered), labels, 0)
+        growing = np.where(np.isin(labels, np.unique(labels[walked])), labels, 0)
     grown = _grow(growing, ~walls & ((labels == 0) | (growing > 0)), steps=int(round(unseen_reach_m / space.cell_m)))
     labels = np.where(labels > 0, labels, grown)
     labels = _fill_orthogonally(labels, walls)
@@ -96,12 +98,12 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
 def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_max_m,
                    min_run_m: float = 0.5) -> tuple[np.ndarray, list]:
     """Walls continued along their lines (the map frame has walls on x and y): a straight wall stretch of at
-    least ``min_run_m`` goes on through space never seen, and across a seen gap no wider than ``door_max_m``
-    where the line goes on behind it (a door), until it meets another wall or seen free space.
+    least ``min_run_m`` goes on through space never seen, and across a seen gap (free or obstacles) no wider than
+    ``door_max_m`` where the line goes on behind it (a door), until it meets another wall or wider seen space.
 
     Returns the completed walls (H, W) bool and the doors: one (row index array, column index array) per
     closed gap."""
-    seen_free = space.free | space.floor
+    seen = space.free | space.floor | space.occupied
     walls, doors = space.walls.copy(), []
     run = max(2, int(round(min_run_m / space.cell_m)))
     door_cells = int(round(door_max_m / space.cell_m))
@@ -109,7 +111,7 @@ def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_
     for along_rows in (True, False):
         flip = (lambda a: a) if along_rows else np.transpose  # work along rows; columns are rows transposed
         lines, grown, blocked, open_ = (flip(a) for a in (straight[0 if along_rows else 1], walls, space.walls,
-                                                           seen_free))
+                                                           seen))
         junction = ndimage.binary_dilation(flip(straight[1 if along_rows else 0]), iterations=1)
         for r in np.flatnonzero(lines.any(axis=1)):
             cols = np.flatnonzero(lines[r])
@@ -127,7 +129,7 @@ def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_
 
 def _extend(wall: np.ndarray, free: np.ndarray, c: int, step: int, door_cells: int) -> tuple[list[int], list]:
     """Cells added to a wall line that ends before column ``c`` (going in direction ``step``), and the door
-    gaps crossed; nothing when the line runs into seen free space wider than a door."""
+    gaps crossed; nothing when the line runs into seen space (``free``: free or obstacles) wider than a door."""
     added, gaps = [], []
     while 0 <= c < len(wall) and not wall[c]:
         if free[c]:
@@ -143,6 +145,16 @@ def _extend(wall: np.ndarray, free: np.ndarray, c: int, step: int, door_cells: i
         added.append(c)
         c += step
     return added, gaps
+
+
+def _visited_cells(space: FreeSpaceMap, visited_xy: np.ndarray | None) -> np.ndarray:
+    """(H, W) bool: the cells the camera was in (none when ``visited_xy`` is None)."""
+    walked = np.zeros(space.free.shape, bool)
+    if visited_xy is not None and len(visited_xy):
+        cells = space.cells(np.asarray(visited_xy))
+        cells = cells[np.all((cells >= 0) & (cells < walked.shape), axis=1)]
+        walked[cells[:, 0], cells[:, 1]] = True
+    return walked
 
 
 def _borders(labels: np.ndarray) -> dict[tuple[int, int], set[tuple[int, int]]]:
