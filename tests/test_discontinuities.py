@@ -41,11 +41,12 @@ def test_the_fusion_kernel_cuts_exactly_the_discontinuities():
     rays = np.zeros((height, width, 3), np.float32)
     rays[..., 2] = 1.0
     for ratio in (0.004, 0.05, 0.3):
-        weight, counts = pixel_weights(depth, valid.view(np.uint8), np.zeros((height, width), np.uint8),
-                                       np.zeros((height, width), np.float32), -rays, rays, config.edge_threshold,
-                                       ratio, config.min_view_cos)
+        weight, fused, counts = pixel_weights(depth, valid.view(np.uint8), np.zeros((height, width), np.uint8),
+                                              np.zeros((height, width), np.float32), -rays, rays,
+                                              config.edge_threshold, ratio, config.min_view_cos)
         expected = depth_discontinuities(depth, ratio, config.depth_min_m, config.depth_max_m)
         assert np.array_equal(valid & (weight == 0), expected) and counts[EDGE] == expected.sum() > 0
+        assert np.array_equal(fused, np.where(weight > 0, depth, 0))
 
 
 def test_the_fusion_settings_cut_object_segments():

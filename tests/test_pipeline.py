@@ -20,6 +20,7 @@ from m2h_slam.perception.ground_truth import prediction_from_ground_truth
 from m2h_slam.sources import ReadOptions, open_sequence
 from m2h_slam.synthetic import WorldSpec
 from pipeline import Mapper
+from pipeline.mapping.fusion import SemanticTSDF
 
 PERSON = class_id("person")
 
@@ -347,7 +348,6 @@ def test_prediction_sanitising_keeps_shapes():
 
 def test_semantics_survive_hash_map_growth(apartment):
     """The grid's hash map moves blocks when it grows; every voxel attribute must follow them."""
-    from pipeline.mapping.fusion import SemanticTSDF
     from pipeline.mapping.masks import fusion_mask
 
     sequence = open_sequence(apartment, ReadOptions(max_frames=8))
@@ -397,7 +397,6 @@ def test_fusion_mask_reasons():
 def test_tsdf_weights_follow_the_view_angle():
     """Oblique (but not grazing) views fuse with less weight: weight = |cos(view angle)|."""
     from m2h_slam.core.intrinsics import Intrinsics
-    from pipeline.mapping.fusion import SemanticTSDF
     from pipeline.mapping.masks import fusion_mask
 
     K = Intrinsics.from_fov(64, 48, 40.0)
@@ -451,6 +450,25 @@ def test_map_raycast_matches_the_true_depth(apartment):
     assert both.mean() > 0.5 and colour.shape == last.rgb.shape and colour.max() <= 1.0
     assert np.median(np.abs(depth[both] - last.depth_m[both])) < 0.02
     assert np.median(np.abs(colour[both] * 255 - last.rgb[both])) < 12
+
+
+def test_blocks_touched_by_a_frame_are_those_open3d_would_allocate(apartment):
+    """Our compiled block selection gives exactly the blocks of Open3D's compute_unique_block_coordinates, also
+    for depth with holes and beyond the range, and none for an empty frame."""
+    o3d = open3d()
+    volume = SemanticTSDF(Config().fusion)
+    for frame in open_sequence(apartment, ReadOptions(max_frames=6, stride=5)):
+        depth = frame.depth_m.astype(np.float32).copy()
+        depth[::7, ::3] = 0.0
+        depth[:10] = 20.0  # beyond depth_max_m
+        ours = volume._blocks_seen(depth, frame.intrinsics, frame.world_T_camera).numpy()
+        theirs = volume.grid.compute_unique_block_coordinates(
+            o3d.t.geometry.Image(o3d.core.Tensor(depth[..., None])),
+            o3d.core.Tensor(frame.intrinsics.matrix, o3d.core.float64),
+            o3d.core.Tensor(np.linalg.inv(frame.world_T_camera), o3d.core.float64), 1.0,
+            volume.config.depth_max_m, volume.config.truncation_m / volume.config.voxel_size_m).numpy()
+        assert len(ours) > 10 and {tuple(k) for k in ours} == {tuple(k) for k in theirs} and len(ours) == len(theirs)
+    assert volume._blocks_seen(np.zeros_like(depth), frame.intrinsics, frame.world_T_camera).shape[0] == 0
 
 
 def test_predicted_depth_settings_track_through_depth_scale_flicker(apartment):

@@ -25,7 +25,7 @@ from m2h_slam.core.labels import PALETTE
 from m2h_slam.core.o3d import open3d
 from m2h_slam.core.records import LabelledMesh
 from m2h_slam.core.voxels import block_of, local_coords, local_index
-from pipeline.mapping.kernels import integrate_blocks, raycast_blocks
+from pipeline.mapping.kernels import integrate_blocks, raycast_blocks, touched_blocks
 
 log = logging.getLogger("m2h_slam")
 
@@ -56,7 +56,6 @@ class SemanticTSDF:
         self.R = config.block_resolution
         self.initial_blocks = min(config.max_blocks, initial_blocks)
         self.grid = self._new_grid(self.initial_blocks)
-        self.trunc_multiplier = config.truncation_m / config.voxel_size_m
         self.budget_hit = False
 
     def _new_grid(self, capacity: int):
@@ -137,18 +136,12 @@ class SemanticTSDF:
         return points, labels, label_weight / evidence
 
     def _blocks_seen(self, depth_m: np.ndarray, K: Intrinsics, world_T_camera: np.ndarray):
-        """Open3D (N, 3) int32 tensor of the block coordinates within truncation of a depth image's points."""
-        o3d = open3d()
-        core = o3d.core
-        image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth_m, np.float32)[..., None]))
-        try:
-            return self.grid.compute_unique_block_coordinates(
-                image, core.Tensor(K.matrix, core.float64), core.Tensor(np.linalg.inv(world_T_camera), core.float64),
-                1.0, self.config.depth_max_m, self.trunc_multiplier)
-        except RuntimeError as error:  # Open3D samples the image sparsely: a few valid pixels may touch nothing
-            if "No block is touched" not in str(error):
-                raise
-            return core.Tensor(np.zeros((0, 3), np.int32))
+        """Open3D (N, 3) int32 tensor of the block coordinates within truncation of a depth image's points (every
+        fourth pixel, as Open3D's ``compute_unique_block_coordinates``, compiled without its hash set)."""
+        keys = touched_blocks(np.ascontiguousarray(depth_m, np.float32), K.fx, K.fy, K.cx, K.cy,
+                              np.asarray(world_T_camera, np.float64), self.R * self.config.voxel_size_m,
+                              self.config.truncation_m, self.config.depth_max_m, 4)
+        return open3d().core.Tensor(keys)
 
     def sample(self, points_world: np.ndarray, *names: str) -> list[np.ndarray]:
         """Attributes ``names`` (e.g. "tsdf", "weight", "label") of the voxels nearest to (N, 3) world

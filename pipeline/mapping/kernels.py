@@ -35,7 +35,8 @@ REASONS = ("fused", "invalid_depth", "dynamic", "edges", "grazing")
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, discontinuity_ratio, min_view_cos):
-    """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused) and reason counts (5,) int64.
+    """Fusion weight (H, W) float32 (|cos| of the view angle; 0 = not fused), the depth to fuse (H, W) float32
+    (0 where not fused) and reason counts (5,) int64.
 
     depth (H, W) m (NaN allowed); valid (H, W) uint8, 1 = depth in range (``core.discontinuities.valid_depth``);
     excluded (H, W) uint8, 1 = dynamic / moving; edges (H, W) probability; normals (H, W, 3) camera frame;
@@ -43,6 +44,7 @@ def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, 
     """
     H, W = depth.shape
     weight = np.zeros((H, W), np.float32)
+    fused = np.zeros((H, W), np.float32)
     counts = np.zeros((H, 5), np.int64)
     for v in prange(H):
         for u in range(W):
@@ -60,8 +62,64 @@ def pixel_weights(depth, valid, excluded, edges, normals, rays, edge_threshold, 
                 counts[v, GRAZING] += 1
                 continue
             weight[v, u] = c
+            fused[v, u] = depth[v, u]
             counts[v, FUSED] += 1
-    return weight, counts.sum(axis=0)
+    return weight, fused, counts.sum(axis=0)
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def touched_blocks(depth, fx, fy, cx, cy, world_T_camera, block_size, truncation, depth_max, stride):
+    """(N, 3) int32 unique coordinates of the blocks (``block_size`` m) within ``truncation`` m of the surface seen
+    at every ``stride``-th pixel of planar depth (H, W) m (0 = none): four samples along each ray, from depth -
+    truncation to depth + truncation, as Open3D's ``compute_unique_block_coordinates`` takes them; ordered by
+    coordinates."""
+    H, W = depth.shape
+    rows, cols = H // stride, W // stride
+    samples = np.zeros((rows * cols * 4, 3), np.int32)
+    taken = np.zeros(rows * cols, np.bool_)
+    for r in prange(rows):
+        v = r * stride
+        for c in range(cols):
+            u = c * stride
+            d = depth[v, u]
+            if not (d > 0 and d < depth_max):
+                continue
+            i = r * cols + c
+            taken[i] = True
+            xc, yc = (u - cx) / fx, (v - cy) / fy
+            dx = world_T_camera[0, 0] * xc + world_T_camera[0, 1] * yc + world_T_camera[0, 2]
+            dy = world_T_camera[1, 0] * xc + world_T_camera[1, 1] * yc + world_T_camera[1, 2]
+            dz = world_T_camera[2, 0] * xc + world_T_camera[2, 1] * yc + world_T_camera[2, 2]
+            t_min, t_max = max(d - truncation, 0.0), min(d + truncation, depth_max)
+            for k in range(4):
+                t = t_min + k * (t_max - t_min) / 3
+                samples[4 * i + k, 0] = int(np.floor((world_T_camera[0, 3] + t * dx) / block_size))
+                samples[4 * i + k, 1] = int(np.floor((world_T_camera[1, 3] + t * dy) / block_size))
+                samples[4 * i + k, 2] = int(np.floor((world_T_camera[2, 3] + t * dz) / block_size))
+    low = np.full(3, 2**30, np.int64)
+    high = np.full(3, -(2**30), np.int64)
+    for i in range(rows * cols):
+        if taken[i]:
+            for k in range(4 * i, 4 * i + 4):
+                for a in range(3):
+                    low[a] = min(low[a], samples[k, a])
+                    high[a] = max(high[a], samples[k, a])
+    if low[0] > high[0]:
+        return np.zeros((0, 3), np.int32)
+    mark = np.zeros((high[0] - low[0] + 1, high[1] - low[1] + 1, high[2] - low[2] + 1), np.bool_)
+    for i in range(rows * cols):
+        if taken[i]:
+            for k in range(4 * i, 4 * i + 4):
+                mark[samples[k, 0] - low[0], samples[k, 1] - low[1], samples[k, 2] - low[2]] = True
+    out = np.empty((mark.sum(), 3), np.int32)
+    n = 0
+    for x in range(mark.shape[0]):
+        for y in range(mark.shape[1]):
+            for z in range(mark.shape[2]):
+                if mark[x, y, z]:
+                    out[n, 0], out[n, 1], out[n, 2] = x + low[0], y + low[1], z + low[2]
+                    n += 1
+    return out
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
@@ -82,51 +140,54 @@ def integrate_blocks(buf, keys, R, voxel_size, camera_T_world, world_R_camera, f
     H, W = depth.shape
     R3 = R * R * R
     updated = np.zeros(len(buf), np.int64)
+    step = camera_T_world[:3, 0] * voxel_size  # camera-frame step from one voxel to the next along x
     for i in prange(len(buf)):
         base = buf[i] * R3
-        for local in range(R3):
-            lx, ly, lz = local_coords(local, R)
-            x = (keys[i, 0] * R + lx) * voxel_size
-            y = (keys[i, 1] * R + ly) * voxel_size
-            z = (keys[i, 2] * R + lz) * voxel_size
-            zc = camera_T_world[2, 0] * x + camera_T_world[2, 1] * y + camera_T_world[2, 2] * z + camera_T_world[2, 3]
-            if zc <= 0:
-                continue
-            xc = camera_T_world[0, 0] * x + camera_T_world[0, 1] * y + camera_T_world[0, 2] * z + camera_T_world[0, 3]
-            yc = camera_T_world[1, 0] * x + camera_T_world[1, 1] * y + camera_T_world[1, 2] * z + camera_T_world[1, 3]
-            u = fx * xc / zc + cx
-            v = fy * yc / zc + cy
-            if not (u >= 0 and v >= 0 and u <= W - 1 and v <= H - 1):
-                continue
-            ui, vi = int(u), int(v)
-            d = depth[vi, ui]
-            sdf = d - zc
-            if d <= 0 or sdf < -truncation:
-                continue
-            w = weight[vi, ui]
-            j = base + local
-            old = tsdf_weight[j]
-            total = old + w
-            tsdf[j] = (old * tsdf[j] + w * min(sdf, truncation) / truncation) / total
-            for c in range(3):
-                color[j, c] = (old * color[j, c] + w * rgb[vi, ui, c]) / total
-            tsdf_weight[j] = total
-            updated[i] += 1
-            if abs(sdf) > semantic_band:
-                continue
-            s = w * confidence[vi, ui]
-            cls = semantics[vi, ui]
-            if label[j] == cls:
-                label_weight[j] += s
-            elif label_weight[j] >= s:
-                label_weight[j] -= s
-            else:
-                label[j] = cls
-                label_weight[j] = s - label_weight[j]
-            evidence[j] += s
-            for c in range(3):
-                normal_sum[j, c] += s * (world_R_camera[c, 0] * normals[vi, ui, 0] + world_R_camera[c, 1] * normals[vi, ui, 1]
-                                         + world_R_camera[c, 2] * normals[vi, ui, 2])
+        x = keys[i, 0] * R * voxel_size
+        for row in range(R * R):  # rows of R voxels along x: transform the first, step to the others
+            y = (keys[i, 1] * R + row % R) * voxel_size
+            z = (keys[i, 2] * R + row // R) * voxel_size
+            x0 = camera_T_world[0, 0] * x + camera_T_world[0, 1] * y + camera_T_world[0, 2] * z + camera_T_world[0, 3]
+            y0 = camera_T_world[1, 0] * x + camera_T_world[1, 1] * y + camera_T_world[1, 2] * z + camera_T_world[1, 3]
+            z0 = camera_T_world[2, 0] * x + camera_T_world[2, 1] * y + camera_T_world[2, 2] * z + camera_T_world[2, 3]
+            for lx in range(R):
+                zc = z0 + lx * step[2]
+                if zc <= 0:
+                    continue
+                u = fx * (x0 + lx * step[0]) / zc + cx
+                v = fy * (y0 + lx * step[1]) / zc + cy
+                if not (u >= 0 and v >= 0 and u <= W - 1 and v <= H - 1):
+                    continue
+                ui, vi = int(u), int(v)
+                d = depth[vi, ui]
+                sdf = d - zc
+                if d <= 0 or sdf < -truncation:
+                    continue
+                w = weight[vi, ui]
+                j = base + row * R + lx
+                old = tsdf_weight[j]
+                total = old + w
+                tsdf[j] = (old * tsdf[j] + w * min(sdf, truncation) / truncation) / total
+                for c in range(3):
+                    color[j, c] = (old * color[j, c] + w * rgb[vi, ui, c]) / total
+                tsdf_weight[j] = total
+                updated[i] += 1
+                if abs(sdf) > semantic_band:
+                    continue
+                s = w * confidence[vi, ui]
+                cls = semantics[vi, ui]
+                if label[j] == cls:
+                    label_weight[j] += s
+                elif label_weight[j] >= s:
+                    label_weight[j] -= s
+                else:
+                    label[j] = cls
+                    label_weight[j] = s - label_weight[j]
+                evidence[j] += s
+                for c in range(3):
+                    normal_sum[j, c] += s * (world_R_camera[c, 0] * normals[vi, ui, 0]
+                                             + world_R_camera[c, 1] * normals[vi, ui, 1]
+                                             + world_R_camera[c, 2] * normals[vi, ui, 2])
     return updated.sum()
 
 
@@ -202,4 +263,4 @@ def _forget_stale_kernels(kernels) -> None:
         pass
 
 
-_forget_stale_kernels([pixel_weights, integrate_blocks, raycast_blocks])
+_forget_stale_kernels([pixel_weights, touched_blocks, integrate_blocks, raycast_blocks])

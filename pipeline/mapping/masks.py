@@ -18,14 +18,17 @@ from m2h_slam.core.labels import IS_DYNAMIC
 from m2h_slam.core.records import Prediction
 from pipeline.mapping.kernels import REASONS, pixel_weights
 
+_DYNAMIC_LUT = np.zeros(256, np.uint8)
+_DYNAMIC_LUT[: len(IS_DYNAMIC)] = IS_DYNAMIC
+
 
 def dynamic_mask(semantics: np.ndarray, dilation_px: int) -> np.ndarray:
     """(H, W) bool: pixels of dynamic classes (people), grown by ``dilation_px``."""
-    mask = IS_DYNAMIC[semantics].astype(np.uint8)
+    mask = cv2.LUT(np.ascontiguousarray(semantics, np.uint8), _DYNAMIC_LUT)
     if dilation_px > 0 and mask.any():
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation_px + 1, 2 * dilation_px + 1))
         mask = cv2.dilate(mask, kernel)
-    return mask.astype(bool)
+    return mask.view(bool)
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,9 +48,8 @@ def fusion_mask(prediction: Prediction, K: Intrinsics, config: FusionConfig,
         excluded |= extra
     depth = np.ascontiguousarray(prediction.depth_m, np.float32)
     valid = valid_depth(depth, config.depth_min_m, config.depth_max_m)
-    weight, counts = pixel_weights(depth, valid.view(np.uint8), excluded.view(np.uint8),
-                                   np.ascontiguousarray(prediction.edges, np.float32),
-                                   np.ascontiguousarray(prediction.normals, np.float32), unit_rays(K),
-                                   config.edge_threshold, config.discontinuity_ratio, config.min_view_cos)
-    masked = np.where(weight > 0, depth, np.float32(0))
+    weight, masked, counts = pixel_weights(depth, valid.view(np.uint8), excluded.view(np.uint8),
+                                           np.ascontiguousarray(prediction.edges, np.float32),
+                                           np.ascontiguousarray(prediction.normals, np.float32), unit_rays(K),
+                                           config.edge_threshold, config.discontinuity_ratio, config.min_view_cos)
     return masked, weight, {name: int(n) for name, n in zip(REASONS[1:], counts[1:])}
