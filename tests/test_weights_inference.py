@@ -10,6 +10,7 @@ from conftest import run_cli
 from m2h_slam.core.errors import InputError
 from m2h_slam.perception import OnnxBackend, Predictor, TorchBackend
 from m2h_slam.perception.model import create_model
+from m2h_slam.perception.model.attention import CrossTaskAttentionLayer
 from m2h_slam.perception.model.weights import (
     backbone_key_map,
     load_dinov2_backbone,
@@ -18,6 +19,7 @@ from m2h_slam.perception.model.weights import (
     official_key_map,
     save_checkpoint,
 )
+from m2h_slam.perception.onnx_cache import EXPORT_VERSION
 from m2h_slam.perception.onnx_export import export_onnx
 
 DATA = Path(__file__).parent / "data"
@@ -151,7 +153,13 @@ def test_predictor_returns_input_resolution(tiny):
 
 
 def test_onnx_parity(tiny, tmp_path):
+    """The export (window attention as ONNX Runtime's fused kernel, padded windows masked) predicts what torch does."""
+    import onnx
+
     path = export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112)
+    fused = [n for n in onnx.load(str(path)).graph.node if n.op_type == "MultiHeadAttention"]
+    assert len(fused) == sum(isinstance(m, CrossTaskAttentionLayer) for m in tiny.modules()) > 0
+    assert all(len(n.input) == 5 and n.input[4] for n in fused)  # 16x12 maps in 7x7 windows: a padding mask
     image = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     torch_prediction = Predictor(TorchBackend(tiny), input_size=(112, 84)).predict(image)
     onnx_predictor = Predictor(OnnxBackend(path))
@@ -162,6 +170,9 @@ def test_onnx_parity(tiny, tmp_path):
     assert difference < 1e-3
     assert np.abs(onnx_prediction.normals - torch_prediction.normals).max() < 1e-3
     assert (onnx_prediction.semantics == torch_prediction.semantics).mean() > 0.999
+    standard = export_onnx(tiny, tmp_path / "standard.onnx", 84, 112, fused_attention=False)
+    assert not any(n.domain for n in onnx.load(str(standard)).graph.node)  # only standard operators
+    assert np.abs(Predictor(OnnxBackend(standard)).predict(image).depth_m - onnx_prediction.depth_m).max() < 1e-3
 
 
 def test_default_cpu_runtime_is_onnx_exported_once_and_cached(tiny, tmp_path, monkeypatch):
@@ -170,7 +181,7 @@ def test_default_cpu_runtime_is_onnx_exported_once_and_cached(tiny, tmp_path, mo
     image = np.random.default_rng(2).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     auto = Predictor.from_weights(weights, input_size=(112, 84))
     assert isinstance(auto.backend, OnnxBackend) and auto.input_size == (112, 84)
-    exports = list((tmp_path / "cache").glob("tiny-*-112x84-v1.onnx"))
+    exports = list((tmp_path / "cache").glob(f"tiny-*-112x84-v{EXPORT_VERSION}.onnx"))
     assert len(exports) == 1
     stamp = exports[0].stat().st_mtime_ns
     again = Predictor.from_weights(weights, input_size=(112, 84))
@@ -198,6 +209,8 @@ def test_cli_predict_and_export(tmp_path, tiny):
         assert f"im0_{kind}.png" in names and f"im1_{kind}.png" in names
     result = run_cli("export-onnx", str(tmp_path / "tiny.onnx"), "--weights", str(weights), "--input-size", "112x84")
     assert result.returncode == 0, result.stderr
+    result = run_cli("export-onnx", str(tmp_path / "std.onnx"), "--weights", str(weights), "--standard-ops")
+    assert result.returncode == 0 and "standard operators" in result.stderr, result.stderr
     result = run_cli("predict", str(images / "im0.png"), "--weights", str(tmp_path / "tiny.onnx"), "--out",
                      str(tmp_path / "onnx_out"), "-q")
     assert result.returncode == 0 and (tmp_path / "onnx_out" / "im0_preview.png").is_file()

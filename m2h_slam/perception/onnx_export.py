@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from m2h_slam.core.atomic import atomic_write
+from m2h_slam.perception.model.attention import CrossTaskAttentionLayer, multi_head_attention
 from m2h_slam.perception.model.m2h import M2H
 
 OUTPUTS = ("depth", "sem_seg", "normals", "edges")
@@ -56,13 +57,54 @@ def fixed_position_embedding(model: M2H, height: int, width: int):
         del vit._pos_embed
 
 
-def export_onnx(model: M2H, path: str | os.PathLike, height: int, width: int, opset: int = 17) -> Path:
-    """Write ``model`` as ONNX for (1, 3, height, width) normalised images; outputs as ``OUTPUTS``."""
+class _OrtMultiHeadAttention(torch.autograd.Function):
+    """``multi_head_attention`` with ``keep`` (N, L) int32 (1 = a key to attend to) or None, exported as ONNX
+    Runtime's fused ``com.microsoft.MultiHeadAttention`` (one kernel instead of matrix products, a mask, a Softmax
+    over (N, heads, L, L) scores and transposes)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, keep, heads):
+        return multi_head_attention(q, k, v, heads, None if keep is None else keep == 0)
+
+    @staticmethod
+    def symbolic(g, q, k, v, keep, heads):
+        from torch.onnx import symbolic_helper
+
+        no_bias = symbolic_helper._optional_input_placeholder_tensor(g)
+        mask = [] if symbolic_helper._is_none(keep) else [keep]
+        return g.op("com.microsoft::MultiHeadAttention", q, k, v, no_bias, *mask, num_heads_i=heads)
+
+
+def _ort_attention(q, k, v, heads: int, ignore: torch.Tensor | None) -> torch.Tensor:
+    """``multi_head_attention`` through ``_OrtMultiHeadAttention``."""
+    keep = None if ignore is None else (~ignore).to(torch.int32)
+    return _OrtMultiHeadAttention.apply(q.contiguous(), k.contiguous(), v.contiguous(), keep, heads)
+
+
+@contextlib.contextmanager
+def ort_attention(model: M2H):
+    """The cross-task attention layers of ``model`` export their attention as one ONNX Runtime kernel."""
+    layers = [m for m in model.modules() if isinstance(m, CrossTaskAttentionLayer)]
+    for layer in layers:
+        layer.attention = _ort_attention
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.attention = multi_head_attention
+
+
+def export_onnx(model: M2H, path: str | os.PathLike, height: int, width: int, opset: int = 17,
+                fused_attention: bool = True) -> Path:
+    """Write ``model`` as ONNX for (1, 3, height, width) normalised images; outputs as ``OUTPUTS``. With
+    ``fused_attention`` the window attention is ONNX Runtime's fused kernel (``ort_attention``; the file runs in ONNX
+    Runtime only), else standard operators."""
     model = model.eval()
     dummy = torch.zeros(1, 3, height, width)
 
     def write(tmp: Path) -> None:
-        with fixed_position_embedding(model, height, width), warnings.catch_warnings():
+        attention = ort_attention(model) if fused_attention else contextlib.nullcontext()
+        with fixed_position_embedding(model, height, width), attention, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
             # The exporter's own constant folding corrupts this graph (outputs off by ~1 in
             # the heads); ONNX Runtime folds constants itself when it loads the model.

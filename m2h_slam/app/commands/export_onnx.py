@@ -20,6 +20,9 @@ def add(commands, common: argparse.ArgumentParser) -> None:
                                           "(default: the shipped m2h_tiny demo weights)")
     export.add_argument("--input-size", type=network_size, metavar="WxH",
                         help="network input size (default: the model's)")
+    export.add_argument("--standard-ops", action="store_true",
+                        help="standard ONNX operators only, for runtimes other than ONNX Runtime (the window "
+                             "attention as matrix products and a Softmax instead of ONNX Runtime's fused kernel)")
     export.add_argument("--force", action="store_true", help="replace an existing ONNX model (never another file)")
     export.set_defaults(func=main)
 
@@ -76,6 +79,6 @@ def main(args: argparse.Namespace) -> int:
             raise InputError(out, "exists; pass --force to replace this ONNX model, or choose another output file")
     model = load_weights(weights)
     width, height = args.input_size or tuple(model.config.input_size)
-    export_onnx(model, out, height, width)
-    log.info("wrote %s (input 1x3x%dx%d)", out, height, width)
+    export_onnx(model, out, height, width, fused_attention=not args.standard_ops)
+    log.info("wrote %s (input 1x3x%dx%d%s)", out, height, width, ", standard operators" if args.standard_ops else "")
     return 0
