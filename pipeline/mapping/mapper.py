@@ -131,6 +131,7 @@ class _State:
     velocity: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
     last_keyframe: list[float] | None = None
     untracked: int = 0  # frames since the last measured pose (0: the previous frame's pose was measured)
+    guessed_since_keyframe: bool = False  # a pose since the last keyframe was guessed (its pose-graph edge is weak)
     moving_tracks: list[list[float]] = field(default_factory=list)  # [class, x, y, z] of objects seen moving
     events: list[str] = field(default_factory=list)
     depth_scales: list[float | None] = field(default_factory=list)  # per frame; None: not aligned
@@ -257,6 +258,7 @@ class Mapper:
         timings["fusion"] = 1000 * (time.perf_counter() - start)
 
         self.state.untracked = self.state.untracked + 1 if not tracking.placed else 0
+        self.state.guessed_since_keyframe |= not tracking.placed
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
         self.state.counts["frames"] += 1
@@ -374,7 +376,8 @@ class Mapper:
         """Add the keyframe just mapped (the last pose) to the pose graph and check it against the older ones it
         may see again: the revisit's record and, when the loop is closed, how it moved the map."""
         found = self._revisits.add(frame.index, frame.rgb, depth, pose)
-        self._graph.add_keyframe(len(self.state.poses) - 1, pose)
+        self._graph.add_keyframe(len(self.state.poses) - 1, pose, self.state.guessed_since_keyframe)
+        self.state.guessed_since_keyframe = False
         if found is None:
             return None, None
         old = self._revisits.keyframes[found.old].features.index
