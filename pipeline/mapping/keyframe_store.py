@@ -73,6 +73,7 @@ class KeyframeStore:
     def __init__(self, budget_mb: float = 512.0):
         self.budget_bytes = budget_mb * 1e6
         self.entries: list[Entry] = []
+        self.nbytes = 0  # of the stored arrays: kept as entries come and go (summing them each keyframe grew)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -85,6 +86,7 @@ class KeyframeStore:
                                   np.ascontiguousarray(rgb[s]), np.ascontiguousarray(semantics[s], np.uint8),
                                   np.round(confidence[s] * 255).astype(np.uint8),
                                   np.round(np.clip(normals[s], -1, 1) * 127).astype(np.int8)))
+        self.nbytes += self.entries[-1].nbytes
         if self.nbytes > self.budget_bytes and len(self.entries) > 2:
             self._thin()
 
@@ -97,6 +99,7 @@ class KeyframeStore:
             else:
                 kept[-1].frames += entry.frames
         self.entries = kept
+        self.nbytes = sum(e.nbytes for e in kept)
 
     def count_fused(self) -> None:
         """One more fused frame that the last keyframe stands for."""
@@ -114,10 +117,6 @@ class KeyframeStore:
         k = int(np.searchsorted(numbers, number))
         return self.entries[k].view() if k < len(numbers) and numbers[k] == number else None
 
-    @property
-    def nbytes(self) -> int:
-        return sum(e.nbytes for e in self.entries)
-
     # -- snapshots ---------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         """The store as stacked arrays (``keyframes_*``), for the mapper's snapshot (nothing while it is empty)."""
@@ -130,12 +129,13 @@ class KeyframeStore:
 
     def load_arrays(self, data) -> None:
         """Restore what ``arrays`` gave (``data``: a mapping of those names)."""
-        self.entries = []
+        self.entries, self.nbytes = [], 0
         if "keyframes_frames" not in data:
             return
         stacks = [data[f"keyframes_{name}"] for name in _FIELDS]
         for k, (number, frames) in enumerate(zip(data["keyframes_numbers"], data["keyframes_frames"])):
             self.entries.append(Entry(int(number), int(frames), *(stack[k] for stack in stacks)))
+        self.nbytes = sum(e.nbytes for e in self.entries)
 
 
 def rebuild(config: FusionConfig, entries: list[Entry], K: Intrinsics, poses: list[np.ndarray],

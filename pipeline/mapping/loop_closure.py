@@ -45,10 +45,13 @@ class Closure:
     old: int  # keyframe numbers (in the order the finder got them)
     new: int
     old_T_new: np.ndarray
-    inliers: int
     correction_m: float  # how far the closure moves the new keyframe from where odometry put it
     points: np.ndarray  # (inliers, 3) m the inlier points in the old keyframe's camera frame
     pixels: np.ndarray  # (inliers, 2) px where the new keyframe sees them
+
+    @property
+    def inliers(self) -> int:
+        return len(self.points)
 
     def agreeing(self, old_T_new: np.ndarray, K: Intrinsics, reprojection_px: float) -> int:
         """How many of the inlier points project within ``reprojection_px`` of their pixels under ``old_T_new``
@@ -170,7 +173,7 @@ class RevisitFinder:
             where = old.world_T_camera @ old_T_new  # the new keyframe's pose as the old one's view says
             correction = float(np.linalg.norm(where[:3, 3] - new.world_T_camera[:3, 3]))
             if plausible(correction, new.path_m - old.path_m, self.max_drift_share, self.max_drift_m):
-                return Closure(number, len(self.keyframes), old_T_new, len(points), correction, points, pixels)
+                return Closure(number, len(self.keyframes), old_T_new, correction, points, pixels)
         return None
 
     def move(self, poses: list[np.ndarray]) -> None:
