@@ -1,6 +1,7 @@
 """The one error-report path: a one-line description and the traceback in a file, from every place that
 catches an unexpected error (the CLI, a run, a data-set scene)."""
 
+import tempfile
 from pathlib import Path
 
 from m2h_slam.app import dataset_eval
@@ -22,12 +23,16 @@ def test_describe_is_one_line_with_the_type():
     assert len(describe(RuntimeError("x" * 1000))) == len("RuntimeError: ") + 200
 
 
-def test_write_traceback_to_a_given_file_and_to_a_temporary_one(tmp_path):
+def test_write_traceback_to_a_given_file_and_to_a_temporary_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
     error = _raised(ZeroDivisionError("boom"))
     assert write_traceback(error, tmp_path / "error.log") == f"traceback in {tmp_path / 'error.log'}"
     assert "ZeroDivisionError: boom" in (tmp_path / "error.log").read_text()
     where = write_traceback(error)
-    assert where.startswith("traceback in ") and "raise error" in Path(where.removeprefix("traceback in ")).read_text()
+    temporary = Path(where.removeprefix("traceback in "))
+    assert where.startswith("traceback in ") and temporary.parent == tmp_path / "temporary"
+    assert "raise error" in temporary.read_text()
     (tmp_path / "file.txt").write_text("a file, not a folder")
     assert write_traceback(error, tmp_path / "file.txt" / "error.log") == "no log written"
 
