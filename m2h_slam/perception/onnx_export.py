@@ -108,7 +108,8 @@ def export_onnx(model: M2H, path: str | os.PathLike, height: int, width: int, op
             warnings.simplefilter("ignore")  # tracer warnings about constant shapes are expected
             # The exporter's own constant folding corrupts this graph (outputs off by ~1 in
             # the heads); ONNX Runtime folds constants itself when it loads the model.
-            torch.onnx.export(_Outputs(model), (dummy,), str(tmp), dynamo=False, opset_version=opset,
+            # the exporter restores the wrapper's training mode afterwards: a new module is in training mode
+            torch.onnx.export(_Outputs(model).eval(), (dummy,), str(tmp), dynamo=False, opset_version=opset,
                               input_names=["image"], output_names=list(OUTPUTS), do_constant_folding=False)
 
     return atomic_write(path, write)
