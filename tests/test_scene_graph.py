@@ -171,6 +171,30 @@ def test_a_cluttered_room_the_camera_walked_through_is_a_room():
     assert len(rooms) == 1 and abs(rooms[0].area_m2 - 3.9**2) < 0.2
 
 
+def test_walked_space_cut_up_by_wall_lines_from_furniture_is_a_room():
+    """A walled 4 x 4 m room mapped as obstacles, with three 0.6 m stretches of wall voxels (furniture labelled
+    wall) in a line across it: the completed line cuts the room in two, whose seeds (little seen floor, not walked:
+    the camera went along the line) are dropped. The seen walls alone leave room for a seed, and the camera stood
+    there: one room. Not walked, it is no room."""
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import complete_walls, segment_rooms
+
+    shape = (50, 50)
+    walls = np.zeros(shape, bool)
+    walls[5, 5:46] = walls[45, 5:46] = walls[5:46, 5] = walls[5:46, 45] = True
+    walls[6:12, 25] = walls[20:26, 25] = walls[34:40, 25] = True  # wall voxels on furniture, gaps under 1.2 m
+    inside = np.zeros(shape, bool)
+    inside[6:45, 6:45] = True
+    free = np.zeros(shape, bool)
+    free[23:29, 13:18] = True  # 30 cells = 0.3 m2 of seen floor
+    space = FreeSpaceMap(free, inside & ~free & ~walls, walls, free.copy(), np.zeros(2), 0.1)
+    assert complete_walls(space)[0][6:45, 25].all()  # the line crosses the room
+    walked_xy = np.column_stack([np.full(30, 2.25), np.linspace(1.0, 4.0, 30)])  # 0.25 m beside the line
+    assert segment_rooms(space).rooms == []
+    rooms = segment_rooms(space, visited_xy=walked_xy).rooms
+    assert len(rooms) == 1 and abs(rooms[0].area_m2 - 3.9**2) < 0.5
+
+
 def test_places_are_free_with_clearance_and_joined_through_free_space(world_map):
     from pipeline.scene_graph.places import _lines_free, find_places
 

@@ -12,9 +12,10 @@ seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped, unle
 the room space (each cell to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
 up to ``unseen_reach_m`` and never through a wall (a room seen only through a door is what was
 seen of it), and each room takes the unclaimed cells between its own cells along rows
-and columns (rooms are rectangles or L shapes). Openings are the doors between two rooms and
-the stretches where two rooms touch. Each room gets its footprint (the outline of its cells),
-area and centroid.
+and columns (rooms are rectangles or L shapes). Walked space that no room holds becomes a room where the seen
+walls alone leave room for a seed (wall lines continued from wall voxels on furniture had cut it up). Openings are
+the doors between two rooms and the stretches where two rooms touch. Each room gets its footprint (the outline of
+its cells), area and centroid.
 
 Measured against the ground truth on held-out synthetic walks: docs/pipeline.md.
 """
@@ -81,18 +82,42 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
     keep = np.r_[False, seen_area >= min_seen_floor_m2]
     keep[np.unique(seeds[walked])] = True  # the camera stood there: room space, however cluttered the map
     keep[0] = False
-    if not keep.any():
-        return RoomMap(np.zeros(free.shape, np.int32), [], [])
-    seeds = np.where(keep[seeds], seeds, 0)
-    labels = _grow(seeds, free)
-    growing = labels
-    if visited_xy is not None:
-        growing = np.where(np.isin(labels, np.unique(labels[walked])), labels, 0)
-    grown = _grow(growing, ~walls & ((labels == 0) | (growing > 0)), steps=int(round(unseen_reach_m / space.cell_m)))
-    labels = np.where(labels > 0, labels, grown)
-    labels = _fill_orthogonally(labels, walls)
+    labels = np.zeros(free.shape, np.int32)
+    if keep.any():
+        labels = _grow(np.where(keep[seeds], seeds, 0), free)
+        growing = labels
+        if visited_xy is not None:
+            growing = np.where(np.isin(labels, np.unique(labels[walked])), labels, 0)
+        grown = _grow(growing, ~walls & ((labels == 0) | (growing > 0)),
+                      steps=int(round(unseen_reach_m / space.cell_m)))
+        labels = _fill_orthogonally(np.where(labels > 0, labels, grown), walls)
+    labels = _claim_walked_space(labels, space, walked, seed_clearance_m, min_area_m2)
+    if not labels.any():
+        return RoomMap(labels, [], [])
     rooms, labels = _rooms(labels, space, min_area_m2)
     return RoomMap(labels, rooms, _openings(labels, doors, space))
+
+
+def _claim_walked_space(labels: np.ndarray, space: FreeSpaceMap, walked: np.ndarray, clearance_m: float,
+                        min_area_m2: float) -> np.ndarray:
+    """``labels`` with the walked space no room claimed made into rooms: each 8-connected region of seen space
+    inside the seen walls (completed wall lines do not cut it) that no room holds, that the camera stood in, of at
+    least ``min_area_m2`` and with room for a seed by the seen walls alone (a cell more than ``clearance_m`` from
+    them). Such a room was lost when wall lines, continued from wall voxels on its furniture, cut it into pieces
+    whose seeds were dropped."""
+    seen = space.free | space.occupied | space.floor
+    inside = ndimage.binary_fill_holes(seen & ~space.walls) & ~space.walls
+    regions, count = ndimage.label(inside & (labels == 0), np.ones((3, 3), bool))
+    if count == 0 or not walked.any():
+        return labels
+    clearance = ndimage.distance_transform_edt(~space.walls) * space.cell_m
+    roomy = ndimage.maximum(clearance, regions, np.arange(1, count + 1)) > clearance_m
+    large = ndimage.sum(np.ones_like(inside), regions, np.arange(1, count + 1)) * space.cell_m**2 >= min_area_m2
+    claimed = labels.copy()
+    for region in np.unique(regions[walked & (regions > 0)]):
+        if roomy[region - 1] and large[region - 1]:
+            claimed[regions == region] = claimed.max() + 1
+    return claimed
 
 
 def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_max_m,
