@@ -170,6 +170,28 @@ def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment
     assert mapper.step(frames[22], prediction_from_ground_truth(frames[22])).tracking == "ok"
 
 
+def test_guessed_poses_slow_down_while_tracking_is_lost(apartment):
+    """Frames without usable depth get the constant-velocity prediction, each moving half as far as the guess
+    before it: a motion kept up blindly (a fast turn) cannot run on through a long loss."""
+    from scipy.spatial.transform import Rotation
+
+    frames = list(open_sequence(apartment))[:24]
+    mapper = Mapper(Config(), frames[0].intrinsics)
+    for frame in frames[:20]:
+        mapper.step(frame, prediction_from_ground_truth(frame))
+    step = np.array(mapper.state.velocity).reshape(4, 4)
+    for frame in frames[20:24]:
+        blind = prediction_from_ground_truth(frame)
+        assert mapper.step(frame, dataclasses.replace(blind, depth_m=np.zeros_like(blind.depth_m))).tracking == "no-depth"
+    poses = [np.array(p).reshape(4, 4) for p in mapper.state.poses[-5:]]
+    moves = [np.linalg.inv(a) @ b for a, b in zip(poses, poses[1:])]
+    for k, move in enumerate(moves):
+        assert np.allclose(move[:3, 3], step[:3, 3] / 2**k, atol=1e-9)
+        angle = np.linalg.norm(Rotation.from_matrix(move[:3, :3]).as_rotvec())
+        assert np.isclose(angle, np.linalg.norm(Rotation.from_matrix(step[:3, :3]).as_rotvec()) / 2**k, atol=1e-9)
+    assert np.linalg.norm(step[:3, 3]) > 0.01  # the walk moves: the halving is visible
+
+
 def test_per_frame_motion_adds_up():
     from scipy.spatial.transform import Rotation
 
