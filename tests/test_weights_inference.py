@@ -153,13 +153,16 @@ def test_predictor_returns_input_resolution(tiny):
 
 
 def test_onnx_parity(tiny, tmp_path):
-    """The export (window attention as ONNX Runtime's fused kernel, padded windows masked) predicts what torch does."""
+    """The export (window attention and the backbone's attention as ONNX Runtime's fused kernel, padded windows
+    masked) predicts what torch does."""
     import onnx
 
     path = export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112)
+    assert not any(module.training for module in tiny.modules())  # the exporter leaves the model as it found it
     fused = [n for n in onnx.load(str(path)).graph.node if n.op_type == "MultiHeadAttention"]
-    assert len(fused) == sum(isinstance(m, CrossTaskAttentionLayer) for m in tiny.modules()) > 0
-    assert all(len(n.input) == 5 and n.input[4] for n in fused)  # 16x12 maps in 7x7 windows: a padding mask
+    masked = [n for n in fused if len(n.input) == 5 and n.input[4]]  # 16x12 maps in 7x7 windows: a padding mask
+    assert len(masked) == sum(isinstance(m, CrossTaskAttentionLayer) for m in tiny.modules()) > 0
+    assert len(fused) - len(masked) == len(tiny.backbone.vit.blocks)  # and the backbone's self-attention
     image = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     torch_prediction = Predictor(TorchBackend(tiny), input_size=(112, 84)).predict(image)
     onnx_predictor = Predictor(OnnxBackend(path))
@@ -218,29 +221,55 @@ def test_cli_predict_and_export(tmp_path, tiny):
     assert bad.returncode == 2 and "nope.safetensors: weights file not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_the_int8_variant_is_built_once_judged_and_used_only_where_it_passed(tiny, tmp_path, monkeypatch):
-    """The INT8 variant of an export: calibrated, compared with FP32 on held-out synthetic frames (accuracy and
-    latency recorded beside it), built once, and chosen exactly when every check passed."""
+def test_faster_variants_are_built_once_judged_and_the_fastest_that_passed_is_used(tiny, tmp_path, monkeypatch):
+    """The INT8 and short-window variants of an export: built, compared with the export on held-out synthetic frames
+    (accuracy and latency recorded beside it), judged once, and the fastest that passed every check is chosen."""
     import json
 
-    from m2h_slam.perception import onnx_int8
+    from m2h_slam.perception import onnx_variants
     from m2h_slam.perception.onnx_cache import cached_onnx
 
     monkeypatch.setenv("M2H_SLAM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(onnx_int8, "CALIBRATION_FRAMES", 4)
-    monkeypatch.setattr(onnx_int8, "HELD_OUT_FRAMES", 4)
+    monkeypatch.setattr(onnx_variants, "CALIBRATION_FRAMES", 4)
+    monkeypatch.setattr(onnx_variants, "HELD_OUT_FRAMES", 4)
     weights = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
-    fp32 = cached_onnx(weights, (112, 84), tiny)
-    chosen = onnx_int8.int8_choice(fp32)
-    record = json.loads(fp32.with_name(fp32.stem + "-int8.json").read_text())
-    for name in ("fp32", "int8"):
+    exported = cached_onnx(weights, (112, 84), tiny)
+    chosen = onnx_variants.fastest_variant(exported, tiny)
+    record = json.loads(exported.with_name(exported.stem + "-variants.json").read_text())
+    files = onnx_variants.variant_files(exported)
+    for name in ("export", "int8", "windows"):
         assert set(record[name]) == {"abs_rel", "miou", "ms"} and record[name]["ms"] > 0
-    assert record["checks"]["abs_rel"] == (record["int8"]["abs_rel"] <= 1.02 * record["fp32"]["abs_rel"])
-    assert (record["chosen"] == "int8") == all(record["checks"].values())
-    assert chosen == (fp32.with_name(fp32.stem + "-int8.onnx") if record["chosen"] == "int8" else fp32)
-    int8 = fp32.with_name(fp32.stem + "-int8.onnx")
-    stamp = int8.stat().st_mtime_ns
-    assert onnx_int8.int8_choice(fp32) == chosen and int8.stat().st_mtime_ns == stamp  # judged once
+    for name in ("int8", "windows"):
+        assert record["checks"][name]["abs_rel"] == (record[name]["abs_rel"] <= 1.02 * record["export"]["abs_rel"])
+        assert record["checks"][name]["faster"] == (record[name]["ms"] <= 0.95 * record["export"]["ms"])
+    passed = [name for name in files if all(record["checks"][name].values())]
+    assert record["chosen"] == (min(passed, key=lambda name: record[name]["ms"]) if passed else "export")
+    assert chosen == files.get(record["chosen"], exported)
+    stamps = {name: path.stat().st_mtime_ns for name, path in files.items()}
+    assert onnx_variants.fastest_variant(exported, tiny) == chosen  # judged once
+    assert {name: path.stat().st_mtime_ns for name, path in files.items()} == stamps
+    assert all(layer.window == 7 for layer in tiny.mlt_head.cross_attn)  # the caller's model is left as it was
     image = np.random.default_rng(2).integers(0, 256, (84, 112, 3), dtype=np.uint8)
-    quantised = Predictor(OnnxBackend(int8)).predict(image)
-    assert quantised.depth_m.shape == (84, 112) and np.isfinite(quantised.depth_m).all()
+    for path in files.values():
+        predicted = Predictor(OnnxBackend(path)).predict(image)
+        assert predicted.depth_m.shape == (84, 112) and np.isfinite(predicted.depth_m).all()
+
+
+def test_short_windows_match_the_network_run_in_those_windows(tiny, tmp_path):
+    """The windows variant is the same weights with (4, 8) windows: the export and PyTorch agree, and it differs from
+    the network in its trained 7 x 7 windows."""
+    import copy
+
+    from m2h_slam.perception.onnx_export import export_onnx
+    from m2h_slam.perception.onnx_variants import SHORT_WINDOW, export_short_windows
+
+    exported = export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112)
+    short = export_short_windows(tiny, exported, tmp_path / "short.onnx")
+    image = torch.from_numpy(np.random.default_rng(3).random((1, 3, 84, 112), np.float32))
+    reference = copy.deepcopy(tiny)
+    for layer in reference.mlt_head.cross_attn:
+        layer.window = SHORT_WINDOW
+    with torch.inference_mode():
+        expected, trained = reference(image)["sem_seg"].numpy(), tiny(image)["sem_seg"].numpy()
+    got = OnnxBackend(short)(image[0][None])["sem_seg"].numpy()  # logits (depth of random weights is mostly clipped)
+    assert np.abs(got - expected).max() < 1e-5 < np.abs(got - trained).max()

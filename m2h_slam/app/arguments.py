@@ -112,9 +112,9 @@ def add_network_arguments(parser: argparse.ArgumentParser, *, runtime: bool = Tr
         group.add_argument("--runtime", choices=RUNTIMES,
                            help="network runtime (default: the config's, auto: ONNX Runtime on the CPU, exported once "
                                 "and cached)")
-        group.add_argument("--no-int8", dest="int8", action="store_false", default=None,
-                           help="ONNX Runtime: run the FP32 export, not its INT8 variant (used by default where it "
-                                "passed its accuracy and speed check)")
+        group.add_argument("--no-variants", dest="variants", action="store_false", default=None,
+                           help="ONNX Runtime: run the export as trained, not a faster variant of it (INT8, shorter "
+                                "attention windows: used by default where one passed its accuracy and speed check)")
 
 
 def add_device_argument(parser) -> None:
@@ -132,11 +132,12 @@ def open_from_args(args: argparse.Namespace):
 
 
 def perception_from_args(config, args: argparse.Namespace):
-    """``config`` with the network flags that were given (--weights, --device, --threads, --runtime, --no-int8)
+    """``config`` with the network flags that were given (--weights, --device, --threads, --runtime,
+    --no-variants)
     applied."""
     import dataclasses
 
-    given = {name: getattr(args, name, None) for name in ("weights", "device", "threads", "runtime", "int8")}
-    with flags_checked({name: "--no-int8" if name == "int8" else f"--{name}" for name in given}):
+    given = {name: getattr(args, name, None) for name in ("weights", "device", "threads", "runtime", "variants")}
+    with flags_checked({name: "--no-variants" if name == "variants" else f"--{name}" for name in given}):
         perception = dataclasses.replace(config.perception, **{k: v for k, v in given.items() if v is not None})
     return dataclasses.replace(config, perception=perception)

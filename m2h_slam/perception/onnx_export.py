@@ -81,24 +81,47 @@ def _ort_attention(q, k, v, heads: int, ignore: torch.Tensor | None) -> torch.Te
     return _OrtMultiHeadAttention.apply(q.contiguous(), k.contiguous(), v.contiguous(), keep, heads)
 
 
+def _fused_vit_attention(attn: nn.Module):
+    """The forward of a timm ViT ``Attention`` (no gate, no query / key / output norms, evaluation mode) through
+    ``_ort_attention``; None for any other attention."""
+    plain = all(isinstance(getattr(attn, name, nn.Identity()), nn.Identity) for name in ("q_norm", "k_norm", "norm"))
+    if not plain or getattr(attn, "gate", None) is not None or not hasattr(attn, "qkv"):
+        return None
+
+    def forward(x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+        q, k, v = attn.qkv(x).chunk(3, dim=-1)  # the 3 * C outputs are (q, k, v) x heads x head size
+        return attn.proj(_ort_attention(q, k, v, attn.num_heads, None))
+
+    return forward
+
+
 @contextlib.contextmanager
 def ort_attention(model: M2H):
-    """The cross-task attention layers of ``model`` export their attention as one ONNX Runtime kernel."""
+    """The cross-task attention layers and the backbone's self-attention of ``model`` export their attention as one
+    ONNX Runtime kernel each."""
+    from timm.layers import Attention
+
     layers = [m for m in model.modules() if isinstance(m, CrossTaskAttentionLayer)]
     for layer in layers:
         layer.attention = _ort_attention
+    vits = [(m, _fused_vit_attention(m)) for m in model.modules() if isinstance(m, Attention)]
+    vits = [(m, forward) for m, forward in vits if forward is not None]
+    for module, forward in vits:
+        module.forward = forward
     try:
         yield
     finally:
         for layer in layers:
             layer.attention = multi_head_attention
+        for module, _ in vits:
+            del module.forward
 
 
 def export_onnx(model: M2H, path: str | os.PathLike, height: int, width: int, opset: int = 17,
                 fused_attention: bool = True) -> Path:
     """Write ``model`` as ONNX for (1, 3, height, width) normalised images; outputs as ``OUTPUTS``. With
-    ``fused_attention`` the window attention is ONNX Runtime's fused kernel (``ort_attention``; the file runs in ONNX
-    Runtime only), else standard operators."""
+    ``fused_attention`` the window attention and the backbone's attention are ONNX Runtime's fused kernel
+    (``ort_attention``; the file runs in ONNX Runtime only), else standard operators."""
     model = model.eval()
     dummy = torch.zeros(1, 3, height, width)
 

@@ -110,12 +110,12 @@ class Predictor:
         self.std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto", int8: bool = False,
+    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto", variants: bool = False,
                      **kwargs) -> Predictor:
         """From our checkpoint / an official checkpoint or an ``.onnx`` file. ``runtime``: "torch", "onnx" (ONNX
         Runtime on an export cached per weights and input size) or "auto" (ONNX on the CPU at a fixed input
-        size, PyTorch otherwise, and PyTorch if the export fails). ``int8``: with ONNX Runtime, run the export's
-        INT8 variant where it passed its accuracy and speed check (``onnx_int8.int8_choice``)."""
+        size, PyTorch otherwise, and PyTorch if the export fails). ``variants``: with ONNX Runtime, run the export's
+        fastest variant that passed its accuracy and speed check (``onnx_variants.fastest_variant``)."""
         if Path(path).suffix == ".onnx":
             return cls(OnnxBackend(path, kwargs.get("threads")), **kwargs)
         if runtime not in RUNTIMES:
@@ -127,11 +127,11 @@ class Predictor:
         size = tuple(model.config.input_size) if size == "model" else size
         if runtime == "onnx" or (runtime == "auto" and torch.device(device).type == "cpu" and size is not None):
             from m2h_slam.perception.onnx_cache import cached_onnx
-            from m2h_slam.perception.onnx_int8 import int8_choice
+            from m2h_slam.perception.onnx_variants import fastest_variant
 
             try:
                 exported = cached_onnx(path, size, model)
-                return cls(OnnxBackend(int8_choice(exported) if int8 else exported, kwargs.get("threads")), **kwargs)
+                return cls(OnnxBackend(fastest_variant(exported, model) if variants else exported, kwargs.get("threads")), **kwargs)
             except (OSError, RuntimeError) as error:
                 if runtime == "onnx":
                     raise

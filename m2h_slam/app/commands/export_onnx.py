@@ -21,7 +21,7 @@ def add(commands, common: argparse.ArgumentParser) -> None:
     export.add_argument("--input-size", type=network_size, metavar="WxH",
                         help="network input size (default: the model's)")
     export.add_argument("--standard-ops", action="store_true",
-                        help="standard ONNX operators only, for runtimes other than ONNX Runtime (the window "
+                        help="standard ONNX operators only, for runtimes other than ONNX Runtime (attention "
                              "attention as matrix products and a Softmax instead of ONNX Runtime's fused kernel)")
     export.add_argument("--force", action="store_true", help="replace an existing ONNX model (never another file)")
     export.set_defaults(func=main)

@@ -40,7 +40,7 @@ def predictor_from_args(args: argparse.Namespace):
     check_device(c.device)
     weights = Path(c.weights) if c.weights else demo_weights()
     note_demo_weights(weights, synthetic_source=False)  # images and videos: not known to be synthetic
-    return Predictor.from_weights(weights, device=c.device, runtime=c.runtime, int8=c.int8, threads=c.threads,
+    return Predictor.from_weights(weights, device=c.device, runtime=c.runtime, variants=c.variants, threads=c.threads,
                                   **({"input_size": args.input_size} if args.input_size else {}))
 
 

@@ -1,6 +1,6 @@
 """Window-based Multi-task Cross-Attention (WMCA) and its global counterpart.
 
-In each non-overlapping ``window`` x ``window`` window the tokens of all tasks attend
+In each non-overlapping window (``window`` x ``window`` cells, or ``(rows, cols)``) the tokens of all tasks attend
 jointly. Maps not divisible by the window are padded and the padded tokens masked.
 """
 
@@ -27,10 +27,12 @@ def multi_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head
 class CrossTaskAttentionLayer(nn.Module):
     """One layer: per-task LayerNorm, joint multi-head attention, per-task LayerNorm, shared FFN.
 
-    ``window=None`` makes every token of every task attend to all others (global attention).
+    ``window``: cells of a square window, or (rows, cols); ``None`` makes every token of every task attend to all
+    others (global attention).
     """
 
-    def __init__(self, dim: int, num_tasks: int, heads: int = 4, ffn_ratio: int = 4, window: int | None = 7):
+    def __init__(self, dim: int, num_tasks: int, heads: int = 4, ffn_ratio: int = 4,
+                 window: int | tuple[int, int] | None = 7):
         super().__init__()
         self.window = window
         self.norm_layers = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_tasks))
@@ -44,26 +46,26 @@ class CrossTaskAttentionLayer(nn.Module):
         """features: per task (B, C, H, W), same size; returns the same shapes."""
         B, C, H, W = features[0].shape
         T = len(features)
-        w = self.window
-        if w is None:
+        if self.window is None:
             tokens = torch.stack([f.flatten(2).transpose(1, 2) for f in features], dim=1)  # (B, T, HW, C)
             tokens = self._attend(tokens, None)
             return [tokens[:, t].transpose(1, 2).reshape(B, C, H, W) for t in range(T)]
-        ph, pw = (-H) % w, (-W) % w
+        wh, ww = (self.window, self.window) if isinstance(self.window, int) else self.window
+        ph, pw = (-H) % wh, (-W) % ww
         Hp, Wp = H + ph, W + pw
-        nh, nw = Hp // w, Wp // w
+        nh, nw = Hp // wh, Wp // ww
         x = torch.stack(features, dim=1)  # (B, T, C, H, W)
         x = F.pad(x, (0, pw, 0, ph))
-        # (B, T, C, nh, w, nw, w) -> (B * nh * nw, T, w * w, C)
-        x = x.reshape(B, T, C, nh, w, nw, w).permute(0, 3, 5, 1, 4, 6, 2).reshape(B * nh * nw, T, w * w, C)
+        # (B, T, C, nh, wh, nw, ww) -> (B * nh * nw, T, wh * ww, C)
+        x = x.reshape(B, T, C, nh, wh, nw, ww).permute(0, 3, 5, 1, 4, 6, 2).reshape(B * nh * nw, T, wh * ww, C)
         mask = None
         if ph or pw:
             valid = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
             valid[:H, :W] = True
-            valid = valid.reshape(nh, w, nw, w).permute(0, 2, 1, 3).reshape(nh * nw, 1, w * w).expand(-1, T, -1)
-            mask = ~valid.reshape(nh * nw, T * w * w).repeat(B, 1)  # True = ignore
+            valid = valid.reshape(nh, wh, nw, ww).permute(0, 2, 1, 3).reshape(nh * nw, 1, wh * ww).expand(-1, T, -1)
+            mask = ~valid.reshape(nh * nw, T * wh * ww).repeat(B, 1)  # True = ignore
         x = self._attend(x, mask)
-        x = x.reshape(B, nh, nw, T, w, w, C).permute(0, 3, 6, 1, 4, 2, 5).reshape(B, T, C, Hp, Wp)
+        x = x.reshape(B, nh, nw, T, wh, ww, C).permute(0, 3, 6, 1, 4, 2, 5).reshape(B, T, C, Hp, Wp)
         return [x[:, t, :, :H, :W] for t in range(T)]
 
     def _self_attention(self, x: torch.Tensor, ignore: torch.Tensor | None) -> torch.Tensor:
