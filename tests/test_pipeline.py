@@ -2,6 +2,7 @@
 resume, torch-free operation, and `m2h-slam run` end to end."""
 
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -184,7 +185,7 @@ def test_guessed_poses_slow_down_while_tracking_is_lost(apartment):
         blind = prediction_from_ground_truth(frame)
         assert mapper.step(frame, dataclasses.replace(blind, depth_m=np.zeros_like(blind.depth_m))).tracking == "no-depth"
     poses = [np.array(p).reshape(4, 4) for p in mapper.state.poses[-5:]]
-    moves = [np.linalg.inv(a) @ b for a, b in zip(poses, poses[1:])]
+    moves = [np.linalg.inv(a) @ b for a, b in itertools.pairwise(poses)]
     for k, move in enumerate(moves):
         assert np.allclose(move[:3, 3], step[:3, 3] / 2**k, atol=1e-9)
         angle = np.linalg.norm(Rotation.from_matrix(move[:3, :3]).as_rotvec())

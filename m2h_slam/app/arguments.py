@@ -133,8 +133,7 @@ def open_from_args(args: argparse.Namespace):
 
 def perception_from_args(config, args: argparse.Namespace):
     """``config`` with the network flags that were given (--weights, --device, --threads, --runtime,
-    --no-variants)
-    applied."""
+    --no-variants) applied."""
     import dataclasses
 
     given = {name: getattr(args, name, None) for name in ("weights", "device", "threads", "runtime", "variants")}

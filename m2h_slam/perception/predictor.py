@@ -110,8 +110,8 @@ class Predictor:
         self.std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto", variants: bool = False,
-                     **kwargs) -> Predictor:
+    def from_weights(cls, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto",
+                     variants: bool = False, **kwargs) -> Predictor:
         """From our checkpoint / an official checkpoint or an ``.onnx`` file. ``runtime``: "torch", "onnx" (ONNX
         Runtime on an export cached per weights and input size) or "auto" (ONNX on the CPU at a fixed input
         size, PyTorch otherwise, and PyTorch if the export fails). ``variants``: with ONNX Runtime, run the export's
@@ -131,7 +131,8 @@ class Predictor:
 
             try:
                 exported = cached_onnx(path, size, model)
-                return cls(OnnxBackend(fastest_variant(exported, model) if variants else exported, kwargs.get("threads")), **kwargs)
+                chosen = fastest_variant(exported, model) if variants else exported
+                return cls(OnnxBackend(chosen, kwargs.get("threads")), **kwargs)
             except (OSError, RuntimeError) as error:
                 if runtime == "onnx":
                     raise
