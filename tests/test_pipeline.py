@@ -2,7 +2,6 @@
 resume, torch-free operation, and `m2h-slam run` end to end."""
 
 import dataclasses
-import itertools
 import json
 import subprocess
 import sys
@@ -171,26 +170,27 @@ def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment
     assert mapper.step(frames[22], prediction_from_ground_truth(frames[22])).tracking == "ok"
 
 
-def test_guessed_poses_slow_down_while_tracking_is_lost(apartment):
-    """Frames without usable depth get the constant-velocity prediction, each moving half as far as the guess
-    before it: a motion kept up blindly (a fast turn) cannot run on through a long loss."""
+def test_a_poor_alignment_may_confirm_the_prediction_but_not_overrule_it():
+    """The bound on the distance from the constant-velocity prediction shrinks with the alignment's fitness below
+    odometry.full_trust_fitness: an 8 deg surprise passes a good fit and fails a poor one, a 2 deg one passes both."""
     from scipy.spatial.transform import Rotation
 
-    frames = list(open_sequence(apartment))[:24]
-    mapper = Mapper(Config(), frames[0].intrinsics)
-    for frame in frames[:20]:
-        mapper.step(frame, prediction_from_ground_truth(frame))
-    step = np.array(mapper.state.velocity).reshape(4, 4)
-    for frame in frames[20:24]:
-        blind = prediction_from_ground_truth(frame)
-        assert mapper.step(frame, dataclasses.replace(blind, depth_m=np.zeros_like(blind.depth_m))).tracking == "no-depth"
-    poses = [np.array(p).reshape(4, 4) for p in mapper.state.poses[-5:]]
-    moves = [np.linalg.inv(a) @ b for a, b in itertools.pairwise(poses)]
-    for k, move in enumerate(moves):
-        assert np.allclose(move[:3, 3], step[:3, 3] / 2**k, atol=1e-9)
-        angle = np.linalg.norm(Rotation.from_matrix(move[:3, :3]).as_rotvec())
-        assert np.isclose(angle, np.linalg.norm(Rotation.from_matrix(step[:3, :3]).as_rotvec()) / 2**k, atol=1e-9)
-    assert np.linalg.norm(step[:3, 3]) > 0.01  # the walk moves: the halving is visible
+    from m2h_slam.core.intrinsics import Intrinsics
+    from pipeline.mapping.odometry import RgbdOdometry
+
+    def turn(deg: float) -> np.ndarray:
+        motion = np.eye(4)
+        motion[:3, :3] = Rotation.from_euler("y", deg, degrees=True).as_matrix()
+        return motion
+
+    config = Config().odometry.for_depth(True)
+    odometry = RgbdOdometry(config, Intrinsics.from_fov(320, 240, 70.0), open3d().core.Device("CPU:0"))
+    predicted = turn(8.0)
+    assert config.full_trust_fitness == 0.4 and config.max_prediction_error_deg == 10.0
+    assert odometry.motion_problem(turn(16.0), predicted, fitness=0.8) == ""
+    assert odometry.motion_problem(turn(16.0), predicted, fitness=0.19) == "8.0 deg off the constant-velocity prediction"
+    assert odometry.motion_problem(turn(10.0), predicted, fitness=0.19) == ""
+    assert odometry.motion_problem(turn(16.0), None, fitness=0.19) == ""  # no trusted prediction: nothing to keep
 
 
 def test_per_frame_motion_adds_up():

@@ -221,6 +221,10 @@ class OdometryConfig(Checked):
     max_rotation_deg: float = ranged(20.0, Range(0, 180, low_open=True))
     max_prediction_error_m: float = ranged(0.1, POSITIVE)  # per frame, off the constant-velocity prediction
     max_prediction_error_deg: float = ranged(10.0, Range(0, 180, low_open=True))
+    # below this fitness both bounds above shrink in proportion: an alignment that matched few pixels may confirm the
+    # prediction but not overrule it (a 0.19 fit once doubled a turn, and the doubled turn, kept up through lost
+    # frames, turned the rest of a walk's map by 90 deg)
+    full_trust_fitness: float = ranged(0.4, Range(0, 1, low_open=True))
     keyframe_translation_m: float = ranged(0.25, NON_NEGATIVE)
     keyframe_rotation_deg: float = ranged(15.0, Range(0, 180))
     # Hold the pose while this share of the textured, static pixels is unchanged since the last measured frame

@@ -11,9 +11,7 @@ frame or a raycast of the map: ``odometry.target``), moving objects (object segm
 stand where the map saw free space, and their tracks: ``pipeline.mapping.moving``), fusion into
 the semantic TSDF. A frame that fails the tracking test against the previous frame is
 tried against the map raycast from the predicted pose (recovery); if that fails too it
-is not fused, its pose is the constant-velocity prediction, and the event is recorded. Each guessed pose halves
-the motion the next guess makes (a lost camera's motion is unknown: a fast turn kept up through ten lost frames
-had turned the rest of a walk's map by 90 degrees).
+is not fused, its pose is the constant-velocity prediction, and the event is recorded.
 
 On the synthetic benchmark, tracking against the last keyframe drifts least; the previous
 frame is next; a 5 cm TSDF raycast is about 10x less accurate (it is smoother than a frame).
@@ -260,8 +258,6 @@ class Mapper:
         timings["fusion"] = 1000 * (time.perf_counter() - start)
 
         self.state.untracked = self.state.untracked + 1 if not tracking.placed else 0
-        if not tracking.placed:  # guessed: the next guess moves half as far
-            self.state.velocity = per_frame_motion(np.array(self.state.velocity).reshape(4, 4), 2).ravel().tolist()
         self.state.guessed_since_keyframe |= not tracking.placed
         self.state.timestamps_s.append(float(frame.timestamp_s))
         self.state.poses.append(pose.ravel().tolist())
@@ -322,7 +318,7 @@ class Mapper:
             result = track(self.odometry.image(*key_rgbd), key_T_previous @ velocity, check_motion=False)
             if result.ok:  # express as motion from the previous pose, then check it
                 motion = np.linalg.inv(key_T_previous) @ result.prev_T_current
-                problem = self.odometry.motion_problem(motion, expected)
+                problem = self.odometry.motion_problem(motion, expected, result.fitness)
                 result = dataclasses.replace(result, ok=not problem, prev_T_current=motion if not problem else velocity,
                                              reason=problem)
             if not result.ok:

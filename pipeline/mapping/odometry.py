@@ -102,9 +102,10 @@ class RgbdOdometry:
             rgb, depth_m = block_mean(rgb, depth_m, self.factor)
         return rgbd_image(rgb, depth_m, self.device)
 
-    def motion_problem(self, prev_T_current: np.ndarray, predicted: np.ndarray | None) -> str:
+    def motion_problem(self, prev_T_current: np.ndarray, predicted: np.ndarray | None, fitness: float = 1.0) -> str:
         """Why a per-frame motion is implausible ('' if it is not): too large, or too far from the
-        constant-velocity prediction ``predicted`` (prev_T_current; None: no trusted prediction)."""
+        constant-velocity prediction ``predicted`` (prev_T_current; None: no trusted prediction); below
+        ``full_trust_fitness`` the bounds on the distance from the prediction shrink with the alignment's ``fitness``."""
         c = self.config
         if np.linalg.norm(prev_T_current[:3, 3]) > c.max_translation_m:
             return f"jump of {np.linalg.norm(prev_T_current[:3, 3]):.2f} m"
@@ -113,9 +114,10 @@ class RgbdOdometry:
         if predicted is None:
             return ""
         surprise = np.linalg.inv(predicted) @ prev_T_current
-        if np.linalg.norm(surprise[:3, 3]) > c.max_prediction_error_m:
+        trust = min(1.0, fitness / c.full_trust_fitness)  # a poor fit may only confirm the prediction
+        if np.linalg.norm(surprise[:3, 3]) > c.max_prediction_error_m * trust:
             return f"{np.linalg.norm(surprise[:3, 3]):.2f} m off the constant-velocity prediction"
-        if rotation_angle_deg(surprise) > c.max_prediction_error_deg:
+        if rotation_angle_deg(surprise) > c.max_prediction_error_deg * trust:
             return f"{rotation_angle_deg(surprise):.1f} deg off the constant-velocity prediction"
         return ""
 
@@ -141,5 +143,5 @@ class RgbdOdometry:
         elif rmse > c.max_inlier_rmse_m:
             reason = f"inlier RMSE {rmse:.3f} m > {c.max_inlier_rmse_m}"
         elif check_motion:
-            reason = self.motion_problem(T, init_prev_T_current if trust_prediction else None)
+            reason = self.motion_problem(T, init_prev_T_current if trust_prediction else None, fitness)
         return TrackingResult(not reason, T if not reason else init_prev_T_current, fitness, rmse, reason)
