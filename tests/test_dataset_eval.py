@@ -14,6 +14,7 @@ import pytest
 from test_hypersim import write_scene
 
 from m2h_slam.cli import main
+from m2h_slam.core.config import Config
 from m2h_slam.core.dense_metrics import score_frames
 from m2h_slam.formats.image_io import read_rgb
 from m2h_slam.sources import ReadOptions, open_sequence
@@ -182,7 +183,7 @@ def test_network_scores_equal_a_direct_computation_and_resume_skips_finished_sce
     out = tmp_path / "eval"
     shutil.copytree(ray_eval, out)
     first = json.loads((out / "metrics.json").read_text())
-    predictor = Predictor.from_weights(demo_weights())
+    predictor = Predictor.from_weights(demo_weights(), variants=Config().perception.variants)  # as the eval runs it
     frames = (frame for scene in sorted(synthetic_dataset.iterdir()) for frame in open_sequence(scene, ReadOptions()))
     expected = score_frames(lambda frame: predictor.predict(frame.rgb), frames).result()
     dense = first["aggregate"]["dense"]

@@ -3,6 +3,7 @@ resume, torch-free operation, and `m2h-slam run` end to end."""
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -346,6 +347,9 @@ def test_cli_run_on_real_video(tmp_path, bikes_path):
     record = json.loads((out / "run.json").read_text())
     assert record["counts"]["frames"] == 24 and record["input"]["format"] == "video"
     assert record["odometry"] == {"method": "intensity", "depth_outlier_m": 0.3}  # 'auto' for predicted depth
+    network = record["network"]  # the cached export or the faster variant that passed its check
+    assert network["runtime"] == "onnx" and re.fullmatch(r"m2h_tiny_synthetic-\w+-224x168-v\d+(-\w+)?\.onnx",
+                                                           network["model"]), network
     assert set(record["timings"]) >= {"predict", "mask", "odometry", "fusion", "export"}
     trajectory = np.loadtxt(out / "trajectory.txt")
     assert trajectory.shape == (24, 8) and np.isfinite(trajectory).all()

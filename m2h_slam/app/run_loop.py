@@ -186,6 +186,7 @@ def run(sequence: Sequence, out: str | Path, config: Config, options: RunOptions
                   "fingerprint": binding["input.fingerprint"], "read": snapshot.read_record(sequence),
                   "frames_skipped_by_reader": int(getattr(sequence, "frames_corrupt", 0))},
         "perception": "ground truth" if options.gt_perception else str(perception.weights),
+        "network": perception.network,
         "poses": options.poses,
         "config": config_to_dict(config),
         "odometry": {name: getattr(mapper.odometry.config, name) for name in ("method", "depth_outlier_m")},

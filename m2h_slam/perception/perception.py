@@ -55,6 +55,19 @@ class Perception:
                                                     threads=c.threads, **kwargs)
 
     @property
+    def network(self) -> dict | None:
+        """What runs the network (run.json): ONNX Runtime and its model file (the export or the variant chosen), or
+        PyTorch and its device; None for ground-truth perception."""
+        if self.gt:
+            return None
+        from m2h_slam.perception.predictor import OnnxBackend
+
+        backend = self.predictor.backend
+        if isinstance(backend, OnnxBackend):
+            return {"runtime": "onnx", "model": backend.path.name}
+        return {"runtime": "torch", "device": str(backend.device)}
+
+    @property
     def overlaps(self) -> bool:
         """Whether the network may run beside the mapper (ONNX Runtime releases the GIL and leaves the cores)."""
         if self.gt:

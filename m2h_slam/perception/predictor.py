@@ -67,7 +67,7 @@ class OnnxBackend:
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         import onnxruntime as ort
 
-        path = Path(path)
+        self.path = path = Path(path)
         require_file(path, "ONNX model")
         options = ort.SessionOptions()
         if threads:
