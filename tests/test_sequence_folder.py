@@ -32,6 +32,19 @@ def test_round_trip_every_ground_truth_kind(tmp_path):
         np.testing.assert_allclose(b.normals, a.normals, atol=2e-5)
 
 
+def test_frames_without_ground_truth_images_keep_rgb_and_poses(tmp_path):
+    """What a run on the network's perception reads: RGB and poses, none of the ground-truth images (decoding them
+    cost ~8 ms per frame); afterwards the sequence reads them again."""
+    frames = make_frames(3)
+    sequence = open_sequence(_write(tmp_path / "seq", frames))
+    with sequence.without_ground_truth_images():
+        read = list(sequence)
+    assert [f.index for f in read] == [0, 1, 2] and all(np.array_equal(f.rgb, a.rgb) for f, a in zip(read, frames))
+    assert all(f.world_T_camera is not None for f in read)
+    assert all(getattr(f, field) is None for f in read for field in GROUND_TRUTH_FIELDS if field != "world_T_camera")
+    assert all(f.depth_m is not None and f.normals is not None for f in sequence)
+
+
 def test_stride_limit_and_resize(tmp_path):
     sequence = open_sequence(_write(tmp_path / "s", make_frames(5)), ReadOptions(stride=2, max_frames=2, resize=(16, 12)))
     frames = list(sequence)

@@ -12,6 +12,7 @@ frames (``run``, ``info --check``, ``eval``) accepts and refuses the same ones.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -101,6 +102,18 @@ class Sequence(ABC):
 
     #: True for readers that skip frames they cannot read (videos, image folders): ``len`` is then an upper bound
     skips_unreadable: bool = False
+    #: False while nothing needs the ground-truth images (a run on the network's perception): readers that can skip
+    #: them (sequence folders) then read only the RGB and the poses
+    ground_truth_images: bool = True
+
+    @contextlib.contextmanager
+    def without_ground_truth_images(self):
+        """Frames read inside carry no ground-truth images where the reader can skip them (poses stay)."""
+        before, self.ground_truth_images = self.ground_truth_images, False
+        try:
+            yield self
+        finally:
+            self.ground_truth_images = before
 
     @property
     def length_known(self) -> bool:

@@ -160,7 +160,7 @@ class FolderSequence(Sequence):
             rgb = image_io.read_rgb(self._rgb_files[i])
             check_size(self._rgb_files[i], "image", rgb, K.width, K.height)
             extra = {}
-            for field, files in self._optional.items():
+            for field, files in self._optional.items() if self.ground_truth_images else ():
                 extra[field] = self._read(field, files[i])
                 check_size(files[i], field, extra[field], K.width, K.height)
             if self.poses is not None:
