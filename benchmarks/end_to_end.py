@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from m2h_slam.eval.run_eval import evaluate_run
 from m2h_slam.perception.model.weights import load_weights
 from m2h_slam.perception.onnx_cache import cached_onnx
 from m2h_slam.perception.onnx_export import export_onnx
-from m2h_slam.perception.onnx_variants import fastest_variant
+from m2h_slam.perception.onnx_variants import alternating_latency_ms, fastest_variant
 from m2h_slam.perception.perception import demo_weights
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
@@ -44,15 +43,8 @@ def network_latency(models: dict[str, Path], rounds: int = 40) -> dict[str, floa
 
     backends = {name: OnnxBackend(path) for name, path in models.items()}
     width, height = next(iter(backends.values())).input_size
-    sessions = {name: backend.session for name, backend in backends.items()}
     image = {"image": np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)}
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(rounds):
-        for name, session in sessions.items():
-            start = time.perf_counter()
-            session.run(None, image)
-            times[name].append(time.perf_counter() - start)
-    return {name: round(1000 * float(np.median(t[3:])), 2) for name, t in times.items()}
+    return alternating_latency_ms({name: b.session for name, b in backends.items()}, image, rounds, warm_up=3)
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import hashlib
 import os
 from pathlib import Path
 
-EXPORT_VERSION = 3  # bump when export_onnx changes what it writes (2: fused window attention, 3: fused backbone attention)
+# bump when export_onnx changes what it writes (2: fused window attention, 3: fused backbone attention)
+EXPORT_VERSION = 3
 
 
 def cache_dir() -> Path:

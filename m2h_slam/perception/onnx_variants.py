@@ -165,6 +165,18 @@ def _accuracy(predictor, frames) -> dict[str, float]:
             "miou": round(semantics.result()["miou_truth_classes"], 5)}
 
 
+def alternating_latency_ms(sessions: dict, image: dict, rounds: int, warm_up: int) -> dict[str, float]:
+    """Median ms per run of each ONNX Runtime session on ``image`` (its input feed), the sessions run in turn
+    ``rounds`` times so that the machine's drift hits all alike; the first ``warm_up`` rounds are not counted."""
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, image)
+            times[name].append(time.perf_counter() - start)
+    return {name: round(1000 * float(np.median(t[warm_up:])), 2) for name, t in times.items()}
+
+
 def judge(exported: Path, files: dict[str, Path]) -> dict:
     """Accuracy of the export and each variant on held-out synthetic frames and their median latency, run
     alternately; which one to use (the record kept beside the export)."""
@@ -175,14 +187,10 @@ def judge(exported: Path, files: dict[str, Path]) -> dict:
     frames = _frames(HELD_OUT_SEED, HELD_OUT_FRAMES, predictors["export"].input_size)
     record: dict = {name: _accuracy(p, frames) for name, p in predictors.items()}
     image = {"image": predictors["export"].preprocess(frames[0].rgb)[None].numpy()}
-    times: dict[str, list[float]] = {name: [] for name in predictors}
-    for _ in range(12):
-        for name, p in predictors.items():
-            start = time.perf_counter()
-            p.backend.session.run(None, image)
-            times[name].append(time.perf_counter() - start)
+    latency = alternating_latency_ms({name: p.backend.session for name, p in predictors.items()}, image, rounds=12,
+                                     warm_up=2)
     for name in predictors:
-        record[name]["ms"] = round(1000 * float(np.median(times[name][2:])), 2)
+        record[name]["ms"] = latency[name]
     base = record["export"]
     checks = {name: {"abs_rel": record[name]["abs_rel"] <= base["abs_rel"] * ABS_REL_RATIO,
                      "miou": record[name]["miou"] >= base["miou"] - MIOU_DROP,
@@ -194,7 +202,8 @@ def judge(exported: Path, files: dict[str, Path]) -> dict:
                   checks=checks, chosen=chosen, short_window=list(SHORT_WINDOW),
                   held_out={"seed": HELD_OUT_SEED, "frames": HELD_OUT_FRAMES,
                             "size": list(predictors["export"].input_size)})
-    log.info("%s: %s (%s)", exported.name, "runs the export as is" if chosen == "export" else f"runs its {chosen} variant",
+    log.info("%s: %s (%s)", exported.name,
+             "runs the export as is" if chosen == "export" else f"runs its {chosen} variant",
              "; ".join(f"{name}: AbsRel {r['abs_rel']:.4f}, mIoU {r['miou']:.3f}, {r['ms']:.1f} ms"
                        for name, r in record.items() if name in predictors))
     return record

@@ -51,8 +51,8 @@ class Perception:
             c = config.perception
             self.weights = Path(c.weights) if c.weights else demo_weights()
             kwargs = {"input_size": tuple(c.input_size)} if c.input_size else {}
-            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime, variants=c.variants,
-                                                    threads=c.threads, **kwargs)
+            self.predictor = Predictor.from_weights(self.weights, device=c.device, runtime=c.runtime,
+                                                    variants=c.variants, threads=c.threads, **kwargs)
 
     @property
     def network(self) -> dict | None:

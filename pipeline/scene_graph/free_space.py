@@ -40,6 +40,11 @@ class FreeSpaceMap:
     origin_xy: np.ndarray
     cell_m: float
 
+    @property
+    def seen(self) -> np.ndarray:
+        """(H, W) bool: cells seen at all (free, floor or an obstacle)."""
+        return self.free | self.floor | self.occupied
+
     def cells(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) int (row, column) of map-frame points (N, 2+) m; may lie outside the grid."""
         ij = np.rint((np.asarray(xy)[:, :2] - self.origin_xy) / self.cell_m).astype(np.int64)

@@ -73,7 +73,7 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
     room seen through a door is what was seen)."""
     walked = _visited_cells(space, visited_xy)
     walls, doors = complete_walls(space, door_max_m)
-    seen = space.free | space.occupied | space.floor
+    seen = space.seen
     free = ndimage.binary_fill_holes(seen & ~walls) & ~walls  # inside the walls, furniture included
     near = ndimage.binary_dilation(free, iterations=int(round(seed_reach_m / space.cell_m)), mask=~walls)
     clearance = ndimage.distance_transform_edt(~walls) * space.cell_m  # unseen space is no obstacle
@@ -105,10 +105,11 @@ def _claim_walked_space(labels: np.ndarray, space: FreeSpaceMap, walked: np.ndar
     least ``min_area_m2`` and with room for a seed by the seen walls alone (a cell more than ``clearance_m`` from
     them). Such a room was lost when wall lines, continued from wall voxels on its furniture, cut it into pieces
     whose seeds were dropped."""
-    seen = space.free | space.occupied | space.floor
-    inside = ndimage.binary_fill_holes(seen & ~space.walls) & ~space.walls
+    if not walked.any():
+        return labels
+    inside = ndimage.binary_fill_holes(space.seen & ~space.walls) & ~space.walls
     regions, count = ndimage.label(inside & (labels == 0), np.ones((3, 3), bool))
-    if count == 0 or not walked.any():
+    if count == 0:
         return labels
     clearance = ndimage.distance_transform_edt(~space.walls) * space.cell_m
     roomy = ndimage.maximum(clearance, regions, np.arange(1, count + 1)) > clearance_m
@@ -128,7 +129,7 @@ def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_
 
     Returns the completed walls (H, W) bool and the doors: one (row index array, column index array) per
     closed gap."""
-    seen = space.free | space.floor | space.occupied
+    seen = space.seen
     walls, doors = space.walls.copy(), []
     run = max(2, int(round(min_run_m / space.cell_m)))
     door_cells = int(round(door_max_m / space.cell_m))

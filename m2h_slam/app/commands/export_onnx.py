@@ -22,7 +22,7 @@ def add(commands, common: argparse.ArgumentParser) -> None:
                         help="network input size (default: the model's)")
     export.add_argument("--standard-ops", action="store_true",
                         help="standard ONNX operators only, for runtimes other than ONNX Runtime (attention "
-                             "attention as matrix products and a Softmax instead of ONNX Runtime's fused kernel)")
+                             "as matrix products and a Softmax instead of ONNX Runtime's fused kernel)")
     export.add_argument("--force", action="store_true", help="replace an existing ONNX model (never another file)")
     export.set_defaults(func=main)
 
