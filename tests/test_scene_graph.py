@@ -171,28 +171,71 @@ def test_a_cluttered_room_the_camera_walked_through_is_a_room():
     assert len(rooms) == 1 and abs(rooms[0].area_m2 - 3.9**2) < 0.2
 
 
+def test_a_cluttered_room_the_camera_stepped_into_through_an_open_door_is_a_room():
+    """Two walled 3 x 3 m rooms, the second mapped as obstacles, joined by a 0.8 m door between wall stubs that do
+    not line up (so no wall line closes it). The camera stepped 0.2 m through the door: not into the cluttered
+    room's seed, but within seed clearance of it. The seed is kept: two rooms, not the first grown through the
+    door over both."""
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import segment_rooms
+
+    shape = (72, 40)
+    walls = np.zeros(shape, bool)
+    walls[5, 5:36] = walls[66, 5:36] = walls[5:67, 5] = walls[5:67, 35] = True
+    walls[35, 5:16] = walls[36, 24:36] = True  # the wall between them, with a door at columns 16-23
+    free, cluttered = np.zeros(shape, bool), np.zeros(shape, bool)
+    free[6:36, 6:35] = True
+    cluttered[36:66, 6:35] = True
+    free &= ~walls
+    cluttered &= ~walls & ~free
+    space = FreeSpaceMap(free, cluttered | walls, walls, free.copy(), np.zeros(2), 0.1)
+    walked_xy = np.column_stack([np.full(20, 2.0), np.linspace(2.0, 3.8, 20)])  # 0.2 m past the door
+    rooms = segment_rooms(space, visited_xy=walked_xy)
+    assert len(rooms.rooms) == 2, [r.area_m2 for r in rooms.rooms]
+    assert all(8.0 < r.area_m2 < 9.5 for r in rooms.rooms) and len(rooms.openings) == 1
+
+
 def test_walked_space_cut_up_by_wall_lines_from_furniture_is_a_room():
-    """A walled 4 x 4 m room mapped as obstacles, with three 0.6 m stretches of wall voxels (furniture labelled
-    wall) in a line across it: the completed line cuts the room in two, whose seeds (little seen floor, not walked:
-    the camera went along the line) are dropped. The seen walls alone leave room for a seed, and the camera stood
-    there: one room. Not walked, it is no room."""
+    """A walled 4 x 4 m room mapped as obstacles, with four lines of 0.6 m stretches of wall voxels (furniture
+    labelled wall) across it: the completed lines cut the room into strips 0.7 m wide, too narrow for a seed. The
+    seen walls alone leave room for a seed, and the camera stood there: one room. Not walked, it is no room."""
     from pipeline.scene_graph.free_space import FreeSpaceMap
     from pipeline.scene_graph.rooms import complete_walls, segment_rooms
 
     shape = (50, 50)
     walls = np.zeros(shape, bool)
     walls[5, 5:46] = walls[45, 5:46] = walls[5:46, 5] = walls[5:46, 45] = True
-    walls[6:12, 25] = walls[20:26, 25] = walls[34:40, 25] = True  # wall voxels on furniture, gaps under 1.2 m
+    for col in (13, 21, 29, 37):
+        walls[6:12, col] = walls[20:26, col] = walls[34:40, col] = True  # wall voxels on furniture, gaps < 1.2 m
     inside = np.zeros(shape, bool)
     inside[6:45, 6:45] = True
-    free = np.zeros(shape, bool)
-    free[23:29, 13:18] = True  # 30 cells = 0.3 m2 of seen floor
-    space = FreeSpaceMap(free, inside & ~free & ~walls, walls, free.copy(), np.zeros(2), 0.1)
-    assert complete_walls(space)[0][6:45, 25].all()  # the line crosses the room
-    walked_xy = np.column_stack([np.full(30, 2.25), np.linspace(1.0, 4.0, 30)])  # 0.25 m beside the line
+    space = FreeSpaceMap(np.zeros(shape, bool), inside & ~walls, walls, np.zeros(shape, bool), np.zeros(2), 0.1)
+    assert complete_walls(space)[0][6:45, [13, 21, 29, 37]].all()  # the lines cross the room
+    walked_xy = np.column_stack([np.full(30, 2.5), np.linspace(1.0, 4.0, 30)])  # along the middle strip
     assert segment_rooms(space).rooms == []
     rooms = segment_rooms(space, visited_xy=walked_xy).rooms
-    assert len(rooms) == 1 and abs(rooms[0].area_m2 - 3.9**2) < 0.5
+    assert len(rooms) == 1 and abs(rooms[0].area_m2 - (inside & ~walls).sum() * 0.01) < 0.2
+
+
+def test_rooms_that_touch_wider_than_a_door_are_one_room():
+    """A walled 8 x 3 m room with a 1.1 x 1.3 m block of wall voxels (a wardrobe labelled wall) in its middle: the
+    passages beside it (0.8 m) leave no room for a seed, so each half gets its own, and the halves touch in both
+    passages, 1.6 m in all, wider than any door: one room. With the block against the wall one 0.8 m passage is
+    left, no wider than a door: two rooms."""
+    from pipeline.scene_graph.free_space import FreeSpaceMap
+    from pipeline.scene_graph.rooms import segment_rooms
+
+    for block_rows, expected in ((slice(14, 27), 1), (slice(14, 35), 2)):
+        shape = (40, 90)
+        walls = np.zeros(shape, bool)
+        walls[5, 5:86] = walls[35, 5:86] = walls[5:36, 5] = walls[5:36, 85] = True
+        walls[block_rows, 40:51] = True
+        free = np.zeros(shape, bool)
+        free[6:35, 6:85] = True
+        space = FreeSpaceMap(free & ~walls, walls.copy(), walls, free & ~walls, np.zeros(2), 0.1)
+        rooms = segment_rooms(space, visited_xy=np.array([[2.0, 2.0], [7.0, 2.0]]))
+        assert len(rooms.rooms) == expected, (block_rows, [r.area_m2 for r in rooms.rooms])
+        assert abs(sum(r.area_m2 for r in rooms.rooms) - (free & ~walls).sum() * 0.01) < 0.2
 
 
 def test_places_are_free_with_clearance_and_joined_through_free_space(world_map):

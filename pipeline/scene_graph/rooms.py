@@ -7,13 +7,15 @@ crosses a room full of furniture or of the smeared surfaces of predicted depth. 
 free cells, cells under furniture and seen floor. Seeds are the regions more than
 ``seed_clearance_m`` from any wall (more than half a door, so no seed passes a door) within
 ``seed_reach_m`` of room space; unseen space is no obstacle here, so a room seen in pieces gets one
-seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped, unless the camera stood in them
-(a room mapped as obstacles nearly everywhere is still a room when it was walked through). Seeds then grow through
+seed. Seeds with less than ``min_seen_floor_m2`` of seen floor are dropped, unless the camera stood in them or
+within ``seed_clearance_m`` of them (a room mapped as obstacles nearly everywhere is still a room when it was
+walked through). Seeds then grow through
 the room space (each cell to its geodesically nearest seed), then the rooms the camera entered grow on into space never seen,
 up to ``unseen_reach_m`` and never through a wall (a room seen only through a door is what was
 seen of it), and each room takes the unclaimed cells between its own cells along rows
 and columns (rooms are rectangles or L shapes). Walked space that no room holds becomes a room where the seen
-walls alone leave room for a seed (wall lines continued from wall voxels on furniture had cut it up). Openings are
+walls alone leave room for a seed (wall lines continued from wall voxels on furniture had cut it up). Rooms that
+touch along more seen space than a door is wide are one room. Openings are
 the doors between two rooms and the stretches where two rooms touch. Each room gets its footprint (the outline of
 its cells), area and centroid.
 
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from m2h_slam.core.config import GraphConfig
 from m2h_slam.core.polygons import polygon_area
@@ -80,7 +84,9 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
     seeds, count = ndimage.label((clearance > seed_clearance_m) & near)
     seen_area = ndimage.sum(seen & ~space.occupied, seeds, np.arange(1, count + 1)) * space.cell_m**2
     keep = np.r_[False, seen_area >= min_seen_floor_m2]
-    keep[np.unique(seeds[walked])] = True  # the camera stood there: room space, however cluttered the map
+    if walked.any():  # the camera stood in or beside it: room space, however cluttered the map
+        beside = ndimage.binary_dilation(walked, iterations=int(round(seed_clearance_m / space.cell_m)), mask=~walls)
+        keep[np.unique(seeds[beside])] = True
     keep[0] = False
     labels = np.zeros(free.shape, np.int32)
     if keep.any():
@@ -92,6 +98,7 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
                       steps=int(round(unseen_reach_m / space.cell_m)))
         labels = _fill_orthogonally(np.where(labels > 0, labels, grown), walls)
     labels = _claim_walked_space(labels, space, walked, seed_clearance_m, min_area_m2)
+    labels = _join_across_open_borders(labels, space.seen, door_max_m / space.cell_m)
     if not labels.any():
         return RoomMap(labels, [], [])
     rooms, labels = _rooms(labels, space, min_area_m2)
@@ -119,6 +126,20 @@ def _claim_walked_space(labels: np.ndarray, space: FreeSpaceMap, walked: np.ndar
         if roomy[region - 1] and large[region - 1]:
             claimed[regions == region] = claimed.max() + 1
     return claimed
+
+
+def _join_across_open_borders(labels: np.ndarray, seen: np.ndarray, door_max_cells: float) -> np.ndarray:
+    """``labels`` with rooms that touch along more seen cells than a door is wide made one: rooms meet at doors,
+    so a seen border wider than any door, in one stretch or several, has no wall in it: furniture kept two seeds
+    of one room apart."""
+    count = int(labels.max()) + 1
+    joined = [(a, b) for (a, b), cells in _borders(labels).items()
+              if sum(bool(seen[r, c]) for r, c in cells) > door_max_cells]
+    if not joined:
+        return labels
+    a, b = np.array(joined).T
+    _, component = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(count, count)), directed=False)
+    return component[labels].astype(labels.dtype) * (labels > 0)
 
 
 def complete_walls(space: FreeSpaceMap, door_max_m: float = _DEFAULTS.room_door_max_m,
