@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from m2h_slam.core.config import RUNTIMES
 from m2h_slam.core.errors import InputError, require_file
 from m2h_slam.core.records import Prediction
+from m2h_slam.perception.class_maps import upsampled_classes
 from m2h_slam.perception.model.config import IMAGE_MEAN, IMAGE_STD
 from m2h_slam.perception.model.m2h import M2H
 from m2h_slam.perception.onnx_export import OUTPUTS
@@ -150,8 +151,8 @@ class Predictor:
 
     def _postprocess(self, out: dict[str, torch.Tensor], index: int, size: tuple[int, int]) -> Prediction:
         """The network outputs of image ``index`` at ``size`` (H, W): bilinear resizes (OpenCV: the same half-pixel
-        alignment as torch's ``align_corners=False``, several times faster on many channels), class
-        probabilities from the softmax at the network's resolution."""
+        alignment as torch's ``align_corners=False``, several times faster on many channels); classes and their
+        confidence from the softmax at the network's resolution, resized in ``upsampled_classes``."""
         height, width = size
 
         def resized(x: torch.Tensor) -> np.ndarray:
@@ -164,9 +165,7 @@ class Predictor:
             return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
         depth = np.clip(np.nan_to_num(resized(out["depth"][index]), nan=0.0), 0.0, None)
-        probabilities = resized(out["sem_seg"][index].softmax(dim=0))
-        semantics = probabilities.argmax(axis=-1)
-        confidence = np.take_along_axis(probabilities, semantics[..., None], axis=-1)[..., 0]
+        semantics, confidence = upsampled_classes(out["sem_seg"][index].softmax(dim=0).numpy(), size)
         normals = np.nan_to_num(resized(out["normals"][index]), nan=0.0)
         normals /= np.sqrt(np.maximum(np.einsum("hwc,hwc->hw", normals, normals), 1e-24))[..., None]
         edges = resized(torch.sigmoid(out["edges"][index]))
