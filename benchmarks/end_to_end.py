@@ -1,15 +1,16 @@
 """`m2h-slam run` end to end on the demo apartment (seed 0, 150 frames, 320x240, demo weights), the network paths
-side by side: the old default (ONNX Runtime FP32, standard operators: the export of 2026-12-06), the default (the
+side by side: the old default (ONNX Runtime FP32, standard operators: the export of 2026-12-06, and that day's
+post-processing, which resized all class probabilities to the image), the default (the
 window attention as ONNX Runtime's fused kernel, and the fastest variant that passed its check: INT8 or shorter
 attention windows), the default with one network thread, and `--runtime torch`, run alternately so that the
-machine's drift hits all of them alike; before them the network alone: the old export, today's export and the
-variant the default runs, in turn.
+machine's drift hits all of them alike; before them the network alone (the old export, today's export and the
+variant the default runs, in turn) and a whole prediction of a frame, old default against default.
 
     .venv/bin/python benchmarks/end_to_end.py [--rounds 2] [--frames 150]
 
 Prints frames/s of every run, the medians, the ratios (the claim), ATE and mesh F1 of each path (unchanged within
-run-to-run spread is the requirement), how busy the cores were (run.json ``cores_busy``) and the network's latency
-ratio.
+run-to-run spread is the requirement), how busy the cores were (run.json ``cores_busy``), the network's latency
+ratio and that of a whole prediction.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import argparse
 import dataclasses
 import json
 import tempfile
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from common import report
 
@@ -31,10 +34,25 @@ from m2h_slam.perception.onnx_cache import cached_onnx
 from m2h_slam.perception.onnx_export import export_onnx
 from m2h_slam.perception.onnx_variants import alternating_latency_ms, fastest_variant
 from m2h_slam.perception.perception import demo_weights
+from m2h_slam.perception.predictor import Predictor
 from m2h_slam.sources import open_sequence
 from m2h_slam.synthetic import WorldSpec, write_synthetic
 
 PATHS = {"old_default": {"variants": False}, "default": {}, "one_thread": {"threads": 1}, "torch": {"runtime": "torch"}}
+
+
+def old_classes(self, out: dict, index: int, size: tuple[int, int]):
+    """The post-processing of 2026-12-06 (the old default's): every class probability resized to the image with
+    OpenCV, then the argmax and its probability; the rest as today's ``Predictor._postprocess``."""
+    prediction = TODAYS_POSTPROCESS(self, out, index, size)
+    probabilities = np.ascontiguousarray(out["sem_seg"][index].softmax(dim=0).numpy().transpose(1, 2, 0))
+    probabilities = cv2.resize(probabilities, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    semantics = probabilities.argmax(axis=-1)
+    confidence = np.take_along_axis(probabilities, semantics[..., None], axis=-1)[..., 0]
+    return dataclasses.replace(prediction, semantics=semantics.astype(np.uint8), confidence=confidence)
+
+
+TODAYS_POSTPROCESS = Predictor._postprocess
 
 
 def network_latency(models: dict[str, Path], rounds: int = 40) -> dict[str, float]:
@@ -45,6 +63,24 @@ def network_latency(models: dict[str, Path], rounds: int = 40) -> dict[str, floa
     width, height = next(iter(backends.values())).input_size
     image = {"image": np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)}
     return alternating_latency_ms({name: b.session for name, b in backends.items()}, image, rounds, warm_up=3)
+
+
+def prediction_latency(old: Path, new: Path, rgb: np.ndarray, rounds: int = 30) -> dict[str, float]:
+    """Median ms of a whole prediction of ``rgb`` (resize, network, post-processing to the image size): the old
+    default's (``old`` with the post-processing of 2026-12-06) and today's (``new``), in turn."""
+    from m2h_slam.perception.predictor import OnnxBackend
+
+    predictors = {"old_default": Predictor(OnnxBackend(old)), "default": Predictor(OnnxBackend(new))}
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for _ in range(rounds):
+        for name, predictor in predictors.items():
+            Predictor._postprocess = old_classes if name == "old_default" else TODAYS_POSTPROCESS
+            start = time.perf_counter()
+            predictor.predict(rgb)
+            times[name].append(1000 * (time.perf_counter() - start))
+    Predictor._postprocess = TODAYS_POSTPROCESS
+    result = {name: round(float(np.median(t[3:])), 2) for name, t in times.items()}
+    return {**result, "ratio_default_over_old_default": round(result["default"] / result["old_default"], 3)}
 
 
 def main() -> None:
@@ -66,11 +102,17 @@ def main() -> None:
         paths = {**PATHS, "old_default": {**PATHS["old_default"], "weights": str(standard)}}
         sequence = write_synthetic(tmp / "apartment", WorldSpec(seed=0, frames=args.frames), size=(320, 240),
                                    progress=False)
+        whole = prediction_latency(standard, chosen, next(iter(open_sequence(sequence))).rgb)
         for round_ in range(args.rounds):
             for name, change in paths.items():
                 out = tmp / f"{name}{round_}"
                 configured = dataclasses.replace(config, perception=dataclasses.replace(config.perception, **change))
-                record = run(open_sequence(sequence), out, configured, RunOptions(progress=False, snapshot_every=0))
+                Predictor._postprocess = old_classes if name == "old_default" else TODAYS_POSTPROCESS
+                try:
+                    record = run(open_sequence(sequence), out, configured,
+                                 RunOptions(progress=False, snapshot_every=0))
+                finally:
+                    Predictor._postprocess = TODAYS_POSTPROCESS
                 scores = evaluate_run(out, sequence, correct_scale=True)
                 runs[name].append({"frames_per_s": record["frames_per_s"], "cores_busy":
                                    record["cores_busy"]["busy_share"], "predict_ms": record["timings"]["predict"]
@@ -84,6 +126,7 @@ def main() -> None:
         "ratio_default_over_torch": round(median["default"] / median["torch"], 3),
         "ratio_one_thread_over_default": round(median["one_thread"] / median["default"], 3),
         "network_latency_ms": latency,
+        "prediction_latency_ms": whole,
         "targets": {"default_over_old_default": 1.8, "default_over_torch": 2.5, "network_latency_ratio": 0.5},
         "variants_check": json.loads(judged.read_text()) if judged.is_file() else None})
 
