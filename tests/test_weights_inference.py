@@ -222,7 +222,7 @@ def test_cli_predict_and_export(tmp_path, tiny):
 
 
 def test_faster_variants_are_built_once_judged_and_the_fastest_that_passed_is_used(tiny, tmp_path, monkeypatch):
-    """The INT8 and short-window variants of an export: built, compared with the export on held-out synthetic frames
+    """The INT8, short-window and short-window native-output variants of an export: built, compared with the export on held-out synthetic frames
     (accuracy and latency recorded beside it), judged once, and the fastest that passed every check is chosen."""
     import json
 
@@ -237,9 +237,10 @@ def test_faster_variants_are_built_once_judged_and_the_fastest_that_passed_is_us
     chosen = onnx_variants.fastest_variant(exported, tiny)
     record = json.loads(exported.with_name(exported.stem + "-variants.json").read_text())
     files = onnx_variants.variant_files(exported)
-    for name in ("export", "int8", "windows"):
+    assert set(files) == {"int8", "windows", "windows_native"}
+    for name in ("export", *files):
         assert set(record[name]) == {"abs_rel", "miou", "ms"} and record[name]["ms"] > 0
-    for name in ("int8", "windows"):
+    for name in files:
         assert record["checks"][name]["abs_rel"] == (record[name]["abs_rel"] <= 1.02 * record["export"]["abs_rel"])
         assert record["checks"][name]["faster"] == (record[name]["ms"] <= 0.95 * record["export"]["ms"])
     passed = [name for name in files if all(record["checks"][name].values())]
@@ -249,6 +250,7 @@ def test_faster_variants_are_built_once_judged_and_the_fastest_that_passed_is_us
     assert onnx_variants.fastest_variant(exported, tiny) == chosen  # judged once
     assert {name: path.stat().st_mtime_ns for name, path in files.items()} == stamps
     assert all(layer.window == 7 for layer in tiny.mlt_head.cross_attn)  # the caller's model is left as it was
+    assert tiny.resize_outputs
     image = np.random.default_rng(2).integers(0, 256, (84, 112, 3), dtype=np.uint8)
     for path in files.values():
         predicted = Predictor(OnnxBackend(path)).predict(image)
@@ -273,3 +275,21 @@ def test_short_windows_match_the_network_run_in_those_windows(tiny, tmp_path):
         expected, trained = reference(image)["sem_seg"].numpy(), tiny(image)["sem_seg"].numpy()
     got = OnnxBackend(short)(image[0][None])["sem_seg"].numpy()  # logits (depth of random weights is mostly clipped)
     assert np.abs(got - expected).max() < 1e-5 < np.abs(got - trained).max()
+
+
+def test_native_outputs_are_the_heads_and_predict_what_the_resized_ones_do(tiny, tmp_path):
+    """The windows_native variant outputs the heads' maps (smaller than the input), and the predictor resizes them to
+    the image: the same classes nearly everywhere and depth within a few % of the windows variant, whose network
+    resized them to its input first."""
+    from m2h_slam.perception.onnx_variants import export_short_windows
+
+    exported = export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112)
+    resized = Predictor(OnnxBackend(export_short_windows(tiny, exported, tmp_path / "short.onnx")))
+    native = Predictor(OnnxBackend(export_short_windows(tiny, exported, tmp_path / "native.onnx", native_outputs=True)))
+    assert all(o.shape[2] < 84 and o.shape[3] < 112 for o in native.backend.session.get_outputs())
+    image = np.random.default_rng(4).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    a, b = resized.predict(image), native.predict(image)
+    assert b.depth_m.shape == b.semantics.shape == (120, 160) and b.normals.shape == (120, 160, 3)
+    assert (a.semantics == b.semantics).mean() > 0.9
+    assert np.median(np.abs(b.depth_m / a.depth_m - 1)) < 0.05
+    assert np.allclose(np.linalg.norm(b.normals, axis=-1), 1, atol=1e-3)

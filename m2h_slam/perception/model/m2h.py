@@ -22,6 +22,9 @@ class M2H(nn.Module):
         self.config = config
         self.backbone = DinoBackbone(config)
         self.mlt_head = MultiTaskHead(config)
+        # False: outputs at the heads' resolution, the border padding dropped (the export's ``native`` variant:
+        # the predictor resizes them to the image once instead of twice)
+        self.resize_outputs = True
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         H, W = int(images.shape[-2]), int(images.shape[-1])  # ints also while tracing for ONNX
@@ -34,7 +37,9 @@ class M2H(nn.Module):
             sy, sx = h / (H + top + bottom), w / (W + left + right)
             y0, y1 = round(top * sy), h - round(bottom * sy)
             x0, x1 = round(left * sx), w - round(right * sx)
-            out[task] = F.interpolate(x[..., y0:y1, x0:x1], size=(H, W), mode="bilinear", align_corners=False)
+            x = x[..., y0:y1, x0:x1]
+            out[task] = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False) if self.resize_outputs \
+                else x
         c = self.config
         out["depth"] = (F.relu(out["depth"]) + c.min_depth_m).clamp(max=c.max_depth_m)
         out["normals"] = unit_vectors(out["normals"])
