@@ -181,9 +181,9 @@ class PerceptionConfig(Checked):
     threads: int | None = ranged(None, THREADS)  # CPU threads for the network; None = torch's default
     # auto (ONNX Runtime on the CPU, its export cached once per weights; PyTorch on a GPU), torch or onnx
     runtime: str = "auto"
-    # with ONNX Runtime: build faster variants of the export once (INT8, shorter attention windows) and run the
-    # fastest that is within AbsRel +2 % and mIoU -0.01 of the export on held-out synthetic frames
-    # (m2h_slam/perception/onnx_variants.py)
+    # with ONNX Runtime: build faster variants of the export once (INT8, shorter attention windows, outputs at the
+    # heads' resolution) and run the fastest that is within AbsRel +2 % and mIoU -0.01 of the export on held-out
+    # synthetic frames (m2h_slam/perception/onnx_variants.py)
     variants: bool = True
 
     def _relations(self) -> list[tuple[str, str]]:
