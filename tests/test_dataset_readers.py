@@ -396,3 +396,39 @@ def test_check_scripts_report_complete_and_missing(tmp_path, kind, write, remove
     code, text = _run_check(kind, root)
     missing = "/".join(remove.split("/")[-2:])
     assert code == 1 and "INCOMPLETE" in text and missing in text, text
+
+
+def _dataset(kind, root):
+    """A small data set of each reader's format (the writers above and beside), its path to open."""
+    if kind == "scannet":
+        return write_scannet(root)[0]
+    if kind == "replica":
+        return write_replica(root)
+    if kind == "nyudmt":
+        return write_nyudmt(root)[0]
+    if kind == "hypersim":
+        from test_hypersim import write_scene
+
+        return write_scene(root)
+    from conftest import make_frames
+
+    from m2h_slam.sources.tum import write_tum_sequence
+
+    return write_tum_sequence(root / "tum", make_frames(3))
+
+
+@pytest.mark.parametrize("kind", ["scannet", "replica", "nyudmt", "hypersim", "tum"])
+def test_every_reader_skips_ground_truth_images_when_nothing_needs_them(tmp_path, kind):
+    """Inside ``without_ground_truth_images`` (a run on the network's perception) every reader gives the same RGB and
+    poses and no depth, classes, instances, normals or edges; afterwards it reads them again."""
+    sequence = open_sequence(_dataset(kind, tmp_path))
+    full = list(sequence)
+    with sequence.without_ground_truth_images():
+        light = list(sequence)
+    assert [f.index for f in light] == [f.index for f in full] and len(full) >= 2
+    for a, b in zip(full, light):
+        assert np.array_equal(a.rgb, b.rgb)
+        assert (a.world_T_camera is None) == (b.world_T_camera is None)
+        assert a.world_T_camera is None or np.array_equal(a.world_T_camera, b.world_T_camera)
+        assert all(getattr(b, field) is None for field in ("depth_m", "semantics", "instances", "normals", "edges"))
+    assert any(f.depth_m is not None for f in full) and all(f.depth_m is not None for f in list(sequence)[:1])

@@ -401,12 +401,11 @@ class HypersimSequence(Sequence):
 
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
+        read = self.ground_truth_images
         for index in indices:
             number = self.numbers[index]
-            distance = self._geometry(number, "depth_meters")
-            semantic = self._geometry(number, "semantic")
-            instance = self._geometry(number, "semantic_instance")
-            normal = self._geometry(number, "normal_cam")
+            distance, semantic, instance, normal = (self._geometry(number, name) if read else None for name in
+                                                    ("depth_meters", "semantic", "semantic_instance", "normal_cam"))
             if normal is not None:  # OpenGL camera axes -> OpenCV (pinhole frame), unit length, NaN -> 0
                 normal = np.nan_to_num(np.asarray(normal, np.float32) @ self._normals_from_gl)
             yield Frame(

@@ -220,6 +220,7 @@ class NyudMtSequence(Sequence):
     def raw_frames(self, indices: range) -> Iterator[Frame]:
         K = self.native_intrinsics
         readers = {"depth": read_depth, "segmentation": read_semantics, "normals": read_normals, "edge": read_edges}
+        readers = readers if self.ground_truth_images else {}
         for index in indices:
             image = self.files["images"][index]
             rgb = image_io.read_rgb(image)

@@ -149,8 +149,10 @@ class ReplicaSequence(Sequence):
             number = self.numbers[index]
             rgb = image_io.read_rgb(self.frames[index])
             check_size(self.frames[index], "image", rgb, K.width, K.height)
-            depth = image_io.read_depth(self.depths[index], DEPTH_UNITS_PER_M)
-            check_size(self.depths[index], "depth", depth, K.width, K.height)
+            depth = None
+            if self.ground_truth_images:
+                depth = image_io.read_depth(self.depths[index], DEPTH_UNITS_PER_M)
+                check_size(self.depths[index], "depth", depth, K.width, K.height)
             pose = self.poses[number]
             yield Frame(index, number / FRAME_RATE_HZ, rgb, K, depth_m=depth,
                         world_T_camera=None if pose is None else pose.copy())

@@ -254,13 +254,14 @@ class ScannetSequence(Sequence):
             if self.depth is not None:
                 if rgb.shape[:2] != (K.height, K.width):
                     rgb = cv2.resize(rgb, K.size, interpolation=cv2.INTER_AREA)
-                extra["depth_m"] = image_io.read_depth(self.depth[index], DEPTH_UNITS_PER_M)
-                check_size(self.depth[index], "depth", extra["depth_m"], K.width, K.height)
+                if self.ground_truth_images:
+                    extra["depth_m"] = image_io.read_depth(self.depth[index], DEPTH_UNITS_PER_M)
+                    check_size(self.depth[index], "depth", extra["depth_m"], K.width, K.height)
             else:
                 check_size(self.colour[number], "image", rgb, K.width, K.height)
             if self.poses is not None and self.poses[index] is not None:
                 extra["world_T_camera"] = self.poses[index]
-            if self.labels is not None:
+            if self.labels is not None and self.ground_truth_images:
                 raw = image_io.read_labels(self.labels[index])
                 if raw.shape != (K.height, K.width):
                     raw = cv2.resize(raw, K.size, interpolation=cv2.INTER_NEAREST)

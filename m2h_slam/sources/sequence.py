@@ -102,8 +102,8 @@ class Sequence(ABC):
 
     #: True for readers that skip frames they cannot read (videos, image folders): ``len`` is then an upper bound
     skips_unreadable: bool = False
-    #: False while nothing needs the ground-truth images (a run on the network's perception): readers that can skip
-    #: them (sequence folders) then read only the RGB and the poses
+    #: False while nothing needs the ground-truth images (a run on the network's perception): every reader then reads
+    #: only the RGB and the poses (depth, classes, instances, normals, edges and rooms are None)
     ground_truth_images: bool = True
 
     @contextlib.contextmanager

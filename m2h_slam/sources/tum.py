@@ -141,7 +141,7 @@ class TumSequence(Sequence):
             rgb = image_io.read_rgb(self.path / rgb_name)
             check_size(self.path / rgb_name, "image", rgb, K.width, K.height)
             extra = {}
-            if depth_name is not None:
+            if depth_name is not None and self.ground_truth_images:
                 extra["depth_m"] = image_io.read_depth(self.path / depth_name, DEPTH_UNITS_PER_M)
                 check_size(self.path / depth_name, "depth", extra["depth_m"], K.width, K.height)
             if self.poses is not None and self.poses[i] is not None:
