@@ -1,8 +1,8 @@
 """`m2h-slam run` end to end on the demo apartment (seed 0, 150 frames, 320x240, demo weights), the network paths
 side by side: the old default (ONNX Runtime FP32, standard operators: the export of 2026-12-06, and that day's
 post-processing, which resized all class probabilities to the image), the default (the
-window attention as ONNX Runtime's fused kernel, and the fastest variant that passed its check: INT8 or shorter
-attention windows), the default with one network thread, and `--runtime torch`, run alternately so that the
+window attention as ONNX Runtime's fused kernel, and the fastest variant that passed its check: INT8, shorter
+attention windows, or those with outputs at the heads' resolution), the default with one network thread, and `--runtime torch`, run alternately so that the
 machine's drift hits all of them alike; before them the network alone (the old export, today's export and the
 variant the default runs, in turn) and a whole prediction of a frame, old default against default.
 

@@ -1,6 +1,6 @@
 """Faster variants of a cached ONNX export, each used only where it is faster at the same accuracy.
 
-Two variants of the export of a model at an input size:
+Three variants of the export of a model at an input size:
 
 - ``int8``: static quantisation with ONNX Runtime (QDQ, per-channel INT8 weights, UINT8 activations) of the matrix
   products and convolutions only, calibrated on frames of a synthetic apartment rendered at the model's input size

@@ -1,4 +1,4 @@
-"""The M2H network: DINOv2 backbone + multi-task decoder, outputs at the input size."""
+"""The M2H network: DINOv2 backbone + multi-task decoder, outputs at the input size (or at the heads' resolution)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from m2h_slam.perception.model.layers import unit_vectors
 class M2H(nn.Module):
     """forward(images (B, 3, H, W) normalised) -> dict of (B, *, H, W) tensors:
     depth (m, in [min_depth, max_depth]), sem_seg (logits, num_classes), normals (unit),
-    edges (logit)."""
+    edges (logit). With ``resize_outputs`` off the maps stay at the heads' resolution (h, w < H, W)."""
 
     def __init__(self, config: M2HConfig):
         super().__init__()
         self.config = config
         self.backbone = DinoBackbone(config)
         self.mlt_head = MultiTaskHead(config)
-        # False: outputs at the heads' resolution, the border padding dropped (the export's ``native`` variant:
-        # the predictor resizes them to the image once instead of twice)
+        # False: outputs at the heads' resolution, the border padding dropped (the export's ``windows_native``
+        # variant: the predictor resizes them to the image once instead of twice)
         self.resize_outputs = True
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
