@@ -4,6 +4,9 @@ rebuild the map, the snapshot and the live view."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -106,6 +109,33 @@ def test_the_map_is_rebuilt_in_the_background_as_it_would_be_at_once():
     assert background.block_count == at_once.block_count > 0
     for name in ("tsdf", "weight"):
         assert np.allclose(np.sort(background.voxels(name).ravel()), np.sort(at_once.voxels(name).ravel()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own priority on Linux only")
+def test_the_rebuild_worker_yields_the_cores_to_the_frame_loop():
+    """The worker thread's nice value goes up (lower priority), and so does a thread it starts; the calling thread
+    keeps its own."""
+    from pipeline.mapping.map_rebuild import WORKER_NICENESS, lower_this_threads_priority
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen = {}
+
+    def worker() -> None:
+        lower_this_threads_priority()
+        seen["worker"] = nice()
+        child = threading.Thread(target=lambda: seen.update(child=nice()))
+        child.start()
+        child.join()
+
+    before = nice()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert nice() == before
+    assert seen["worker"] == seen["child"] == min(19, before + WORKER_NICENESS)
+    assert seen["worker"] > before or before == 19  # already the lowest priority: nothing lower to go to
 
 
 def test_a_mapper_with_closures_resumes_from_its_snapshot(apartments, tmp_path):

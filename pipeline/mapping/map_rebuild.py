@@ -8,11 +8,17 @@ keyframes stored since the worker started.
     volume = rebuilder.collect(poses, wait=True)   # before a snapshot or the end: wait (and redo if asked again)
 
 ``background=False`` rebuilds at once in ``request`` (deterministic runs). The seconds each rebuild took are
-appended to ``seconds`` (the caller may hand its own list).
+appended to ``seconds`` (the caller may hand its own list). On Linux the worker runs at a lower priority (nice
+``WORKER_NICENESS``, inherited by the compute threads it starts), so a rebuild takes the core time the frame loop
+leaves rather than slowing its frames.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -22,6 +28,17 @@ from m2h_slam.core.config import FusionConfig
 from m2h_slam.core.intrinsics import Intrinsics
 from pipeline.mapping.fusion import SemanticTSDF
 from pipeline.mapping.keyframe_store import KeyframeStore, rebuild
+
+WORKER_NICENESS = 10  # added to the rebuild worker's nice value (Linux; 19 is the lowest priority)
+
+
+def lower_this_threads_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread (and the threads it starts later) yield the cores to the others: its nice value goes
+    up by ``niceness`` on Linux, where threads have their own; elsewhere nothing changes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
 
 
 class MapRebuilder:
@@ -68,7 +85,7 @@ class MapRebuilder:
     def _start(self, poses: list[np.ndarray]) -> None:
         entries = list(self.store.entries)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="m2h-rebuild")
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="m2h-rebuild", initializer=lower_this_threads_priority)
         future = self._pool.submit(self._timed, entries, list(poses))
         self._job = (future, entries[-1].number if entries else -1)
 
