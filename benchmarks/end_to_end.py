@@ -41,18 +41,16 @@ from m2h_slam.synthetic import WorldSpec, write_synthetic
 PATHS = {"old_default": {"variants": False}, "default": {}, "one_thread": {"threads": 1}, "torch": {"runtime": "torch"}}
 
 
-def old_classes(self, out: dict, index: int, size: tuple[int, int]):
-    """The post-processing of 2026-12-06 (the old default's): every class probability resized to the image with
-    OpenCV, then the argmax and its probability; the rest as today's ``Predictor._postprocess``."""
-    prediction = TODAYS_POSTPROCESS(self, out, index, size)
-    probabilities = np.ascontiguousarray(out["sem_seg"][index].softmax(dim=0).numpy().transpose(1, 2, 0))
+def old_classes(logits, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The class step of 2026-12-06 (the old default's post-processing): every class probability resized to the
+    image with OpenCV, then the argmax and its probability (in place of ``Predictor._classes``)."""
+    probabilities = np.ascontiguousarray(logits.softmax(dim=0).numpy().transpose(1, 2, 0))
     probabilities = cv2.resize(probabilities, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     semantics = probabilities.argmax(axis=-1)
-    confidence = np.take_along_axis(probabilities, semantics[..., None], axis=-1)[..., 0]
-    return dataclasses.replace(prediction, semantics=semantics.astype(np.uint8), confidence=confidence)
+    return semantics, np.take_along_axis(probabilities, semantics[..., None], axis=-1)[..., 0]
 
 
-TODAYS_POSTPROCESS = Predictor._postprocess
+TODAYS_CLASSES = Predictor.__dict__["_classes"]  # the staticmethod itself, to put back
 
 
 def network_latency(models: dict[str, Path], rounds: int = 40) -> dict[str, float]:
@@ -74,11 +72,11 @@ def prediction_latency(old: Path, new: Path, rgb: np.ndarray, rounds: int = 30) 
     times: dict[str, list[float]] = {name: [] for name in predictors}
     for _ in range(rounds):
         for name, predictor in predictors.items():
-            Predictor._postprocess = old_classes if name == "old_default" else TODAYS_POSTPROCESS
+            Predictor._classes = staticmethod(old_classes) if name == "old_default" else TODAYS_CLASSES
             start = time.perf_counter()
             predictor.predict(rgb)
             times[name].append(1000 * (time.perf_counter() - start))
-    Predictor._postprocess = TODAYS_POSTPROCESS
+    Predictor._classes = TODAYS_CLASSES
     result = {name: round(float(np.median(t[3:])), 2) for name, t in times.items()}
     return {**result, "ratio_default_over_old_default": round(result["default"] / result["old_default"], 3)}
 
@@ -107,12 +105,12 @@ def main() -> None:
             for name, change in paths.items():
                 out = tmp / f"{name}{round_}"
                 configured = dataclasses.replace(config, perception=dataclasses.replace(config.perception, **change))
-                Predictor._postprocess = old_classes if name == "old_default" else TODAYS_POSTPROCESS
+                Predictor._classes = staticmethod(old_classes) if name == "old_default" else TODAYS_CLASSES
                 try:
                     record = run(open_sequence(sequence), out, configured,
                                  RunOptions(progress=False, snapshot_every=0))
                 finally:
-                    Predictor._postprocess = TODAYS_POSTPROCESS
+                    Predictor._classes = TODAYS_CLASSES
                 scores = evaluate_run(out, sequence, correct_scale=True)
                 runs[name].append({"frames_per_s": record["frames_per_s"], "cores_busy":
                                    record["cores_busy"]["busy_share"], "predict_ms": record["timings"]["predict"]

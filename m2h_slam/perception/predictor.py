@@ -152,7 +152,7 @@ class Predictor:
     def _postprocess(self, out: dict[str, torch.Tensor], index: int, size: tuple[int, int]) -> Prediction:
         """The network outputs of image ``index`` at ``size`` (H, W): bilinear resizes (OpenCV: the same half-pixel
         alignment as torch's ``align_corners=False``, several times faster on many channels); classes and their
-        confidence from the softmax at the network's resolution, resized in ``upsampled_classes``."""
+        confidence from ``_classes``."""
         height, width = size
 
         def resized(x: torch.Tensor) -> np.ndarray:
@@ -165,13 +165,19 @@ class Predictor:
             return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
         depth = np.clip(np.nan_to_num(resized(out["depth"][index]), nan=0.0), 0.0, None)
-        semantics, confidence = upsampled_classes(out["sem_seg"][index].softmax(dim=0).numpy(), size)
+        semantics, confidence = self._classes(out["sem_seg"][index], size)
         normals = np.nan_to_num(resized(out["normals"][index]), nan=0.0)
         normals /= np.sqrt(np.maximum(np.einsum("hwc,hwc->hw", normals, normals), 1e-24))[..., None]
         edges = resized(torch.sigmoid(out["edges"][index]))
         return Prediction(depth_m=depth.astype(np.float32, copy=False), semantics=semantics.astype(np.uint8),
                           confidence=confidence.astype(np.float32, copy=False), normals=normals,
                           edges=edges.astype(np.float32, copy=False))
+
+    @staticmethod
+    def _classes(logits: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(C, h, w) class logits -> (H, W) classes and their probability at ``size`` (H, W): the softmax at the
+        network's resolution, resized in ``upsampled_classes``."""
+        return upsampled_classes(logits.softmax(dim=0).numpy(), size)
 
     def predict_many(self, images: Iterable[np.ndarray]) -> Iterator[Prediction]:
         """Predictions for a stream of images, run in batches of ``batch_size``."""

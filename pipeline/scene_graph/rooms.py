@@ -98,7 +98,7 @@ def segment_rooms(space: FreeSpaceMap, seed_clearance_m: float = _DEFAULTS.room_
                       steps=int(round(unseen_reach_m / space.cell_m)))
         labels = _fill_orthogonally(np.where(labels > 0, labels, grown), walls)
     labels = _claim_walked_space(labels, space, walked, seed_clearance_m, min_area_m2)
-    labels = _join_across_open_borders(labels, space.seen, door_max_m / space.cell_m)
+    labels = _join_across_open_borders(labels, seen, door_max_m / space.cell_m)
     if not labels.any():
         return RoomMap(labels, [], [])
     rooms, labels = _rooms(labels, space, min_area_m2)
