@@ -16,6 +16,7 @@ from m2h_slam.perception.model.losses import (
     semantic_loss,
     task_losses,
 )
+from m2h_slam.perception.model.reference import reference_forwards
 
 SMALL = {"depth": 4, "taps": (0, 1, 2, 3)}  # a 4-block backbone keeps tests fast; the decoder is full size
 
@@ -32,6 +33,29 @@ def test_every_entry_runs_on_odd_sizes(name):
     assert out["depth"].min() >= config.min_depth_m and out["depth"].max() <= config.max_depth_m
     assert torch.allclose(out["normals"].norm(dim=1), torch.ones(1, 97, 131), atol=1e-4)
     assert torch.isfinite(out["sem_seg"]).all() and torch.isfinite(out["edges"]).all()
+
+
+@pytest.mark.parametrize("name", ["m2h_tiny", "m2h_small_vits14", "m2h_vits14"])
+def test_todays_forwards_compute_the_reference_functions(name):
+    """Stacked per-task modules, pointwise layers before the upsampling, one LayerNorm per attention layer: the same
+    outputs as the modules run one at a time at the resolutions the paper draws (``reference_forwards``), in
+    evaluation and in training, on an odd size (padded attention windows, padded patches)."""
+    torch.manual_seed(0)
+    model = create_model(name, **SMALL)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # statistics away from (0, 1), so that a mix-up shows
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+    images = torch.randn(2, 3, 97, 131)
+    for training in (False, True):
+        model.train(training)
+        with torch.no_grad():
+            today = model(images)
+            with reference_forwards():
+                reference = model(images)
+        for task, x in today.items():
+            assert torch.allclose(x, reference[task], rtol=1e-4, atol=1e-4), (name, training, task)
+    assert type(model).forward.__module__ == "m2h_slam.perception.model.m2h"  # today's forwards are back
 
 
 def test_pretrained_is_refused():

@@ -152,6 +152,28 @@ def test_predictor_returns_input_resolution(tiny):
     assert Predictor(TorchBackend(tiny)).input_size == (224, 168)  # the model's own default
 
 
+def test_the_network_runs_with_denormals_flushed_and_leaves_the_thread_as_it_was(tiny, tmp_path):
+    """Denormal floats (below 1.2e-38) count as zero while a backend runs the network: in ONNX Runtime's threads (its
+    session option) and on the calling thread, which is back to IEEE arithmetic afterwards (and after the session is
+    made: Open3D's mesh extraction crashes on a thread that flushes them)."""
+    import platform
+
+    from m2h_slam.perception.predictor import denormals_flushed
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686"):
+        pytest.skip("flushing denormals is an x86 (SSE) control")
+    denormal = torch.tensor([1e-39])
+    with denormals_flushed():
+        assert (denormal * 1.0).item() == 0.0
+    assert (denormal * 1.0).item() > 0.0
+    backend = OnnxBackend(export_onnx(tiny, tmp_path / "tiny.onnx", 84, 112))
+    assert (denormal * 1.0).item() > 0.0
+    assert backend.session.get_session_options().get_session_config_entry("session.set_denormal_as_zero") == "1"
+    backend(torch.zeros(1, 3, 84, 112))
+    TorchBackend(tiny)(torch.zeros(1, 3, 84, 112))
+    assert (denormal * 1.0).item() > 0.0
+
+
 def test_onnx_parity(tiny, tmp_path):
     """The export (window attention and the backbone's attention as ONNX Runtime's fused kernel, padded windows
     masked) predicts what torch does."""

@@ -44,7 +44,7 @@ MIOU_DROP = 0.01  # its mIoU at most 0.01 below
 FASTER = 0.95  # and at most this share of the export's median latency
 CALIBRATION_SEED, CALIBRATION_FRAMES = 130, 16  # a synthetic apartment outside training (100-115) and tests
 HELD_OUT_SEED, HELD_OUT_FRAMES = 900, 24
-RECORD_VERSION = 4  # 3: the windows variant beside INT8; 4: windows_native
+RECORD_VERSION = 5  # 3: the windows variant beside INT8; 4: windows_native; 5: latencies with denormals flushed
 QUANTISED_OPS = ("MatMul", "Gemm", "Conv")
 SHORT_WINDOW = (4, 8)  # (rows, cols) of the attention windows of the ``windows`` variant
 VARIANTS = ("int8", "windows", "windows_native")
@@ -173,13 +173,17 @@ def _accuracy(predictor, frames) -> dict[str, float]:
 
 def alternating_latency_ms(sessions: dict, image: dict, rounds: int, warm_up: int) -> dict[str, float]:
     """Median ms per run of each ONNX Runtime session on ``image`` (its input feed), the sessions run in turn
-    ``rounds`` times so that the machine's drift hits all alike; the first ``warm_up`` rounds are not counted."""
+    ``rounds`` times so that the machine's drift hits all alike; the first ``warm_up`` rounds are not counted. The
+    calling thread flushes denormals as the backends do (``denormals_flushed``)."""
+    from m2h_slam.perception.predictor import denormals_flushed
+
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(rounds):
-        for name, session in sessions.items():
-            start = time.perf_counter()
-            session.run(None, image)
-            times[name].append(time.perf_counter() - start)
+    with denormals_flushed():
+        for _ in range(rounds):
+            for name, session in sessions.items():
+                start = time.perf_counter()
+                session.run(None, image)
+                times[name].append(time.perf_counter() - start)
     return {name: round(1000 * float(np.median(t[warm_up:])), 2) for name, t in times.items()}
 
 

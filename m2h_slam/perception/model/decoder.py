@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from m2h_slam.perception.model.attention import CrossTaskAttentionLayer
+from m2h_slam.perception.model.attention import CrossTaskAttentionLayer, attend_in_windows
 from m2h_slam.perception.model.config import TASKS, M2HConfig
 from m2h_slam.perception.model.layers import (
     ConvModule,
@@ -17,6 +17,16 @@ from m2h_slam.perception.model.layers import (
     SimpleHead,
     conv,
     resize_to,
+    upsample2,
+)
+from m2h_slam.perception.model.stacked import (
+    stacked_aspp,
+    stacked_conv,
+    stacked_gated_merge,
+    stacked_refine,
+    stacked_separable,
+    stacked_unique_features,
+    stacked_up_block,
 )
 
 
@@ -39,7 +49,10 @@ class Reassemble(nn.Module):
         for i, (fmap, cls) in enumerate(layers):
             B, C, H, W = fmap.shape
             tokens = fmap.flatten(2).transpose(1, 2)
-            tokens = self.readout_projects[i](torch.cat([tokens, cls.expand(-1, H * W, -1)], dim=-1))
+            # Linear(cat(token, class token)) as the token's product plus the class token's, which all tokens share
+            linear, gelu = self.readout_projects[i]
+            w_token, w_class = linear.weight.split(C, dim=1)
+            tokens = gelu(F.linear(tokens, w_token) + F.linear(cls, w_class, linear.bias))
             x = tokens.transpose(1, 2).reshape(B, C, H, W)
             outs.append(self.resize_layers[i](self.projects[i](x)))
         return outs
@@ -129,30 +142,84 @@ class MultiTaskHead(nn.Module):
 
     def forward(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         feats = [c(f) for c, f in zip(self.convs, self.reassemble_blocks(layers))]
-        # Official decode: every fusion block upsamples (1/2x grid -> 8x); ours stops at 2x the grid.
-        upsample = [True, True, True, True] if self.config.official_decode else [True, True, False, False]
-        task_feats = {}
-        for task in TASKS:
-            blocks = getattr(self, f"fusion_blocks_{task}")
-            x = blocks[0](feats[3], upsample=upsample[0])
-            for i, skip in zip((1, 2, 3), (feats[2], feats[1], feats[0])):
-                x = blocks[i](x, resize_to(skip, x.shape[-2:]) if not upsample[i] else skip, upsample=upsample[i])
-            task_feats[task] = getattr(self, f"project_{task}")(x)
-
         light = self.config.flavour == "lightweight"
-        attn_in = [self.pre_attn_proj[t](task_feats[t]) if light else task_feats[t] for t in TASKS]
-        attended = attn_in
-        for layer in self.cross_attn:
-            attended = layer(attended)
-        attended = {t: self.post_attn_proj[t](a) if light else a for t, a in zip(TASKS, attended)}
-
-        size = attended["depth"].shape[-2:]
+        task_feats = self._task_features(feats)  # (B, T * C, h, w), the tasks in TASKS order
+        B, _, h, w = task_feats.shape
+        attn_in = stacked_conv([self.pre_attn_proj[t] for t in TASKS], task_feats) if light else task_feats
+        attended = attend_in_windows(self.cross_attn, attn_in.reshape(B, len(TASKS), -1, h, w)).flatten(1, 2)
+        if light:
+            attended = stacked_conv([self.post_attn_proj[t] for t in TASKS], attended)
         last_map = layers[-1][0]
-        depth_feat = self.restore_depth(task_feats["depth"], attended["depth"], self.unique_depth_feature(last_map, size))
-        sem_feat = self.restore_semseg(task_feats["sem_seg"], attended["sem_seg"], self.unique_semantic_feature(last_map, size))
+        if light and not self.training:
+            return self._stacked_outputs(task_feats, attended, last_map)
+        task_feats = dict(zip(TASKS, task_feats.split(self.config.channels, dim=1)))
+        attended = dict(zip(TASKS, attended.split(self.config.channels, dim=1)))
+        depth_feat = self.restore_depth(task_feats["depth"], attended["depth"], self.unique_depth_feature(last_map, (h, w)))
+        sem_feat = self.restore_semseg(task_feats["sem_seg"], attended["sem_seg"], self.unique_semantic_feature(last_map, (h, w)))
         return {
             "depth": self.conv_depth(depth_feat),
             "sem_seg": self.seg_out(sem_feat),
             "normals": self.conv_normal(attended["normals"]),
             "edges": self.conv_edge(attended["edges"]),
         }
+
+    def _stacked_outputs(self, task_feats: torch.Tensor, attended: torch.Tensor,
+                         last_map: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The lightweight modules after the attention, those of one kind side by side (inference; the same as
+        their forwards): task maps (B, T * C, h, w) stacked in TASKS order."""
+        C = self.config.channels
+        dense = (self.seg_out, self.conv_depth)  # in TASKS order: sem_seg, depth
+        simple = (self.conv_normal, self.conv_edge)
+        h, w = task_feats.shape[-2:]
+        first, last = TASKS.index("sem_seg") * C, (TASKS.index("depth") + 1) * C
+        unique = stacked_unique_features([self.unique_semantic_feature, self.unique_depth_feature], last_map, (h, w))
+        x = stacked_gated_merge([self.restore_semseg, self.restore_depth], task_feats[:, first:last],
+                                attended[:, first:last], unique)
+        normals, edges = (attended[:, TASKS.index(t) * C:(TASKS.index(t) + 1) * C] for t in ("normals", "edges"))
+        x = torch.cat([stacked_aspp([head.aspp for head in dense], x), normals, edges], dim=1)
+        x = stacked_up_block([head.upsample1 for head in dense] + [head.head[0] for head in simple], x)
+        x = stacked_up_block([head.upsample2 for head in dense] + [head.head[1] for head in simple], x,
+                             upsample=False)
+        c = x.shape[1] // 4
+        y = stacked_refine([head.refine for head in dense], upsample2(x[:, :2 * c]))
+        gates = torch.sigmoid(stacked_conv([head.spatial_attn[0] for head in dense], y))
+        B, _, H, W = y.shape
+        y = (y.reshape(B, 2, c, H, W) * gates[:, :, None]).flatten(1, 2)
+        return {
+            "depth": self.conv_depth.final_conv(y[:, c:]),
+            "sem_seg": self.seg_out.final_conv(y[:, :c]),
+            # the final 1x1 convolution before the upsampling (the same function, 1/4 the pixels)
+            "normals": upsample2(self.conv_normal.head[2](x[:, 2 * c:3 * c])),
+            "edges": upsample2(self.conv_edge.head[2](x[:, 3 * c:])),
+        }
+
+    def _task_features(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """The four reassembled maps -> each task's fusion chain and projection, stacked (B, T * C, h, w)."""
+        # Official decode: every fusion block upsamples (1/2x grid -> 8x); ours stops at 2x the grid.
+        upsample = [True, True, True, True] if self.config.official_decode else [True, True, False, False]
+        chains = [getattr(self, f"fusion_blocks_{task}") for task in TASKS]
+        projects = [getattr(self, f"project_{task}") for task in TASKS]
+        if self.config.flavour != "lightweight":
+            out = []
+            for blocks, project in zip(chains, projects):
+                x = blocks[0](feats[3], upsample=upsample[0])
+                for i, skip in zip((1, 2, 3), (feats[2], feats[1], feats[0])):
+                    x = blocks[i](x, resize_to(skip, x.shape[-2:]) if not upsample[i] else skip, upsample=upsample[i])
+                out.append(project(x))
+            return torch.cat(out, dim=1)
+        # Lightweight: the tasks' chains as grouped convolutions over their stacked maps (the same functions as
+        # FusionBlock and the projections, in one operation per step instead of one per task)
+        T = len(TASKS)
+        x = feats[3].repeat(1, T, 1, 1)
+        for i, skip in enumerate((None, feats[2], feats[1], feats[0])):
+            blocks = [chain[i] for chain in chains]
+            if skip is not None:
+                skip = skip if upsample[i] else resize_to(skip, x.shape[-2:])
+                x = resize_to(x, skip.shape[-2:])
+                B, _, h, w = x.shape
+                x = (x.reshape(B, T, -1, h, w) + skip[:, None]).flatten(1, 2)
+            x = x + stacked_separable([b.res_unit.block[1] for b in blocks], F.relu(x))
+            x = stacked_conv([b.project for b in blocks], x)
+            if upsample[i]:
+                x = upsample2(x)
+        return stacked_separable([p.conv for p in projects], x)

@@ -97,10 +97,9 @@ class FusionBlock(nn.Module):
         if skip is not None:
             x = resize_to(x, skip.shape[-2:])
             x = x + (skip if self.lightweight else self.res_conv_unit1(skip))
-        x = self.res_unit(x) if self.lightweight else self.res_conv_unit2(x)
-        if upsample:
-            x = upsample2(x)
-        return self.project(x)
+        x = self.project(self.res_unit(x) if self.lightweight else self.res_conv_unit2(x))
+        # the 1x1 projection before the upsampling: the same function (bilinear weights sum to 1), on 1/4 the pixels
+        return upsample2(x) if upsample else x
 
 
 class ChannelAttention(nn.Sequential):
@@ -136,16 +135,22 @@ class UpBlock(nn.Module):
             self.residual = nn.Conv2d(cin, cout, 1)
         self.channel_attn = ChannelAttention(cout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.lightweight:
-            y = F.relu(self.bn1(self.conv1(x)))
-            y = F.relu(self.bn2(self.conv2(y)))
-            y = upsample2(y)
-            y = y + self.refine_conv(y)
-        else:
+    def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+        """x (B, cin, h, w) -> (B, cout, 2h, 2w); lightweight with ``upsample`` off: (B, cout, h, w), the block's
+        output before its final bilinear upsampling."""
+        if not self.lightweight:
             y = self.upsample(x)
-        y = y + self.residual(upsample2(x))
-        return y * self.channel_attn(y)
+            y = y + self.residual(upsample2(x))
+            return y * self.channel_attn(y)
+        # Defined as upsample(y) + refine(upsample(y)) + residual(upsample(x)), gated by the channel means. All of
+        # it but the upsampling is linear per pixel or per channel, and a 2x bilinear upsampling keeps channel means
+        # (every source pixel weighs 2 x 2 output pixels): the same function computed at the input resolution,
+        # upsampled once.
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = y + self.refine_conv(y) + self.residual(x)
+        y = y * self.channel_attn(y)
+        return upsample2(y) if upsample else y
 
 
 class ASPP(nn.Module):
@@ -232,4 +237,8 @@ class SimpleHead(nn.Module):
                                   nn.Conv2d(c2, out_channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+        first, second, last = self.head
+        if not second.lightweight:
+            return self.head(x)
+        # the final 1x1 convolution before the second block's upsampling (the same function, 1/4 the pixels)
+        return upsample2(last(second(first(x), upsample=False)))

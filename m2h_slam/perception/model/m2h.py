@@ -37,7 +37,8 @@ class M2H(nn.Module):
             sy, sx = h / (H + top + bottom), w / (W + left + right)
             y0, y1 = round(top * sy), h - round(bottom * sy)
             x0, x1 = round(left * sx), w - round(right * sx)
-            x = x[..., y0:y1, x0:x1]
+            if (y0, y1, x0, x1) != (0, h, 0, w):  # a copy of the map otherwise (41 channels for the classes)
+                x = x[..., y0:y1, x0:x1]
             out[task] = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False) if self.resize_outputs \
                 else x
         c = self.config
