@@ -71,27 +71,9 @@ def _simple_head(self: SimpleHead, x):
 
 
 def _attention_layer(self: CrossTaskAttentionLayer, features):
-    B, C, H, W = features[0].shape
-    T = len(features)
-    if self.window is None:
-        tokens = torch.stack([f.flatten(2).transpose(1, 2) for f in features], dim=1)
-        tokens = _attend(self, tokens, None)
-        return [tokens[:, t].transpose(1, 2).reshape(B, C, H, W) for t in range(T)]
-    wh, ww = (self.window, self.window) if isinstance(self.window, int) else self.window
-    ph, pw = (-H) % wh, (-W) % ww
-    Hp, Wp = H + ph, W + pw
-    nh, nw = Hp // wh, Wp // ww
-    x = F.pad(torch.stack(features, dim=1), (0, pw, 0, ph))
-    x = x.reshape(B, T, C, nh, wh, nw, ww).permute(0, 3, 5, 1, 4, 6, 2).reshape(B * nh * nw, T, wh * ww, C)
-    mask = None
-    if ph or pw:
-        valid = torch.zeros(Hp, Wp, dtype=torch.bool, device=x.device)
-        valid[:H, :W] = True
-        valid = valid.reshape(nh, wh, nw, ww).permute(0, 2, 1, 3).reshape(nh * nw, 1, wh * ww).expand(-1, T, -1)
-        mask = ~valid.reshape(nh * nw, T * wh * ww).repeat(B, 1)
-    x = _attend(self, x, mask)
-    x = x.reshape(B, nh, nw, T, wh, ww, C).permute(0, 3, 6, 1, 4, 2, 5).reshape(B, T, C, Hp, Wp)
-    return [x[:, t, :, :H, :W] for t in range(T)]
+    x = torch.stack(features, dim=1)
+    tokens, ignore = self.partition(x)
+    return list(self.merge(_attend(self, tokens, ignore), x.shape).unbind(1))
 
 
 def _attend(self: CrossTaskAttentionLayer, tokens, mask):
