@@ -171,6 +171,28 @@ def test_velocity_after_a_lost_frame_comes_from_the_last_measured_pose(apartment
     assert mapper.step(frames[22], prediction_from_ground_truth(frames[22])).tracking == "ok"
 
 
+@pytest.mark.parametrize("window", [1, 6])
+def test_a_blind_frame_moves_by_the_mean_of_the_last_measured_steps(apartment, window):
+    """A frame nothing measures is placed by the mean per-frame motion of the last ``odometry.blind_motion_frames``
+    measured frames: a last measurement 8 cm off (an occluder coming into view) shifts it by a sixth of that with
+    the default 6, by all of it with 1."""
+    frames = list(open_sequence(apartment))[:21]
+    config = Config()
+    config = dataclasses.replace(config, odometry=dataclasses.replace(config.odometry, blind_motion_frames=window))
+    mapper = Mapper(config, frames[0].intrinsics)
+    for frame in frames[:20]:
+        mapper.step(frame, prediction_from_ground_truth(frame))
+    mapper.state.poses[-1][3] += 0.08  # the last measured pose 8 cm off in x, and the step that led to it
+    mapper.state.velocity = (np.linalg.inv(mapper.state.pose(-2)) @ mapper.state.pose(-1)).ravel().tolist()
+    blind = prediction_from_ground_truth(frames[20])
+    step = mapper.step(frames[20], dataclasses.replace(blind, depth_m=np.zeros_like(blind.depth_m)))
+    assert step.tracking == "no-depth"
+    moved = (np.linalg.inv(mapper.state.pose(-2)) @ step.world_T_camera)[:3, 3]
+    true_step = (np.linalg.inv(frames[19].world_T_camera) @ frames[20].world_T_camera)[:3, 3]
+    off = np.linalg.norm(moved - true_step)
+    assert off < 0.025 if window == 6 else off > 0.06, off
+
+
 def test_a_poor_alignment_may_confirm_the_prediction_but_not_overrule_it():
     """The bound on the distance from the constant-velocity prediction shrinks with the alignment's fitness below
     odometry.full_trust_fitness: an 8 deg surprise passes a good fit and fails a poor one, a 2 deg one passes both."""

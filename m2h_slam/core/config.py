@@ -219,6 +219,10 @@ class OdometryConfig(Checked):
     max_inlier_rmse_m: float = ranged(0.05, POSITIVE)  # Open3D's inlier RMSE (intensity units for intensity)
     max_translation_m: float = ranged(0.3, POSITIVE)  # per frame; more is a tracking failure
     max_rotation_deg: float = ranged(20.0, Range(0, 180, low_open=True))
+    # Frames nothing measures (no usable depth, tracking failed) are placed by the mean per-frame motion of this many
+    # frames up to the last measured one, not by that frame's alone: the last measurement before a blind stretch is
+    # often the occluder coming into view (walk 905: 3x the true step, kept up for 17 frames a person blocked)
+    blind_motion_frames: int = ranged(6, Range(1, limit=1000))
     max_prediction_error_m: float = ranged(0.1, POSITIVE)  # per frame, off the constant-velocity prediction
     max_prediction_error_deg: float = ranged(10.0, Range(0, 180, low_open=True))
     # below this fitness both bounds above shrink in proportion: an alignment that matched few pixels may confirm the

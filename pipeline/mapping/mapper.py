@@ -288,7 +288,7 @@ class Mapper:
             return _Pose(start.copy(), Tracking.INIT)
         previous = state.pose(-1)
         velocity = np.array(state.velocity).reshape(4, 4)
-        predicted = previous @ velocity
+        predicted = previous @ self._blind_motion(velocity)
         if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
             self._anchor(frame)
             return _Pose(predicted, Tracking.INIT)
@@ -337,6 +337,16 @@ class Mapper:
         state.velocity = per_frame_motion(np.linalg.inv(measured) @ pose, state.untracked + 1).ravel().tolist()
         self._anchor(frame)
         return _Pose(pose, Tracking.OK, residual=round(result.inlier_rmse_m, 5))
+
+    def _blind_motion(self, velocity: np.ndarray) -> np.ndarray:
+        """The per-frame motion (4, 4) that places a frame nothing measures: the mean over the last
+        ``odometry.blind_motion_frames`` frames up to the last measured pose (``velocity``, the last frame's, while
+        the run is shorter)."""
+        window = self.config.odometry.blind_motion_frames
+        last = len(self.state.poses) - 1 - self.state.untracked  # the last measured pose
+        if window <= 1 or last - window < 0:
+            return velocity
+        return per_frame_motion(np.linalg.inv(self.state.pose(last - window)) @ self.state.pose(last), window)
 
     def _anchor(self, frame: Frame) -> None:
         """This frame's pose was measured: a still camera is judged against it from now on."""
