@@ -11,7 +11,8 @@ frame or a raycast of the map: ``odometry.target``), moving objects (object segm
 stand where the map saw free space, and their tracks: ``pipeline.mapping.moving``), fusion into
 the semantic TSDF. A frame that fails the tracking test against the previous frame is
 tried against the map raycast from the predicted pose (recovery); if that fails too it
-is not fused, its pose is the constant-velocity prediction, and the event is recorded.
+is not fused, its pose is predicted (the mean per-frame motion of the last measured frames:
+``odometry.blind_motion_frames``), and the event is recorded.
 
 On the synthetic benchmark, tracking against the last keyframe drifts least; the previous
 frame is next; a 5 cm TSDF raycast is about 10x less accurate (it is smoother than a frame).
@@ -288,14 +289,14 @@ class Mapper:
             return _Pose(start.copy(), Tracking.INIT)
         previous = state.pose(-1)
         velocity = np.array(state.velocity).reshape(4, 4)
-        predicted = previous @ self._blind_motion(velocity)
         if self._last_depth is None and not unusable:  # nothing fused yet: start the map here
             self._anchor(frame)
-            return _Pose(predicted, Tracking.INIT)
+            return _Pose(self._blind_pose(previous, velocity), Tracking.INIT)
         if not (depth > 0).any():
             state.counts["no_depth"] += 1
             why = unusable or "no usable depth"
-            return _Pose(predicted, Tracking.NO_DEPTH, f"frame {frame.index}: {why}; pose predicted, frame not fused")
+            return _Pose(self._blind_pose(previous, velocity), Tracking.NO_DEPTH,
+                         f"frame {frame.index}: {why}; pose predicted, frame not fused")
         if state.untracked == 0 and self._static is not None and self._static.still(frame.rgb, prediction.semantics):
             state.velocity = np.eye(4).ravel().tolist()
             return _Pose(previous, Tracking.OK)  # held: the camera stands still
@@ -330,7 +331,8 @@ class Mapper:
             result = retry if retry.ok else result
         if not result.ok:
             state.counts["lost"] += 1
-            return _Pose(predicted, Tracking.LOST, f"frame {frame.index}: tracking failed ({result.reason}); not fused")
+            return _Pose(self._blind_pose(previous, velocity), Tracking.LOST,
+                         f"frame {frame.index}: tracking failed ({result.reason}); not fused")
         pose = previous @ result.prev_T_current
         # After lost frames the previous pose is a prediction: the velocity comes from the last measured pose.
         measured = state.pose(-1 - state.untracked)
@@ -338,15 +340,16 @@ class Mapper:
         self._anchor(frame)
         return _Pose(pose, Tracking.OK, residual=round(result.inlier_rmse_m, 5))
 
-    def _blind_motion(self, velocity: np.ndarray) -> np.ndarray:
-        """The per-frame motion (4, 4) that places a frame nothing measures: the mean over the last
-        ``odometry.blind_motion_frames`` frames up to the last measured pose (``velocity``, the last frame's, while
-        the run is shorter)."""
+    def _blind_pose(self, previous: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+        """world_T_camera (4, 4) of a frame nothing measures: ``previous`` moved by the mean per-frame motion of the
+        last ``odometry.blind_motion_frames`` frames up to the last measured pose (by ``velocity``, the last frame's,
+        while the run is shorter)."""
         window = self.config.odometry.blind_motion_frames
         last = len(self.state.poses) - 1 - self.state.untracked  # the last measured pose
         if window <= 1 or last - window < 0:
-            return velocity
-        return per_frame_motion(np.linalg.inv(self.state.pose(last - window)) @ self.state.pose(last), window)
+            return previous @ velocity
+        return previous @ per_frame_motion(np.linalg.inv(self.state.pose(last - window)) @ self.state.pose(last),
+                                           window)
 
     def _anchor(self, frame: Frame) -> None:
         """This frame's pose was measured: a still camera is judged against it from now on."""
