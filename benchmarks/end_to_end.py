@@ -84,11 +84,12 @@ def as_of(name: str):
 def network_latency(models: dict[str, Path], rounds: int = 40, warm_up: int = 3) -> dict[str, float]:
     """Median ms per frame of each ONNX model alone (the default threads), the models run in turn, each with the
     denormal handling of its path (``as_of``)."""
-    sessions = {}
+    backends = {}
     for name, path in models.items():
         with as_of(name):
-            sessions[name] = OnnxBackend(path).session
-    width, height = OnnxBackend(next(iter(models.values()))).input_size
+            backends[name] = OnnxBackend(path)
+    sessions = {name: backend.session for name, backend in backends.items()}
+    width, height = next(iter(backends.values())).input_size
     image = {"image": np.random.default_rng(0).standard_normal((1, 3, height, width)).astype(np.float32)}
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for _ in range(rounds):

@@ -55,7 +55,7 @@ def test_todays_forwards_compute_the_reference_functions(name):
                 reference = model(images)
         for task, x in today.items():
             assert torch.allclose(x, reference[task], rtol=1e-4, atol=1e-4), (name, training, task)
-    assert type(model).forward.__module__ == "m2h_slam.perception.model.m2h"  # today's forwards are back
+    assert type(model.mlt_head).forward.__module__ == "m2h_slam.perception.model.decoder"  # today's are back
 
 
 def test_pretrained_is_refused():

@@ -3,6 +3,7 @@ its pointwise layers, one LayerNorm per task and the attention windows split and
 
 Today's forwards compute the same functions with fewer operations (stacked per-task modules, pointwise layers before
 the upsampling); this is the reference they are tested against, and the end-to-end benchmark's old default runs it.
+``M2H.forward`` itself is today's (it only skips copying an output that needs no cropping).
 
     with reference_forwards():
         outputs = model(images)      # as the network ran on 2026-12-06
@@ -18,23 +19,7 @@ import torch.nn.functional as F
 from m2h_slam.perception.model.attention import CrossTaskAttentionLayer
 from m2h_slam.perception.model.config import TASKS
 from m2h_slam.perception.model.decoder import MultiTaskHead, Reassemble
-from m2h_slam.perception.model.layers import FusionBlock, SimpleHead, UpBlock, resize_to, unit_vectors, upsample2
-from m2h_slam.perception.model.m2h import M2H
-
-
-def _m2h(self: M2H, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    H, W = int(images.shape[-2]), int(images.shape[-1])
-    left, right, top, bottom = self.backbone.padding(H, W)
-    out = {}
-    for task, x in self.mlt_head(self.backbone(images)).items():
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        sy, sx = h / (H + top + bottom), w / (W + left + right)
-        x = x[..., round(top * sy):h - round(bottom * sy), round(left * sx):w - round(right * sx)]
-        out[task] = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False) if self.resize_outputs else x
-    c = self.config
-    out["depth"] = (F.relu(out["depth"]) + c.min_depth_m).clamp(max=c.max_depth_m)
-    out["normals"] = unit_vectors(out["normals"])
-    return out
+from m2h_slam.perception.model.layers import FusionBlock, SimpleHead, UpBlock, resize_to, upsample2
 
 
 def _reassemble(self: Reassemble, layers):
@@ -107,7 +92,7 @@ def _decoder(self: MultiTaskHead, layers):
             "normals": self.conv_normal(attended["normals"]), "edges": self.conv_edge(attended["edges"])}
 
 
-_FORWARDS = {M2H: _m2h, Reassemble: _reassemble, FusionBlock: _fusion_block, UpBlock: _up_block,
+_FORWARDS = {Reassemble: _reassemble, FusionBlock: _fusion_block, UpBlock: _up_block,
              SimpleHead: _simple_head, CrossTaskAttentionLayer: _attention_layer, MultiTaskHead: _decoder}
 
 
